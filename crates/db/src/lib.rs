@@ -1,0 +1,142 @@
+#![doc = include_str!("../README.md")]
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::{
+    connection::SimpleConnection,
+    migration::{Migration, MigrationSource},
+    pg::Pg,
+    sql_query, Connection, RunQueryDsl,
+};
+use diesel_async::{
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{deadpool, AsyncDieselConnectionManager, ManagerConfig},
+    AsyncConnection, AsyncPgConnection, SimpleAsyncConnection as _,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// The pool type every service uses.
+pub type Pool = deadpool::Pool<AsyncPgConnection>;
+/// A connection checked out of [`Pool`].
+pub type PooledConnection = deadpool::Object<AsyncPgConnection>;
+/// The error of [`Pool::get`].
+pub type PoolError = deadpool::PoolError;
+
+/// How a service's pool is sized and bounded.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Most connections open at once.
+    pub max_size: usize,
+    /// How long a caller waits for a free connection before `Unavailable`.
+    pub wait_timeout: Duration,
+    /// Set on every new connection: no query runs longer than this.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            wait_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Builds a bounded pool. Connections are opened lazily, so this does not
+/// fail when the database is down; [`check`] tells whether it is up.
+pub fn pool(url: &str, settings: &PoolSettings) -> anyhow::Result<Pool> {
+    let statement_timeout_ms = settings.statement_timeout.as_millis();
+    let mut config = ManagerConfig::default();
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {statement_timeout_ms}; SET TIME ZONE 'UTC'"
+            ))
+            .await
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            Ok(conn)
+        })
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+    deadpool::Pool::builder(manager)
+        .max_size(settings.max_size)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.wait_timeout))
+        .runtime(::deadpool::Runtime::Tokio1)
+        .build()
+        .context("building the database pool")
+}
+
+/// Runs `SELECT 1` through the pool: the readiness probe of a service.
+pub async fn check(pool: &Pool) -> anyhow::Result<()> {
+    let mut conn = pool.get().await.context("getting a connection")?;
+    conn.batch_execute("SELECT 1").await.context("SELECT 1")?;
+    Ok(())
+}
+
+/// Runs the pending migrations of one service, idempotently.
+///
+/// A PostgreSQL advisory lock (keyed by `lock_name`) is held for the whole run
+/// so that replicas starting together never race; the second one finds
+/// nothing left to do. Each migration sets a `lock_timeout` so it never queues
+/// behind a long transaction holding up every later query.
+pub async fn migrate(
+    url: &str,
+    lock_name: &str,
+    migrations: &'static EmbeddedMigrations,
+) -> anyhow::Result<usize> {
+    let url = url.to_owned();
+    let key = advisory_key(lock_name);
+    tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)
+            .with_context(|| "connecting to run migrations")?;
+        SimpleConnection::batch_execute(&mut conn, "SET lock_timeout = '10s'")?;
+        sql_query(format!("SELECT pg_advisory_lock({key})")).execute(&mut conn)?;
+        let result = conn
+            .run_pending_migrations(Embedded(migrations))
+            .map(|done| done.len())
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"));
+        sql_query(format!("SELECT pg_advisory_unlock({key})")).execute(&mut conn)?;
+        result
+    })
+    .await
+    .context("migration task")?
+}
+
+/// `EmbeddedMigrations` is neither `Copy` nor a source by reference.
+struct Embedded(&'static EmbeddedMigrations);
+
+impl MigrationSource<Pg> for Embedded {
+    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn Migration<Pg>>>> {
+        MigrationSource::<Pg>::migrations(self.0)
+    }
+}
+
+/// A stable 63-bit key for `pg_advisory_lock` from a name (FNV-1a).
+fn advisory_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash >> 1) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advisory_keys_are_stable_and_distinct() {
+        assert_eq!(advisory_key("identity"), advisory_key("identity"));
+        assert_ne!(advisory_key("identity"), advisory_key("chat"));
+        assert!(advisory_key("identity") >= 0);
+    }
+}

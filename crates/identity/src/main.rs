@@ -1,0 +1,94 @@
+//! The identity binary: parse the command, read config, run.
+
+use aichat_identity::{Config, service};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "identity", about = "Accounts, sessions and tokens of the AI chat platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve gRPC on GRPC_ADDR.
+    Serve,
+    /// Run the pending database migrations and exit.
+    Migrate,
+    /// Give the user with this email the admin role.
+    MakeAdmin {
+        #[arg(long)]
+        email: String,
+    },
+    /// Print a new Ed25519 private key (PKCS#8 PEM) for JWT_PRIVATE_KEY_FILE.
+    Keygen,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Command::Keygen = cli.command {
+        use std::io::Write;
+        std::io::stdout().write_all(aichat_tokens::Signer::generate_pem().as_bytes())?;
+        return Ok(());
+    }
+    let _telemetry = aichat_telemetry::init("identity")?;
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(&config.grpc_addr)
+                .await
+                .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
+            let shutdown = CancellationToken::new();
+            shutdown_on_signal(shutdown.clone());
+            aichat_identity::run(listener, config, shutdown).await
+        }
+        Command::Migrate => {
+            let applied = aichat_identity::migrate(&config.database_url).await?;
+            tracing::info!(applied, "identity database migrated");
+            Ok(())
+        }
+        Command::MakeAdmin { email } => {
+            aichat_identity::migrate(&config.database_url).await?;
+            let pool = aichat_identity::pool(&config)?;
+            let accounts = aichat_identity::accounts(
+                &config,
+                pool,
+                aichat_messaging::relay::Waker::default(),
+                tokio_util::task::TaskTracker::new(),
+            )?;
+            match accounts.make_admin(&email).await {
+                Ok(user) => {
+                    tracing::info!(user.id = %user.id, email = %user.email, "the user is now an admin");
+                    Ok(())
+                }
+                Err(service::Error::NotFound) => anyhow::bail!("no user has the email {email}"),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Keygen => Ok(()),
+    }
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM.
+fn shutdown_on_signal(shutdown: CancellationToken) {
+    #[expect(clippy::disallowed_methods, reason = "the signal watcher lives as long as the process")]
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                s.recv().await;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = term => {}
+        }
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+}

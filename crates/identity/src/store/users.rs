@@ -1,0 +1,139 @@
+//! The `users` table.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{now, schema::users, Timestamp};
+
+/// A user row (the columns the service reads).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    #[diesel(column_name = password)]
+    pub password_hash: String,
+    pub name: String,
+    pub plan_tier: String,
+    pub role: String,
+    pub email_verified: Option<bool>,
+    pub is_active: Option<bool>,
+    pub login_count: Option<i32>,
+    pub last_login_at: Option<Timestamp>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// Inserts a new user; a taken email is a unique violation.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    email: &str,
+    password_hash: &str,
+    name: &str,
+) -> QueryResult<User> {
+    let at = now();
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(id),
+            users::email.eq(email),
+            users::password.eq(password_hash),
+            users::name.eq(name),
+            users::created_at.eq(at),
+            users::updated_at.eq(at),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// An active user by (normalised) email.
+pub async fn find_active_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email))
+        .filter(users::is_active.eq(true))
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A user by id, active or not.
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
+    users::table.find(id).select(User::as_select()).first(conn).await.optional()
+}
+
+/// An active user by id, locked for the rest of the transaction.
+pub async fn lock_active(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .filter(users::is_active.eq(true))
+        .select(User::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Counts a successful log-in.
+pub async fn record_login(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<User> {
+    let at = now();
+    diesel::update(users::table.find(id))
+        .set((
+            users::login_count.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Integer>>("COALESCE(logincount, 0) + 1")),
+            users::last_login_at.eq(at),
+            users::updated_at.eq(at),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Marks the email verified.
+pub async fn mark_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<User> {
+    let at = now();
+    diesel::update(users::table.find(id))
+        .set((
+            users::email_verified.eq(true),
+            users::email_verified_at.eq(at),
+            users::updated_at.eq(at),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Renames the user.
+pub async fn set_name(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set((users::name.eq(name), users::updated_at.eq(now())))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Replaces the password hash.
+pub async fn set_password(conn: &mut AsyncPgConnection, id: Uuid, password_hash: &str) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set((users::password.eq(password_hash), users::updated_at.eq(now())))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Sets the role (`user` | `admin`) of the user with this email.
+pub async fn set_role_by_email(conn: &mut AsyncPgConnection, email: &str, role: &str) -> QueryResult<Option<User>> {
+    diesel::update(users::table.filter(users::email.eq(email)))
+        .set((users::role.eq(role), users::updated_at.eq(now())))
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Deletes the user; sessions, verifications and resets go with it
+/// (ON DELETE CASCADE).
+pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
+    diesel::delete(users::table.find(id)).execute(conn).await
+}
