@@ -10,7 +10,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());
     }
-    let includes = [PathBuf::from("../../proto"), protoc_bin_vendored::include_path()?];
+    let includes = [
+        PathBuf::from("../../proto"),
+        protoc_bin_vendored::include_path()?,
+    ];
     tonic_prost_build::configure().compile_with_config(config, &protos, &includes)?;
     Ok(())
 }

@@ -87,6 +87,9 @@ mod tests {
         assert_eq!(string("AICHAT_TEST_UNSET_VAR", "x"), "x");
         assert_eq!(parse::<u16>("AICHAT_TEST_UNSET_VAR", 7).ok(), Some(7));
         assert_eq!(flag("AICHAT_TEST_UNSET_VAR", true).ok(), Some(true));
-        assert_eq!(list("AICHAT_TEST_UNSET_VAR", "a, b,,c"), vec!["a", "b", "c"]);
+        assert_eq!(
+            list("AICHAT_TEST_UNSET_VAR", "a, b,,c"),
+            vec!["a", "b", "c"]
+        );
     }
 }

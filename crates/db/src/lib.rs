@@ -4,15 +4,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use diesel::{
+    Connection, RunQueryDsl,
     connection::SimpleConnection,
     migration::{Migration, MigrationSource},
     pg::Pg,
-    sql_query, Connection, RunQueryDsl,
+    sql_query,
 };
 use diesel_async::{
-    async_connection_wrapper::AsyncConnectionWrapper,
-    pooled_connection::{deadpool, AsyncDieselConnectionManager, ManagerConfig},
     AsyncConnection, AsyncPgConnection, SimpleAsyncConnection as _,
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, deadpool},
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 

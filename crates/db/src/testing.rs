@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
-use diesel::{sql_query, QueryableByName};
+use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::EmbeddedMigrations;
 use tokio::sync::OnceCell;
@@ -42,7 +42,11 @@ pub struct Template {
 impl Template {
     /// `name` names the service (`identity`, ...).
     pub const fn new(name: &'static str, migrations: &'static EmbeddedMigrations) -> Self {
-        Self { name, migrations, ready: OnceCell::const_new() }
+        Self {
+            name,
+            migrations,
+            ready: OnceCell::const_new(),
+        }
     }
 
     async fn template_name(&'static self) -> anyhow::Result<&'static str> {
@@ -57,7 +61,9 @@ impl Template {
                 admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await?;
-                admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await?;
                 crate::migrate(&url_for(&name), self.name, self.migrations).await?;
                 anyhow::Ok(name)
             })
@@ -80,7 +86,10 @@ impl TestDatabase {
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {tpl}"))
             .await
             .with_context(|| format!("creating {name}"))?;
-        Ok(Self { url: url_for(&name), name })
+        Ok(Self {
+            url: url_for(&name),
+            name,
+        })
     }
 
     /// Its connection URL.
@@ -100,7 +109,10 @@ impl Drop for TestDatabase {
         // Drop runs inside the test's runtime: do the async work on a thread
         // of its own and wait for it, so the database is gone when the test ends.
         let done = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {
@@ -149,4 +161,3 @@ async fn sweep_dead(admin: &mut AsyncPgConnection) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 use chrono::{DateTime, Utc};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
 pub mod identity;
@@ -73,7 +73,9 @@ mod tests {
 
     #[test]
     fn an_envelope_round_trips_and_decodes_only_its_own_type() {
-        let event = UserDeleted { user_id: Uuid::now_v7() };
+        let event = UserDeleted {
+            user_id: Uuid::now_v7(),
+        };
         let envelope = Envelope::new(&event, TraceContext::default()).unwrap();
         let json = serde_json::to_string(&envelope).unwrap();
         assert!(json.contains(r#""type":"identity.user.deleted""#), "{json}");

@@ -1,1 +1,313 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+pub mod auth;
+pub mod config;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod ratelimit;
+pub mod routes;
+pub mod sessions;
+pub mod state;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use actix_cors::Cors;
+use actix_web::{
+    App, HttpMessage, HttpResponse, HttpServer,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{self, HeaderValue},
+    middleware::{Condition, DefaultHeaders, Next, from_fn},
+    web,
+};
+use aichat_events::identity::SessionRevoked;
+use aichat_messaging::consumer::{self, HandlerError, Queue, Spec};
+use aichat_proto::identity::v1::identity_client::IdentityClient;
+use anyhow::Context;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::transport::{Channel, Endpoint};
+use tracing::Instrument;
+
+pub use config::Config;
+use problem::{Code, Problem};
+use routes::RequestId;
+use sessions::Sessions;
+use state::{AppState, Limits};
+
+/// Serves HTTP on `listener` until `shutdown` is cancelled, with the
+/// background work the gateway needs (signing keys, revocation feed).
+pub async fn run(
+    listener: std::net::TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let channel = identity_channel(&config.identity_url)?;
+    let identity = IdentityClient::new(channel.clone());
+    let sessions = Arc::new(Sessions::new(identity.clone(), config.access_token_ttl));
+    let tasks = TaskTracker::new();
+    tasks.spawn(keep_keys_fresh(sessions.clone(), shutdown.clone()));
+    tasks.spawn(follow_revocations(
+        config.amqp.clone(),
+        sessions.clone(),
+        shutdown.clone(),
+    ));
+
+    let state = web::Data::new(AppState {
+        identity,
+        identity_channel: channel,
+        sessions,
+        limits: Limits::new(config.rate_limit_multiplier),
+        metrics: metrics::Metrics::default(),
+        config: config.clone(),
+    });
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || app(state.clone()))
+        .workers(config.http_workers.max(1))
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)
+        .context("listening")?
+        .run();
+    tracing::info!(%addr, "gateway listening");
+    let handle = server.handle();
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            handle.stop(true).await;
+        }
+    });
+    let served = server.await.context("serving HTTP");
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!("gateway stopped");
+    served
+}
+
+fn identity_channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .context("IDENTITY_GRPC_URL")?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(15))
+        .tcp_nodelay(true)
+        .http2_adaptive_window(true)
+        .connect_lazy())
+}
+
+/// The actix application: middleware, routes, error shapes.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json_limit = state.config.json_body_limit;
+    let origins = state.config.cors_allowed_origins.clone();
+    let cors_enabled = !origins.is_empty();
+    let cors = origins
+        .iter()
+        .fold(Cors::default(), |cors, origin| cors.allowed_origin(origin))
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(3600);
+    App::new()
+        .app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(|error, _| json_problem(&error).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|_, _| Problem::new(Code::NotFound, "No such resource.").into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            Problem::new(Code::ValidationFailed, format!("Bad query string: {error}")).into()
+        }))
+        .service(web::scope("/api/v1").configure(routes::accounts::routes))
+        .route("/healthz", web::get().to(routes::ops::healthz))
+        .route("/readyz", web::get().to(routes::ops::readyz))
+        .route("/metrics", web::get().to(routes::ops::metrics))
+        .route("/openapi.json", web::get().to(routes::ops::openapi))
+        .default_service(web::to(not_found))
+        .wrap(Condition::new(cors_enabled, cors))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add((
+                    "Content-Security-Policy",
+                    "default-src 'none'; frame-ancestors 'none'",
+                ))
+                .add(("Cross-Origin-Resource-Policy", "same-origin"))
+                .add((
+                    "Strict-Transport-Security",
+                    "max-age=63072000; includeSubDomains",
+                ))
+                .add(("Cache-Control", "no-store")),
+        )
+        .wrap(from_fn(observe))
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Problem> {
+    if req.match_pattern().is_some() {
+        // A known path with another method.
+        return Err(Problem::new(
+            Code::MethodNotAllowed,
+            format!("{} is not allowed here.", req.method()),
+        ));
+    }
+    Err(Problem::new(Code::NotFound, "No such resource."))
+}
+
+fn json_problem(error: &actix_web::error::JsonPayloadError) -> Problem {
+    use actix_web::error::JsonPayloadError as E;
+    match error {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => Problem::new(
+            Code::PayloadTooLarge,
+            "The JSON body is larger than allowed.",
+        ),
+        E::ContentType => Problem::new(
+            Code::UnsupportedMediaType,
+            "Send the body as application/json.",
+        ),
+        E::Deserialize(e) => {
+            Problem::new(Code::MalformedBody, format!("The body is not valid: {e}"))
+        }
+        _ => Problem::new(Code::MalformedBody, "The body could not be read."),
+    }
+}
+
+/// Per request: a request id (the client's `X-Request-Id` if sane, else a
+/// new UUID v7), a span carrying it so every log line has it, one access
+/// log line, and the metrics.
+async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().to_string();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let span =
+        tracing::info_span!("http", request_id = %request_id, method = %method, route = %route);
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    let elapsed = started.elapsed();
+    if let Some(state) = state {
+        state.metrics.observe(
+            metrics::Labels {
+                method: method.clone(),
+                route: route.clone(),
+                status,
+            },
+            elapsed.as_secs_f64(),
+        );
+    }
+    span.in_scope(|| {
+        tracing::info!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, path = %response.request().path(), "request");
+    });
+    Ok(response)
+}
+
+/// Loads the signing keys as soon as identity answers, then refreshes them
+/// every five minutes.
+async fn keep_keys_fresh(sessions: Arc<Sessions>, shutdown: CancellationToken) {
+    let mut failures = 0;
+    while !shutdown.is_cancelled() {
+        let wait = match sessions.refresh_keys().await {
+            Ok(()) => {
+                failures = 0;
+                Duration::from_secs(300)
+            }
+            Err(error) => {
+                if failures % 20 == 0 {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "cannot load signing keys from identity yet"
+                    );
+                }
+                failures += 1;
+                aichat_messaging::backoff(failures.min(6))
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => {}
+        }
+        sessions.prune();
+    }
+}
+
+/// Keeps the deny list in step with identity's revocations.
+async fn follow_revocations(
+    amqp: aichat_messaging::AmqpConfig,
+    sessions: Arc<Sessions>,
+    shutdown: CancellationToken,
+) {
+    let spec = Spec {
+        queue: Queue::Ephemeral,
+        bindings: vec![<SessionRevoked as aichat_events::Event>::TYPE.to_owned()],
+        prefetch: 64,
+    };
+    let on_connected = {
+        let sessions = sessions.clone();
+        move || {
+            let sessions = sessions.clone();
+            async move {
+                // Events missed while disconnected: ask identity.
+                match sessions.load_revocations().await {
+                    Ok(n) => tracing::debug!(revocations = n, "deny list rebuilt"),
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "cannot rebuild the deny list")
+                    }
+                }
+            }
+        }
+    };
+    consumer::run(amqp, spec, shutdown, on_connected, move |envelope| {
+        let sessions = sessions.clone();
+        async move {
+            match envelope.decode::<SessionRevoked>() {
+                Some(Ok(event)) => {
+                    sessions.revoke(event.session_ids);
+                    Ok(())
+                }
+                Some(Err(error)) => Err(HandlerError::Permanent(error.into())),
+                None => Ok(()),
+            }
+        }
+    })
+    .await;
+}

@@ -54,13 +54,15 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let mail = match aichat_config::string("MAIL_TRANSPORT", "file").as_str() {
             "file" => MailTransport::File(aichat_config::string("MAIL_DIR", "./.run/mail").into()),
-            "smtp" => MailTransport::Smtp(aichat_config::optional("SMTP_URL").map(SecretString::from).ok_or_else(
-                || ConfigError {
-                    name: "SMTP_URL".to_owned(),
-                    value: String::new(),
-                    reason: "required when MAIL_TRANSPORT=smtp".to_owned(),
-                },
-            )?),
+            "smtp" => MailTransport::Smtp(
+                aichat_config::optional("SMTP_URL")
+                    .map(SecretString::from)
+                    .ok_or_else(|| ConfigError {
+                        name: "SMTP_URL".to_owned(),
+                        value: String::new(),
+                        reason: "required when MAIL_TRANSPORT=smtp".to_owned(),
+                    })?,
+            ),
             other => {
                 return Err(ConfigError {
                     name: "MAIL_TRANSPORT".to_owned(),
@@ -77,7 +79,8 @@ impl Config {
             db_pool_size: aichat_config::parse("DB_POOL_SIZE", 16)?,
             grpc_addr: aichat_config::string("GRPC_ADDR", "127.0.0.1:50051"),
             amqp: AmqpConfig::from_env(),
-            jwt_private_key_file: aichat_config::optional("JWT_PRIVATE_KEY_FILE").map(PathBuf::from),
+            jwt_private_key_file: aichat_config::optional("JWT_PRIVATE_KEY_FILE")
+                .map(PathBuf::from),
             jwt_previous_public_keys: aichat_config::list("JWT_PREVIOUS_PUBLIC_KEYS", ""),
             jwt_issuer: aichat_config::string("JWT_ISSUER", "aichat-identity"),
             jwt_audience: aichat_config::string("JWT_AUDIENCE", "aichat"),

@@ -33,7 +33,11 @@ fn status(code: Code, problem: &str, message: &str, errors: Option<serde_json::V
     if let Some(errors) = errors {
         details["errors"] = errors;
     }
-    Status::with_details(code, message, serde_json::to_vec(&details).unwrap_or_default().into())
+    Status::with_details(
+        code,
+        message,
+        serde_json::to_vec(&details).unwrap_or_default().into(),
+    )
 }
 
 impl From<Error> for Status {
@@ -45,12 +49,18 @@ impl From<Error> for Status {
                 "some fields are invalid",
                 serde_json::to_value(errors).ok(),
             ),
-            Error::EmailTaken => {
-                status(Code::AlreadyExists, "email_taken", "an account with this email exists", None)
-            }
-            Error::InvalidCredentials => {
-                status(Code::Unauthenticated, "invalid_credentials", "wrong email or password", None)
-            }
+            Error::EmailTaken => status(
+                Code::AlreadyExists,
+                "email_taken",
+                "an account with this email exists",
+                None,
+            ),
+            Error::InvalidCredentials => status(
+                Code::Unauthenticated,
+                "invalid_credentials",
+                "wrong email or password",
+                None,
+            ),
             Error::InvalidRefreshToken => status(
                 Code::Unauthenticated,
                 "invalid_token",
@@ -77,7 +87,14 @@ impl From<Error> for Status {
 }
 
 fn uuid(value: &str, field: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(value).map_err(|_| status(Code::InvalidArgument, "validation_failed", &format!("{field} is not a UUID"), Some(serde_json::json!({ field: "is not a valid id" }))))
+    Uuid::parse_str(value).map_err(|_| {
+        status(
+            Code::InvalidArgument,
+            "validation_failed",
+            &format!("{field} is not a UUID"),
+            Some(serde_json::json!({ field: "is not a valid id" })),
+        )
+    })
 }
 
 fn timestamp(at: DateTime<Utc>) -> Option<aichat_proto::Timestamp> {
@@ -103,7 +120,10 @@ fn session(s: &Session, current: Uuid) -> pb::Session {
     pb::Session {
         id: s.id.to_string(),
         user_agent: s.user_agent.clone().unwrap_or_default(),
-        ip_address: s.ip_address.map(|ip| ip.ip().to_string()).unwrap_or_default(),
+        ip_address: s
+            .ip_address
+            .map(|ip| ip.ip().to_string())
+            .unwrap_or_default(),
         created_at: s.created_at.and_then(|t| timestamp(t.and_utc())),
         last_activity_at: s.last_activity_at.and_then(|t| timestamp(t.and_utc())),
         expires_at: timestamp(s.expires_at.and_utc()),
@@ -128,26 +148,38 @@ fn client(c: Option<pb::ClientInfo>) -> crate::store::sessions::Client {
 
 fn session_ref(r: Option<pb::SessionRef>) -> Result<(Uuid, Uuid), Status> {
     let r = r.ok_or_else(|| Status::invalid_argument("session is required"))?;
-    Ok((uuid(&r.user_id, "userId")?, uuid(&r.session_id, "sessionId")?))
+    Ok((
+        uuid(&r.user_id, "userId")?,
+        uuid(&r.session_id, "sessionId")?,
+    ))
 }
 
 #[tonic::async_trait]
 impl Identity for IdentityService {
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Answer<pb::User> {
         let r = request.into_inner();
-        let u = self.accounts.register(&r.email, &r.password, &r.name).await?;
+        let u = self
+            .accounts
+            .register(&r.email, &r.password, &r.name)
+            .await?;
         Ok(Response::new(user(&u)))
     }
 
     async fn login(&self, request: Request<pb::LoginRequest>) -> Answer<pb::TokenPair> {
         let r = request.into_inner();
-        let t = self.accounts.login(&r.email, &r.password, client(r.client)).await?;
+        let t = self
+            .accounts
+            .login(&r.email, &r.password, client(r.client))
+            .await?;
         Ok(Response::new(tokens(t)))
     }
 
     async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Answer<pb::TokenPair> {
         let r = request.into_inner();
-        let t = self.accounts.refresh(&r.refresh_token, client(r.client)).await?;
+        let t = self
+            .accounts
+            .refresh(&r.refresh_token, client(r.client))
+            .await?;
         Ok(Response::new(tokens(t)))
     }
 
@@ -158,7 +190,10 @@ impl Identity for IdentityService {
     }
 
     async fn verify_email(&self, request: Request<pb::TokenRequest>) -> Answer<pb::User> {
-        let u = self.accounts.verify_email(&request.into_inner().token).await?;
+        let u = self
+            .accounts
+            .verify_email(&request.into_inner().token)
+            .await?;
         Ok(Response::new(user(&u)))
     }
 
@@ -168,12 +203,20 @@ impl Identity for IdentityService {
         Ok(Response::new(pb::Empty {}))
     }
 
-    async fn forgot_password(&self, request: Request<pb::ForgotPasswordRequest>) -> Answer<pb::Empty> {
-        self.accounts.forgot_password(&request.into_inner().email).await?;
+    async fn forgot_password(
+        &self,
+        request: Request<pb::ForgotPasswordRequest>,
+    ) -> Answer<pb::Empty> {
+        self.accounts
+            .forgot_password(&request.into_inner().email)
+            .await?;
         Ok(Response::new(pb::Empty {}))
     }
 
-    async fn reset_password(&self, request: Request<pb::ResetPasswordRequest>) -> Answer<pb::Empty> {
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Answer<pb::Empty> {
         let r = request.into_inner();
         self.accounts.reset_password(&r.token, &r.password).await?;
         Ok(Response::new(pb::Empty {}))
@@ -188,11 +231,17 @@ impl Identity for IdentityService {
     async fn update_user(&self, request: Request<pb::UpdateUserRequest>) -> Answer<pb::User> {
         let r = request.into_inner();
         let user_id = uuid(&r.user_id, "userId")?;
-        let u = self.accounts.update_user(user_id, r.name.as_deref()).await?;
+        let u = self
+            .accounts
+            .update_user(user_id, r.name.as_deref())
+            .await?;
         Ok(Response::new(user(&u)))
     }
 
-    async fn change_password(&self, request: Request<pb::ChangePasswordRequest>) -> Answer<pb::Empty> {
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Answer<pb::Empty> {
         let r = request.into_inner();
         let (user_id, session_id) = session_ref(r.session)?;
         self.accounts
@@ -211,10 +260,15 @@ impl Identity for IdentityService {
     async fn list_sessions(&self, request: Request<pb::SessionRef>) -> Answer<pb::SessionList> {
         let (user_id, current) = session_ref(Some(request.into_inner()))?;
         let items = self.accounts.list_sessions(user_id).await?;
-        Ok(Response::new(pb::SessionList { items: items.iter().map(|s| session(s, current)).collect() }))
+        Ok(Response::new(pb::SessionList {
+            items: items.iter().map(|s| session(s, current)).collect(),
+        }))
     }
 
-    async fn revoke_session(&self, request: Request<pb::RevokeSessionRequest>) -> Answer<pb::Empty> {
+    async fn revoke_session(
+        &self,
+        request: Request<pb::RevokeSessionRequest>,
+    ) -> Answer<pb::Empty> {
         let r = request.into_inner();
         let user_id = uuid(&r.user_id, "userId")?;
         // A malformed id names no session of this user: 404, like any other.
@@ -230,7 +284,11 @@ impl Identity for IdentityService {
         Ok(Response::new(pb::SigningKeys {
             keys: keys
                 .into_iter()
-                .map(|k| pb::SigningKey { kid: k.kid, alg: "EdDSA".to_owned(), x: k.x })
+                .map(|k| pb::SigningKey {
+                    kid: k.kid,
+                    alg: "EdDSA".to_owned(),
+                    x: k.x,
+                })
                 .collect(),
             issuer: self.accounts.issuer.clone(),
             audience: self.accounts.audience.clone(),
@@ -250,7 +308,10 @@ impl Identity for IdentityService {
         Ok(Response::new(pb::RevokedSessions {
             items: items
                 .into_iter()
-                .map(|(id, at)| pb::RevokedSession { session_id: id.to_string(), revoked_at: timestamp(at) })
+                .map(|(id, at)| pb::RevokedSession {
+                    session_id: id.to_string(),
+                    revoked_at: timestamp(at),
+                })
                 .collect(),
         }))
     }

@@ -6,8 +6,8 @@ use std::sync::{Arc, LazyLock};
 
 use anyhow::Context;
 use argon2::{
-    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
+    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng},
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -16,7 +16,10 @@ use secrecy::{ExposeSecret, SecretString};
 /// a wrong password and timing tells nothing.
 static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
     Argon2::default()
-        .hash_password(b"no account has this password", &SaltString::generate(&mut OsRng))
+        .hash_password(
+            b"no account has this password",
+            &SaltString::generate(&mut OsRng),
+        )
         .ok()
         .map(|h| h.to_string())
 });
@@ -26,7 +29,10 @@ pub async fn hash(password: &str) -> anyhow::Result<String> {
     let password = SecretString::from(password.to_owned());
     tokio::task::spawn_blocking(move || {
         Argon2::default()
-            .hash_password(password.expose_secret().as_bytes(), &SaltString::generate(&mut OsRng))
+            .hash_password(
+                password.expose_secret().as_bytes(),
+                &SaltString::generate(&mut OsRng),
+            )
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("hashing a password: {e}"))
     })
@@ -70,7 +76,11 @@ mod tests {
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
         let h = hash("correct horse battery staple").await.unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify("correct horse battery staple", Some(h.clone())).await.unwrap());
+        assert!(
+            verify("correct horse battery staple", Some(h.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify("wrong horse battery staple", Some(h)).await.unwrap());
     }
 

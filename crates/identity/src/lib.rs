@@ -14,7 +14,7 @@ use aichat_messaging::relay::{Relay, Waker};
 use aichat_proto::identity::v1::identity_server::IdentityServer;
 use aichat_tokens::{PublicKey, Signer};
 use anyhow::Context;
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -48,7 +48,12 @@ pub fn signer(config: &Config) -> anyhow::Result<Signer> {
 }
 
 /// The use cases, wired to their dependencies.
-pub fn accounts(config: &Config, pool: aichat_db::Pool, waker: Waker, tasks: TaskTracker) -> anyhow::Result<Accounts> {
+pub fn accounts(
+    config: &Config,
+    pool: aichat_db::Pool,
+    waker: Waker,
+    tasks: TaskTracker,
+) -> anyhow::Result<Accounts> {
     let previous = config
         .jwt_previous_public_keys
         .iter()
@@ -77,14 +82,23 @@ pub fn accounts(config: &Config, pool: aichat_db::Pool, waker: Waker, tasks: Tas
 pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
     aichat_db::pool(
         &config.database_url,
-        &aichat_db::PoolSettings { max_size: config.db_pool_size, ..Default::default() },
+        &aichat_db::PoolSettings {
+            max_size: config.db_pool_size,
+            ..Default::default()
+        },
     )
 }
 
 /// Migrates, then serves gRPC on `listener` and relays the outbox until
 /// `shutdown` is cancelled; returns once both have stopped.
-pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    migrate(&config.database_url).await.context("migrating the identity database")?;
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    migrate(&config.database_url)
+        .await
+        .context("migrating the identity database")?;
     let pool = pool(&config)?;
     let tasks = TaskTracker::new();
     let waker = Waker::default();
@@ -94,7 +108,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<IdentityServer<grpc::IdentityService>>().await;
+    health_reporter
+        .set_serving::<IdentityServer<grpc::IdentityService>>()
+        .await;
     // Readiness follows the database: NOT_SERVING while it cannot be reached.
     {
         let pool = pool.clone();
@@ -104,16 +120,22 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: CancellationTo
             loop {
                 let up = aichat_db::check(&pool).await.is_ok();
                 if up {
-                    reporter.set_serving::<IdentityServer<grpc::IdentityService>>().await;
+                    reporter
+                        .set_serving::<IdentityServer<grpc::IdentityService>>()
+                        .await;
                 } else {
-                    reporter.set_not_serving::<IdentityServer<grpc::IdentityService>>().await;
+                    reporter
+                        .set_not_serving::<IdentityServer<grpc::IdentityService>>()
+                        .await;
                 }
                 tokio::select! {
                     () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
                     () = shutdown.cancelled() => break,
                 }
             }
-            reporter.set_not_serving::<IdentityServer<grpc::IdentityService>>().await;
+            reporter
+                .set_not_serving::<IdentityServer<grpc::IdentityService>>()
+                .await;
         });
     }
 

@@ -2,8 +2,8 @@
 
 use anyhow::Context;
 use lettre::{
-    message::{header::ContentType, Mailbox},
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, header::ContentType},
 };
 use secrecy::ExposeSecret;
 
@@ -56,7 +56,12 @@ impl Mailer {
     }
 
     /// The password reset mail, with a link carrying `?token=`.
-    pub async fn send_password_reset(&self, to: &str, name: &str, token: &str) -> anyhow::Result<()> {
+    pub async fn send_password_reset(
+        &self,
+        to: &str,
+        name: &str,
+        token: &str,
+    ) -> anyhow::Result<()> {
         let link = format!("{}/reset-password?token={token}", self.public_url);
         let body = format!(
             "Hello {name},\n\nsomeone asked to reset the password of this account. To choose a new \
@@ -75,8 +80,16 @@ impl Mailer {
             .body(body)
             .context("building a mail")?;
         match &self.transport {
-            Transport::File(t) => t.send(message).await.map(drop).context("writing a mail file"),
-            Transport::Smtp(t) => t.send(message).await.map(drop).context("sending a mail over SMTP"),
+            Transport::File(t) => t
+                .send(message)
+                .await
+                .map(drop)
+                .context("writing a mail file"),
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(drop)
+                .context("sending a mail over SMTP"),
         }
     }
 }

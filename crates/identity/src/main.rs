@@ -6,7 +6,10 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "identity", about = "Accounts, sessions and tokens of the AI chat platform")]
+#[command(
+    name = "identity",
+    about = "Accounts, sessions and tokens of the AI chat platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,12 +78,17 @@ async fn main() -> anyhow::Result<()> {
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.
 fn shutdown_on_signal(shutdown: CancellationToken) {
-    #[expect(clippy::disallowed_methods, reason = "the signal watcher lives as long as the process")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the signal watcher lives as long as the process"
+    )]
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         let term = async {
-            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
                 s.recv().await;
             }
         };

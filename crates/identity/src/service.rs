@@ -14,7 +14,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::{
-    domain::{token, DisplayName, Email, FieldErrors, Password, Validator},
+    domain::{DisplayName, Email, FieldErrors, Password, Validator, token},
     hasher,
     mail::Mailer,
     store::{
@@ -129,7 +129,17 @@ impl Accounts {
         lifetimes: Lifetimes,
         tasks: tokio_util::task::TaskTracker,
     ) -> Self {
-        Self { pool, waker, mailer, signer, previous_keys, issuer, audience, lifetimes, tasks }
+        Self {
+            pool,
+            waker,
+            mailer,
+            signer,
+            previous_keys,
+            issuer,
+            audience,
+            lifetimes,
+            tasks,
+        }
     }
 
     /// The keys access tokens verify with: the current one first, then those
@@ -155,7 +165,9 @@ impl Accounts {
         );
         v.finish().map_err(Error::Validation)?;
         let (Some(email), Some(name), Some(password)) = (email, name, password) else {
-            return Err(Error::Unexpected(anyhow::anyhow!("validated fields missing")));
+            return Err(Error::Unexpected(anyhow::anyhow!(
+                "validated fields missing"
+            )));
         };
         let hash = hasher::hash(password.expose()).await?;
         let (token, token_hash) = token::generate();
@@ -163,9 +175,25 @@ impl Accounts {
         let mut conn = self.conn().await?;
         let user = conn
             .transaction::<User, DbError, _>(async |conn| {
-                let user = users::insert(conn, Uuid::now_v7(), email.as_str(), &hash, name.as_str()).await?;
-                mailed::issue(conn, Purpose::VerifyEmail, user.id, &user.email, &token_hash, expires).await?;
-                outbox::enqueue(conn, &ev::UserRegistered { user: snapshot(&user) }).await?;
+                let user =
+                    users::insert(conn, Uuid::now_v7(), email.as_str(), &hash, name.as_str())
+                        .await?;
+                mailed::issue(
+                    conn,
+                    Purpose::VerifyEmail,
+                    user.id,
+                    &user.email,
+                    &token_hash,
+                    expires,
+                )
+                .await?;
+                outbox::enqueue(
+                    conn,
+                    &ev::UserRegistered {
+                        user: snapshot(&user),
+                    },
+                )
+                .await?;
                 Ok(user)
             })
             .await
@@ -174,7 +202,11 @@ impl Accounts {
                 e => e.into(),
             })?;
         self.waker.wake();
-        if let Err(error) = self.mailer.send_verification(&user.email, &user.name, &token).await {
+        if let Err(error) = self
+            .mailer
+            .send_verification(&user.email, &user.name, &token)
+            .await
+        {
             // The account exists; the user can ask for the mail again.
             tracing::error!(error = format!("{error:#}"), user.id = %user.id, "verification mail not sent");
         }
@@ -182,7 +214,12 @@ impl Accounts {
     }
 
     /// Checks the password and opens a session.
-    pub async fn login(&self, email: &str, password: &str, client: Client) -> Result<Tokens, Error> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: Client,
+    ) -> Result<Tokens, Error> {
         let mut v = Validator::default();
         if email.trim().is_empty() {
             v.refuse("email", "is required");
@@ -212,11 +249,23 @@ impl Accounts {
         let mut conn = self.conn().await?;
         let (user, session_id) = conn
             .transaction::<_, DbError, _>(async |conn| {
-                let session = sessions::insert(conn, Uuid::now_v7(), user_id, &refresh_hash, &client, expires).await?;
+                let session = sessions::insert(
+                    conn,
+                    Uuid::now_v7(),
+                    user_id,
+                    &refresh_hash,
+                    &client,
+                    expires,
+                )
+                .await?;
                 let user = users::record_login(conn, user_id).await?;
                 outbox::enqueue(
                     conn,
-                    &ev::UserLoggedIn { user_id, session_id: session.id, logged_in_at: Utc::now() },
+                    &ev::UserLoggedIn {
+                        user_id,
+                        session_id: session.id,
+                        logged_in_at: Utc::now(),
+                    },
                 )
                 .await?;
                 Ok((user, session.id))
@@ -240,8 +289,17 @@ impl Accounts {
             exp: iat + ttl,
             jti: Uuid::now_v7(),
         };
-        let access_token = self.signer.sign(&claims).context("signing an access token")?;
-        Ok(Tokens { access_token, refresh_token, expires_in: ttl, session_id, user })
+        let access_token = self
+            .signer
+            .sign(&claims)
+            .context("signing an access token")?;
+        Ok(Tokens {
+            access_token,
+            refresh_token,
+            expires_in: ttl,
+            session_id,
+            user,
+        })
     }
 
     /// Rotates a refresh token. A rotated token presented again revokes its
@@ -290,7 +348,9 @@ impl Accounts {
             Outcome::Rotated(user, session_id) => self.tokens(user, session_id, new_token),
             Outcome::Reused => {
                 self.waker.wake();
-                tracing::warn!("a rotated refresh token was presented again; its session is revoked");
+                tracing::warn!(
+                    "a rotated refresh token was presented again; its session is revoked"
+                );
                 Err(Error::InvalidRefreshToken)
             }
             Outcome::Invalid => Err(Error::InvalidRefreshToken),
@@ -299,13 +359,21 @@ impl Accounts {
 
     /// Ends the caller's session.
     pub async fn logout(&self, user_id: Uuid, session_id: Uuid) -> Result<(), Error> {
-        self.revoke_sessions(user_id, Some(&[session_id]), None, "logout").await.map(drop)
+        self.revoke_sessions(user_id, Some(&[session_id]), None, "logout")
+            .await
+            .map(drop)
     }
 
     /// Ends one of the user's sessions; `NotFound` unless it is theirs and live.
     pub async fn revoke_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), Error> {
-        let revoked = self.revoke_sessions(user_id, Some(&[session_id]), None, "session_deleted").await?;
-        if revoked.is_empty() { Err(Error::NotFound) } else { Ok(()) }
+        let revoked = self
+            .revoke_sessions(user_id, Some(&[session_id]), None, "session_deleted")
+            .await?;
+        if revoked.is_empty() {
+            Err(Error::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     async fn revoke_sessions(
@@ -348,16 +416,28 @@ impl Accounts {
                 let Some(user) = users::lock_active(conn, row.user_id).await? else {
                     return Ok(None);
                 };
-                if user.email != row.email || !mailed::consume(conn, Purpose::VerifyEmail, row.id).await? {
+                if user.email != row.email
+                    || !mailed::consume(conn, Purpose::VerifyEmail, row.id).await?
+                {
                     return Ok(None);
                 }
                 let user = users::mark_verified(conn, user.id).await?;
                 outbox::enqueue(
                     conn,
-                    &ev::UserEmailVerified { user_id: user.id, email: user.email.clone(), verified_at: Utc::now() },
+                    &ev::UserEmailVerified {
+                        user_id: user.id,
+                        email: user.email.clone(),
+                        verified_at: Utc::now(),
+                    },
                 )
                 .await?;
-                outbox::enqueue(conn, &ev::UserUpdated { user: snapshot(&user) }).await?;
+                outbox::enqueue(
+                    conn,
+                    &ev::UserUpdated {
+                        user: snapshot(&user),
+                    },
+                )
+                .await?;
                 Ok(Some(user))
             })
             .await?;
@@ -379,7 +459,15 @@ impl Accounts {
                 if user.email_verified == Some(true) {
                     return Ok(None);
                 }
-                mailed::issue(conn, Purpose::VerifyEmail, user.id, &user.email, &token_hash, expires).await?;
+                mailed::issue(
+                    conn,
+                    Purpose::VerifyEmail,
+                    user.id,
+                    &user.email,
+                    &token_hash,
+                    expires,
+                )
+                .await?;
                 Ok(Some(user))
             })
             .await?;
@@ -405,7 +493,15 @@ impl Accounts {
                 let Some(user) = users::find_active_by_email(conn, email.as_str()).await? else {
                     return Ok(None);
                 };
-                mailed::issue(conn, Purpose::ResetPassword, user.id, &user.email, &token_hash, expires).await?;
+                mailed::issue(
+                    conn,
+                    Purpose::ResetPassword,
+                    user.id,
+                    &user.email,
+                    &token_hash,
+                    expires,
+                )
+                .await?;
                 Ok(Some(user))
             })
             .await?;
@@ -437,18 +533,23 @@ impl Accounts {
         // First look: count the attempt, check the link, learn the email.
         let mut conn = self.conn().await?;
         let row = conn
-            .transaction::<_, DbError, _>(async |conn| mailed::present(conn, Purpose::ResetPassword, &hash).await)
+            .transaction::<_, DbError, _>(async |conn| {
+                mailed::present(conn, Purpose::ResetPassword, &hash).await
+            })
             .await?
             .filter(|row| row.usable(now()))
             .ok_or(Error::InvalidLink)?;
-        let password = Password::parse(password, Some(&row.email)).map_err(|r| field("password", &r))?;
+        let password =
+            Password::parse(password, Some(&row.email)).map_err(|r| field("password", &r))?;
         let password_hash = hasher::hash(password.expose()).await?;
         let done = conn
             .transaction::<bool, DbError, _>(async |conn| {
                 let Some(user) = users::lock_active(conn, row.user_id).await? else {
                     return Ok(false);
                 };
-                if user.email != row.email || !mailed::consume(conn, Purpose::ResetPassword, row.id).await? {
+                if user.email != row.email
+                    || !mailed::consume(conn, Purpose::ResetPassword, row.id).await?
+                {
                     return Ok(false);
                 }
                 users::set_password(conn, user.id, &password_hash).await?;
@@ -458,7 +559,11 @@ impl Accounts {
             })
             .await?;
         self.waker.wake();
-        if done { Ok(()) } else { Err(Error::InvalidLink) }
+        if done {
+            Ok(())
+        } else {
+            Err(Error::InvalidLink)
+        }
     }
 
     /// The user.
@@ -483,7 +588,13 @@ impl Accounts {
                     return Ok(None);
                 }
                 let user = users::set_name(conn, user_id, name.as_str()).await?;
-                outbox::enqueue(conn, &ev::UserUpdated { user: snapshot(&user) }).await?;
+                outbox::enqueue(
+                    conn,
+                    &ev::UserUpdated {
+                        user: snapshot(&user),
+                    },
+                )
+                .await?;
                 Ok(Some(user))
             })
             .await?;
@@ -509,12 +620,17 @@ impl Accounts {
         if !hasher::verify(current, Some(user.password_hash.clone())).await? {
             return Err(field("currentPassword", "is incorrect"));
         }
-        let Some(new) = new else { return Err(Error::Unexpected(anyhow::anyhow!("validated field missing"))) };
+        let Some(new) = new else {
+            return Err(Error::Unexpected(anyhow::anyhow!(
+                "validated field missing"
+            )));
+        };
         let hash = hasher::hash(new.expose()).await?;
         let mut conn = self.conn().await?;
         conn.transaction::<_, DbError, _>(async |conn| {
             users::set_password(conn, user_id, &hash).await?;
-            let revoked = sessions::revoke(conn, user_id, None, Some(session_id), "password_changed").await?;
+            let revoked =
+                sessions::revoke(conn, user_id, None, Some(session_id), "password_changed").await?;
             publish_revoked(conn, user_id, revoked, "password_changed").await
         })
         .await?;
@@ -552,7 +668,10 @@ impl Accounts {
     }
 
     /// Sessions revoked since `since`.
-    pub async fn revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<(Uuid, DateTime<Utc>)>, Error> {
+    pub async fn revoked_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, DateTime<Utc>)>, Error> {
         let mut conn = self.conn().await?;
         Ok(sessions::revoked_since(&mut conn, since.naive_utc())
             .await?
@@ -567,10 +686,17 @@ impl Accounts {
         let mut conn = self.conn().await?;
         let user = conn
             .transaction::<Option<User>, DbError, _>(async |conn| {
-                let Some(user) = users::set_role_by_email(conn, email.as_str(), "admin").await? else {
+                let Some(user) = users::set_role_by_email(conn, email.as_str(), "admin").await?
+                else {
                     return Ok(None);
                 };
-                outbox::enqueue(conn, &ev::UserUpdated { user: snapshot(&user) }).await?;
+                outbox::enqueue(
+                    conn,
+                    &ev::UserUpdated {
+                        user: snapshot(&user),
+                    },
+                )
+                .await?;
                 Ok(Some(user))
             })
             .await?;
@@ -590,7 +716,12 @@ async fn publish_revoked(
     }
     outbox::enqueue(
         conn,
-        &ev::SessionRevoked { user_id, session_ids, reason: reason.to_owned(), revoked_at: Utc::now() },
+        &ev::SessionRevoked {
+            user_id,
+            session_ids,
+            reason: reason.to_owned(),
+            revoked_at: Utc::now(),
+        },
     )
     .await
     .map(drop)

@@ -12,12 +12,12 @@ use aichat_events::Envelope;
 use anyhow::Context;
 use futures::StreamExt;
 use lapin::{
+    ExchangeKind,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
         BasicRejectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
     },
     types::{AMQPValue, FieldTable, ShortString},
-    ExchangeKind,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -76,7 +76,10 @@ pub async fn run<H, Fut, C, CFut>(
         match consume(&amqp, &spec, &shutdown, &on_connected, &handler).await {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), "event consumer lost RabbitMQ; reconnecting");
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "event consumer lost RabbitMQ; reconnecting"
+                );
                 tokio::select! {
                     () = tokio::time::sleep(crate::backoff(failures)) => {}
                     () = shutdown.cancelled() => return,
@@ -109,7 +112,11 @@ where
         Queue::Ephemeral => channel
             .queue_declare(
                 "".into(),
-                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -158,7 +165,10 @@ where
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::error!(%error, "not an event envelope; dead-lettering it");
-                delivery.acker.reject(BasicRejectOptions { requeue: false }).await?;
+                delivery
+                    .acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
                 continue;
             }
         };
@@ -182,12 +192,21 @@ where
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 delivery
                     .acker
-                    .nack(BasicNackOptions { requeue: true, multiple: false })
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
                     .await?
             }
             Err(HandlerError::Permanent(error)) => {
-                tracing::error!(error = format!("{error:#}"), "event cannot be applied; dead-lettered");
-                delivery.acker.reject(BasicRejectOptions { requeue: false }).await?
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "event cannot be applied; dead-lettered"
+                );
+                delivery
+                    .acker
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?
             }
         };
         if !sent {
@@ -198,13 +217,20 @@ where
     }
 }
 
-async fn declare_durable(channel: &lapin::Channel, amqp: &AmqpConfig, name: &str) -> anyhow::Result<()> {
+async fn declare_durable(
+    channel: &lapin::Channel,
+    amqp: &AmqpConfig,
+    name: &str,
+) -> anyhow::Result<()> {
     let dlx = amqp.dead_letter_exchange();
     channel
         .exchange_declare(
             dlx.as_str().into(),
             ExchangeKind::Fanout,
-            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             FieldTable::default(),
         )
         .await
@@ -213,7 +239,10 @@ async fn declare_durable(channel: &lapin::Channel, amqp: &AmqpConfig, name: &str
     channel
         .queue_declare(
             dlq.as_str().into(),
-            QueueDeclareOptions { durable: true, ..Default::default() },
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             quorum(None),
         )
         .await
@@ -231,7 +260,10 @@ async fn declare_durable(channel: &lapin::Channel, amqp: &AmqpConfig, name: &str
     channel
         .queue_declare(
             name.into(),
-            QueueDeclareOptions { durable: true, ..Default::default() },
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             quorum(Some(&dlx)),
         )
         .await
@@ -243,13 +275,19 @@ async fn declare_durable(channel: &lapin::Channel, amqp: &AmqpConfig, name: &str
 /// dead-lettered after 10 failed deliveries (a poison message stops looping).
 fn quorum(dead_letter_exchange: Option<&str>) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert(ShortString::from("x-queue-type"), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        ShortString::from("x-queue-type"),
+        AMQPValue::LongString("quorum".into()),
+    );
     if let Some(dlx) = dead_letter_exchange {
         args.insert(
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(dlx.into()),
         );
-        args.insert(ShortString::from("x-delivery-limit"), AMQPValue::LongInt(10));
+        args.insert(
+            ShortString::from("x-delivery-limit"),
+            AMQPValue::LongInt(10),
+        );
     }
     args
 }

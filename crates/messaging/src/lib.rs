@@ -9,7 +9,10 @@ mod schema;
 use std::time::Duration;
 
 use anyhow::Context;
-use lapin::{options::ExchangeDeclareOptions, types::FieldTable, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    Channel, Connection, ConnectionProperties, ExchangeKind, options::ExchangeDeclareOptions,
+    types::FieldTable,
+};
 
 /// Where the broker is and which exchange events go through.
 #[derive(Debug, Clone)]
@@ -45,12 +48,18 @@ pub async fn connect(config: &AmqpConfig) -> anyhow::Result<(Connection, Channel
     .await
     .context("connecting to RabbitMQ timed out")?
     .context("connecting to RabbitMQ")?;
-    let channel = connection.create_channel().await.context("opening a channel")?;
+    let channel = connection
+        .create_channel()
+        .await
+        .context("opening a channel")?;
     channel
         .exchange_declare(
             config.exchange.as_str().into(),
             ExchangeKind::Topic,
-            ExchangeDeclareOptions { durable: true, ..Default::default() },
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
             FieldTable::default(),
         )
         .await

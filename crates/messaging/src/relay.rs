@@ -14,15 +14,15 @@ use chrono::Utc;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use lapin::{
+    BasicProperties, Channel, Confirmation, Connection,
     options::{BasicPublishOptions, ConfirmSelectOptions},
     types::{AMQPValue, FieldTable, ShortString},
-    BasicProperties, Channel, Confirmation, Connection,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{schema::outbox, AmqpConfig};
+use crate::{AmqpConfig, schema::outbox};
 
 /// Rows published per transaction.
 pub const BATCH: i64 = 200;
@@ -82,7 +82,10 @@ impl Relay {
                         failures = 0;
                     }
                     Err(error) => {
-                        tracing::warn!(error = format!("{error:#}"), "outbox relay cannot reach RabbitMQ");
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "outbox relay cannot reach RabbitMQ"
+                        );
                         self.pause(&shutdown, crate::backoff(failures)).await;
                         failures = failures.saturating_add(1);
                         continue;
@@ -95,7 +98,10 @@ impl Relay {
                     if last_prune.elapsed() > Duration::from_secs(600) {
                         last_prune = std::time::Instant::now();
                         if let Err(error) = self.prune().await {
-                            tracing::warn!(error = format!("{error:#}"), "pruning the outbox failed");
+                            tracing::warn!(
+                                error = format!("{error:#}"),
+                                "pruning the outbox failed"
+                            );
                         }
                     }
                     tokio::select! {
@@ -106,7 +112,10 @@ impl Relay {
                 }
                 Ok(_) => failures = 0,
                 Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "publishing the outbox failed; reconnecting");
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "publishing the outbox failed; reconnecting"
+                    );
                     link = None;
                     self.pause(&shutdown, crate::backoff(failures)).await;
                     failures = failures.saturating_add(1);
@@ -161,19 +170,27 @@ impl Relay {
             for (id, confirm) in pending {
                 match confirm.await.context("waiting for a publisher confirm")? {
                     Confirmation::Ack(None) => acked.push(id),
-                    Confirmation::Ack(Some(_)) | Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    Confirmation::Ack(Some(_))
+                    | Confirmation::Nack(_)
+                    | Confirmation::NotRequested => {
                         refused.push(id);
                     }
                 }
             }
             let now = Utc::now().naive_utc();
             diesel::update(outbox::table.filter(outbox::id.eq_any(&acked)))
-                .set((outbox::published_at.eq(now), outbox::attempts.eq(outbox::attempts + 1)))
+                .set((
+                    outbox::published_at.eq(now),
+                    outbox::attempts.eq(outbox::attempts + 1),
+                ))
                 .execute(conn)
                 .await
                 .context("marking events published")?;
             if !refused.is_empty() {
-                tracing::warn!(count = refused.len(), "the broker refused events; they will be retried");
+                tracing::warn!(
+                    count = refused.len(),
+                    "the broker refused events; they will be retried"
+                );
                 diesel::update(outbox::table.filter(outbox::id.eq_any(&refused)))
                     .set((
                         outbox::attempts.eq(outbox::attempts + 1),
@@ -204,13 +221,23 @@ async fn open(config: &AmqpConfig) -> anyhow::Result<Link> {
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .context("enabling publisher confirms")?;
-    Ok(Link { _connection: connection, channel })
+    Ok(Link {
+        _connection: connection,
+        channel,
+    })
 }
 
 fn properties(row: &Row) -> BasicProperties {
     let mut headers = FieldTable::default();
-    if let Some(tp) = row.payload.pointer("/traceContext/traceparent").and_then(|v| v.as_str()) {
-        headers.insert(ShortString::from("traceparent"), AMQPValue::LongString(tp.into()));
+    if let Some(tp) = row
+        .payload
+        .pointer("/traceContext/traceparent")
+        .and_then(|v| v.as_str())
+    {
+        headers.insert(
+            ShortString::from("traceparent"),
+            AMQPValue::LongString(tp.into()),
+        );
     }
     BasicProperties::default()
         .with_delivery_mode(2) // persistent: survives a broker restart

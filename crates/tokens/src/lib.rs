@@ -2,10 +2,13 @@
 
 use std::collections::HashMap;
 
-use base64::{engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD}, Engine as _};
+use base64::{
+    Engine as _,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::{rngs::OsRng, RngCore};
+use rand::{RngCore, rngs::OsRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -62,11 +65,16 @@ pub struct PublicKey {
 impl PublicKey {
     /// From the JWK `x` value; the kid is derived from it.
     pub fn from_x(x: &str) -> Result<Self, TokenError> {
-        let raw = URL_SAFE_NO_PAD.decode(x.trim()).map_err(|_| TokenError::BadPublicKey)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(x.trim())
+            .map_err(|_| TokenError::BadPublicKey)?;
         if raw.len() != 32 {
             return Err(TokenError::BadPublicKey);
         }
-        Ok(Self { kid: kid_of(&raw), x: x.trim().to_owned() })
+        Ok(Self {
+            kid: kid_of(&raw),
+            x: x.trim().to_owned(),
+        })
     }
 }
 
@@ -103,7 +111,9 @@ impl Signer {
             .map(str::trim)
             .filter(|l| !l.starts_with("-----") && !l.is_empty())
             .collect();
-        let der = STANDARD.decode(body).map_err(|_| TokenError::BadPrivateKey)?;
+        let der = STANDARD
+            .decode(body)
+            .map_err(|_| TokenError::BadPrivateKey)?;
         let seed = der
             .strip_prefix(&PKCS8_PREFIX[..])
             .and_then(|s| <[u8; 32]>::try_from(s).ok())
@@ -117,7 +127,10 @@ impl Signer {
         der.extend_from_slice(&seed);
         Self {
             key: EncodingKey::from_ed_der(&der),
-            public: PublicKey { kid: kid_of(&public), x: URL_SAFE_NO_PAD.encode(public) },
+            public: PublicKey {
+                kid: kid_of(&public),
+                x: URL_SAFE_NO_PAD.encode(public),
+            },
         }
     }
 
@@ -127,7 +140,10 @@ impl Signer {
         OsRng.fill_bytes(&mut seed);
         let mut der = PKCS8_PREFIX.to_vec();
         der.extend_from_slice(&seed);
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", STANDARD.encode(der))
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            STANDARD.encode(der)
+        )
     }
 
     /// The matching public key.
@@ -140,7 +156,8 @@ impl Signer {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         header.kid = Some(self.public.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| TokenError::Signing(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|e| TokenError::Signing(e.to_string()))
     }
 }
 
@@ -167,7 +184,10 @@ impl Verifier {
         validation.set_audience(&[audience]);
         validation.validate_nbf = true;
         validation.leeway = 5;
-        Ok(Self { keys: map, validation })
+        Ok(Self {
+            keys: map,
+            validation,
+        })
     }
 
     /// Whether a key id is in the set.
@@ -177,7 +197,8 @@ impl Verifier {
 
     /// The claims of a valid access token.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| TokenError::Invalid(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid("algorithm not allowed".to_owned()));
         }

@@ -44,15 +44,25 @@ fn a_pem_key_round_trips() {
     let a = Signer::from_pem(&pem).unwrap();
     let b = Signer::from_pem(&pem).unwrap();
     assert_eq!(a.public_key(), b.public_key());
-    assert!(Signer::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err());
-    assert_eq!(PublicKey::from_x(&a.public_key().x).unwrap(), *a.public_key());
+    assert!(
+        Signer::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err()
+    );
+    assert_eq!(
+        PublicKey::from_x(&a.public_key().x).unwrap(),
+        *a.public_key()
+    );
 }
 
 #[test]
 fn alg_none_is_refused() {
     let signer = Signer::generate();
-    let header = serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": signer.public_key().kid});
-    let token = format!("{}.{}.", b64(&header), b64(&serde_json::to_value(claims()).unwrap()));
+    let header =
+        serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": signer.public_key().kid});
+    let token = format!(
+        "{}.{}.",
+        b64(&header),
+        b64(&serde_json::to_value(claims()).unwrap())
+    );
     assert!(verifier(&signer).verify(&token).is_err());
 }
 
@@ -72,7 +82,10 @@ fn an_unknown_kid_or_a_foreign_key_is_refused() {
     let ours = Signer::generate();
     let theirs = Signer::generate();
     let token = theirs.sign(&claims()).unwrap();
-    assert!(matches!(verifier(&ours).verify(&token), Err(TokenError::UnknownKey)));
+    assert!(matches!(
+        verifier(&ours).verify(&token),
+        Err(TokenError::UnknownKey)
+    ));
 }
 
 #[test]

@@ -17,7 +17,9 @@ impl Email {
             return Err("must be at most 254 characters".to_owned());
         }
         let invalid = || Err("is not a valid email address".to_owned());
-        let Some((local, domain)) = email.split_once('@') else { return invalid() };
+        let Some((local, domain)) = email.split_once('@') else {
+            return invalid();
+        };
         if local.is_empty()
             || local.len() > 64
             || domain.len() < 3
@@ -29,7 +31,9 @@ impl Email {
             || local.starts_with('.')
             || local.ends_with('.')
             || local.contains("..")
-            || email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c))
+            || email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>()[]\\,;:\"".contains(c))
         {
             return invalid();
         }
@@ -48,15 +52,29 @@ mod tests {
 
     #[test]
     fn addresses_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
     }
 
     #[test]
     fn malformed_addresses_are_refused() {
         for bad in [
-            "", " ", "ada", "ada@", "@example.com", "ada@example", "ada@@example.com",
-            "ada@.example.com", "ada@example.com.", "a da@example.com", "ada@exa mple.com",
-            "<ada@example.com>", "ada..b@example.com", "ada@example..com",
+            "",
+            " ",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "ada@@example.com",
+            "ada@.example.com",
+            "ada@example.com.",
+            "a da@example.com",
+            "ada@exa mple.com",
+            "<ada@example.com>",
+            "ada..b@example.com",
+            "ada@example..com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} was accepted");
         }
@@ -68,7 +86,11 @@ mod tests {
 
     #[test]
     fn ordinary_addresses_pass() {
-        for good in ["a@b.co", "first.last+tag@sub.example.org", "x_y-z@ex-ample.io"] {
+        for good in [
+            "a@b.co",
+            "first.last+tag@sub.example.org",
+            "x_y-z@ex-ample.io",
+        ] {
             assert!(Email::parse(good).is_ok(), "{good:?} was refused");
         }
     }

@@ -38,11 +38,17 @@ impl Validator {
 
     /// Records a refusal found outside a parser.
     pub fn refuse(&mut self, field: &str, reason: &str) {
-        self.errors.entry(field.to_owned()).or_insert_with(|| reason.to_owned());
+        self.errors
+            .entry(field.to_owned())
+            .or_insert_with(|| reason.to_owned());
     }
 
     /// The errors, if any.
     pub fn finish(self) -> Result<(), FieldErrors> {
-        if self.errors.is_empty() { Ok(()) } else { Err(self.errors) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
     }
 }

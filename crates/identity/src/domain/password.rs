@@ -14,8 +14,11 @@ pub const MAX_CHARS: usize = 128;
 /// Common passwords of at least [`MIN_CHARS`] characters, lower-cased: the
 /// ones the length rule alone lets through. From Django's list of 20,000
 /// common passwords (BSD-3-Clause), filtered to that length.
-static COMMON: LazyLock<HashSet<&'static str>> =
-    LazyLock::new(|| include_str!("../../data/common-passwords.txt").lines().collect());
+static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    include_str!("../../data/common-passwords.txt")
+        .lines()
+        .collect()
+});
 
 /// A password that passed the policy. The text never shows in `Debug`.
 pub struct Password(SecretString);

@@ -1,8 +1,8 @@
 //! Secret tokens (refresh, email verification, password reset): 256 random
 //! bits from the OS CSPRNG, sent to the user once, stored only as SHA-256.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use rand::{rngs::OsRng, RngCore};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use rand::{RngCore, rngs::OsRng};
 use sha2::{Digest, Sha256};
 
 /// A fresh token (43 URL-safe characters) and the hash to store.
@@ -29,7 +29,10 @@ pub fn hash(token: &str) -> String {
 /// Whether a presented token could be one of ours (cheap shape check before
 /// any database look-up).
 pub fn well_formed(token: &str) -> bool {
-    token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -51,6 +54,9 @@ mod tests {
 
     #[test]
     fn hash_is_sha256_hex() {
-        assert_eq!(hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

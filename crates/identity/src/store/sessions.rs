@@ -6,9 +6,8 @@ use ipnetwork::IpNetwork;
 use uuid::Uuid;
 
 use super::{
-    now,
+    Timestamp, now,
     schema::{session_revocations, session_rotated_tokens, sessions},
-    Timestamp,
 };
 
 /// A session row.
@@ -66,7 +65,10 @@ pub async fn insert(
 }
 
 /// The session whose current refresh token hashes to `token_hash`, locked.
-pub async fn lock_by_token(conn: &mut AsyncPgConnection, token_hash: &str) -> QueryResult<Option<Session>> {
+pub async fn lock_by_token(
+    conn: &mut AsyncPgConnection,
+    token_hash: &str,
+) -> QueryResult<Option<Session>> {
     sessions::table
         .filter(sessions::token.eq(token_hash))
         .select(Session::as_select())
@@ -77,7 +79,10 @@ pub async fn lock_by_token(conn: &mut AsyncPgConnection, token_hash: &str) -> Qu
 }
 
 /// The session a rotated-away refresh token belonged to.
-pub async fn find_by_rotated_token(conn: &mut AsyncPgConnection, token_hash: &str) -> QueryResult<Option<Session>> {
+pub async fn find_by_rotated_token(
+    conn: &mut AsyncPgConnection,
+    token_hash: &str,
+) -> QueryResult<Option<Session>> {
     session_rotated_tokens::table
         .inner_join(sessions::table)
         .filter(session_rotated_tokens::token_hash.eq(token_hash))
@@ -178,10 +183,16 @@ pub async fn revoke(
 }
 
 /// Revocations recorded since `since` (session id, when).
-pub async fn revoked_since(conn: &mut AsyncPgConnection, since: Timestamp) -> QueryResult<Vec<(Uuid, Timestamp)>> {
+pub async fn revoked_since(
+    conn: &mut AsyncPgConnection,
+    since: Timestamp,
+) -> QueryResult<Vec<(Uuid, Timestamp)>> {
     session_revocations::table
         .filter(session_revocations::revoked_at.ge(since))
-        .select((session_revocations::session_id, session_revocations::revoked_at))
+        .select((
+            session_revocations::session_id,
+            session_revocations::revoked_at,
+        ))
         .load(conn)
         .await
 }

@@ -5,9 +5,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{
-    now,
+    Timestamp, now,
     schema::{email_verifications, password_resets},
-    Timestamp,
 };
 
 /// Which kind of mailed token.
@@ -54,7 +53,10 @@ pub async fn issue(
                 .filter(email_verifications::user_id.eq(user_id))
                 .filter(email_verifications::is_verified.eq(false))
                 .filter(email_verifications::expires_at.gt(at))
-                .set((email_verifications::expires_at.eq(at), email_verifications::updated_at.eq(at)))
+                .set((
+                    email_verifications::expires_at.eq(at),
+                    email_verifications::updated_at.eq(at),
+                ))
                 .execute(conn)
                 .await?;
             diesel::insert_into(email_verifications::table)
@@ -105,8 +107,10 @@ pub async fn present(
         Purpose::VerifyEmail => diesel::update(email_verifications::table)
             .filter(email_verifications::token.eq(token_hash))
             .set((
-                email_verifications::attempt_count.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Integer>>(
-                    "COALESCE(attemptcount, 0) + 1",
+                email_verifications::attempt_count.eq(diesel::dsl::sql::<
+                    diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+                >(
+                    "COALESCE(attemptcount, 0) + 1"
                 )),
                 email_verifications::updated_at.eq(now()),
             ))
@@ -122,9 +126,9 @@ pub async fn present(
             .optional(),
         Purpose::ResetPassword => diesel::update(password_resets::table)
             .filter(password_resets::token.eq(token_hash))
-            .set(password_resets::attempt_count.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Integer>>(
-                "COALESCE(attemptcount, 0) + 1",
-            )))
+            .set(password_resets::attempt_count.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+            >("COALESCE(attemptcount, 0) + 1")))
             .returning((
                 password_resets::id,
                 password_resets::user_id,
@@ -148,7 +152,11 @@ pub async fn present(
 }
 
 /// Marks the token used; `false` if it was consumed meanwhile.
-pub async fn consume(conn: &mut AsyncPgConnection, purpose: Purpose, id: Uuid) -> QueryResult<bool> {
+pub async fn consume(
+    conn: &mut AsyncPgConnection,
+    purpose: Purpose,
+    id: Uuid,
+) -> QueryResult<bool> {
     let at = now();
     let changed = match purpose {
         Purpose::VerifyEmail => {
@@ -165,7 +173,10 @@ pub async fn consume(conn: &mut AsyncPgConnection, purpose: Purpose, id: Uuid) -
         Purpose::ResetPassword => {
             diesel::update(password_resets::table.find(id))
                 .filter(password_resets::is_used.eq(false))
-                .set((password_resets::is_used.eq(true), password_resets::used_at.eq(at)))
+                .set((
+                    password_resets::is_used.eq(true),
+                    password_resets::used_at.eq(at),
+                ))
                 .execute(conn)
                 .await?
         }

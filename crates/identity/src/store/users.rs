@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{now, schema::users, Timestamp};
+use super::{Timestamp, now, schema::users};
 
 /// A user row (the columns the service reads).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -49,7 +49,10 @@ pub async fn insert(
 }
 
 /// An active user by (normalised) email.
-pub async fn find_active_by_email(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<Option<User>> {
+pub async fn find_active_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+) -> QueryResult<Option<User>> {
     users::table
         .filter(users::email.eq(email))
         .filter(users::is_active.eq(true))
@@ -61,7 +64,12 @@ pub async fn find_active_by_email(conn: &mut AsyncPgConnection, email: &str) -> 
 
 /// A user by id, active or not.
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<User>> {
-    users::table.find(id).select(User::as_select()).first(conn).await.optional()
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// An active user by id, locked for the rest of the transaction.
@@ -81,7 +89,9 @@ pub async fn record_login(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult
     let at = now();
     diesel::update(users::table.find(id))
         .set((
-            users::login_count.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Integer>>("COALESCE(logincount, 0) + 1")),
+            users::login_count.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+            >("COALESCE(logincount, 0) + 1")),
             users::last_login_at.eq(at),
             users::updated_at.eq(at),
         ))
@@ -114,16 +124,27 @@ pub async fn set_name(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> Que
 }
 
 /// Replaces the password hash.
-pub async fn set_password(conn: &mut AsyncPgConnection, id: Uuid, password_hash: &str) -> QueryResult<User> {
+pub async fn set_password(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    password_hash: &str,
+) -> QueryResult<User> {
     diesel::update(users::table.find(id))
-        .set((users::password.eq(password_hash), users::updated_at.eq(now())))
+        .set((
+            users::password.eq(password_hash),
+            users::updated_at.eq(now()),
+        ))
         .returning(User::as_returning())
         .get_result(conn)
         .await
 }
 
 /// Sets the role (`user` | `admin`) of the user with this email.
-pub async fn set_role_by_email(conn: &mut AsyncPgConnection, email: &str, role: &str) -> QueryResult<Option<User>> {
+pub async fn set_role_by_email(
+    conn: &mut AsyncPgConnection,
+    email: &str,
+    role: &str,
+) -> QueryResult<Option<User>> {
     diesel::update(users::table.filter(users::email.eq(email)))
         .set((users::role.eq(role), users::updated_at.eq(now())))
         .returning(User::as_returning())

@@ -1,0 +1,54 @@
+//! The gateway's configuration.
+
+use std::time::Duration;
+
+use aichat_config::ConfigError;
+use aichat_messaging::AmqpConfig;
+
+/// Everything the gateway reads from the environment.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `HTTP_ADDR` | `127.0.0.1:8080` | where `serve` listens |
+/// | `HTTP_WORKERS` | number of CPUs | actix worker threads |
+/// | `IDENTITY_GRPC_URL` | `http://127.0.0.1:50051` | the identity service |
+/// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | revocation events |
+/// | `ACCESS_TOKEN_TTL_SECS` | `900` | how long revocations are remembered |
+/// | `CORS_ALLOWED_ORIGINS` | empty (no CORS) | comma-separated origins |
+/// | `TRUST_FORWARDED_FOR` | `false` | take the client IP from `X-Forwarded-For` (behind a proxy) |
+/// | `JSON_BODY_LIMIT` | `16384` | largest JSON body, bytes |
+/// | `RATE_LIMIT_MULTIPLIER` | `1` | scales every rate limit; `0` turns them off |
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http_addr: String,
+    pub http_workers: usize,
+    pub identity_url: String,
+    pub amqp: AmqpConfig,
+    pub access_token_ttl: Duration,
+    pub cors_allowed_origins: Vec<String>,
+    pub trust_forwarded_for: bool,
+    pub json_body_limit: usize,
+    pub rate_limit_multiplier: u32,
+}
+
+impl Config {
+    /// Reads the environment; see the table above.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            http_addr: aichat_config::string("HTTP_ADDR", "127.0.0.1:8080"),
+            http_workers: aichat_config::parse(
+                "HTTP_WORKERS",
+                std::thread::available_parallelism()
+                    .map(usize::from)
+                    .unwrap_or(2),
+            )?,
+            identity_url: aichat_config::string("IDENTITY_GRPC_URL", "http://127.0.0.1:50051"),
+            amqp: AmqpConfig::from_env(),
+            access_token_ttl: aichat_config::seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
+            cors_allowed_origins: aichat_config::list("CORS_ALLOWED_ORIGINS", ""),
+            trust_forwarded_for: aichat_config::flag("TRUST_FORWARDED_FOR", false)?,
+            json_body_limit: aichat_config::parse("JSON_BODY_LIMIT", 16 * 1024)?,
+            rate_limit_multiplier: aichat_config::parse("RATE_LIMIT_MULTIPLIER", 1)?,
+        })
+    }
+}

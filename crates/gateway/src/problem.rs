@@ -1,0 +1,255 @@
+//! RFC 9457 problem details: the one shape of every error the gateway
+//! answers, with a stable machine `code` from a closed set.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The stable error codes clients can rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    ValidationFailed,
+    MalformedBody,
+    InvalidCredentials,
+    InvalidToken,
+    Unauthorized,
+    Forbidden,
+    EmailTaken,
+    NotFound,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    /// The code as it appears in `code` and in the `type` URI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "validation_failed",
+            Self::MalformedBody => "malformed_body",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidToken => "invalid_token",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::EmailTaken => "email_taken",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    fn from_identity(code: &str) -> Option<Self> {
+        Some(match code {
+            "validation_failed" => Self::ValidationFailed,
+            "invalid_credentials" => Self::InvalidCredentials,
+            "invalid_token" => Self::InvalidToken,
+            "email_taken" => Self::EmailTaken,
+            "not_found" => Self::NotFound,
+            "unavailable" => Self::Unavailable,
+            _ => return None,
+        })
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedBody => StatusCode::BAD_REQUEST,
+            Self::InvalidCredentials | Self::InvalidToken | Self::Unauthorized => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "Some fields are invalid",
+            Self::MalformedBody => "The request body is not valid JSON of the expected shape",
+            Self::InvalidCredentials => "Wrong email or password",
+            Self::InvalidToken => "The token is invalid, expired or revoked",
+            Self::Unauthorized => "Authentication required",
+            Self::Forbidden => "Not allowed",
+            Self::EmailTaken => "An account with this email already exists",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
+            Self::PayloadTooLarge => "The request body is too large",
+            Self::UnsupportedMediaType => "The request body must be application/json",
+            Self::RateLimited => "Too many requests",
+            Self::Unavailable => "The service is unavailable; try again shortly",
+            Self::Internal => "Internal error",
+        }
+    }
+}
+
+/// An RFC 9457 problem: kept small (it travels in every `Result`), and
+/// written out as [`ProblemBody`].
+#[derive(Debug, Clone)]
+pub struct Problem {
+    code: Code,
+    status: u16,
+    detail: String,
+    errors: Option<BTreeMap<String, String>>,
+    retry_after: Option<u64>,
+}
+
+/// The `application/problem+json` body.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    /// `https://aichat.dev/problems/<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine code, e.g. `invalid_credentials`.
+    pub code: String,
+    /// For `validation_failed`: field name → what is wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<BTreeMap<String, String>>,
+    /// Seconds to wait, for `rate_limited` (also in `Retry-After`).
+    #[serde(
+        rename = "retryAfter",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after: Option<u64>,
+}
+
+impl Problem {
+    /// A problem of `code` with a human `detail`.
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            status: code.status().as_u16(),
+            detail: detail.into(),
+            errors: None,
+            retry_after: None,
+        }
+    }
+
+    /// `validation_failed` with field errors.
+    pub fn validation(errors: BTreeMap<String, String>) -> Self {
+        let mut p = Self::new(
+            Code::ValidationFailed,
+            "Some fields are invalid; see errors.",
+        );
+        p.errors = Some(errors);
+        p
+    }
+
+    /// `validation_failed` for one field.
+    pub fn field(name: &str, reason: &str) -> Self {
+        Self::validation(BTreeMap::from([(name.to_owned(), reason.to_owned())]))
+    }
+
+    /// `rate_limited`, to be retried after `seconds`.
+    pub fn rate_limited(seconds: u64) -> Self {
+        let mut p = Self::new(Code::RateLimited, "Slow down and try again later.");
+        p.retry_after = Some(seconds.max(1));
+        p
+    }
+
+    /// The problem an internal failure shows: nothing of the cause.
+    pub fn internal() -> Self {
+        Self::new(Code::Internal, "Something went wrong on our side.")
+    }
+
+    /// Its stable code.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// The body it is written as.
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            type_uri: format!("https://aichat.dev/problems/{}", self.code.as_str()),
+            title: self.code.title().to_owned(),
+            status: self.status,
+            detail: self.detail.clone(),
+            code: self.code.as_str().to_owned(),
+            errors: self.errors.clone(),
+            retry_after: self.retry_after,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.code.as_str(), self.status)
+    }
+}
+
+impl ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if let Some(seconds) = self.retry_after {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if self.status == 401 {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(self.body())
+    }
+}
+
+#[derive(Deserialize)]
+struct Details {
+    code: String,
+    #[serde(default)]
+    errors: Option<BTreeMap<String, String>>,
+}
+
+/// The one place a gRPC refusal becomes an HTTP problem. The status message
+/// is never shown for internal errors.
+impl From<tonic::Status> for Problem {
+    fn from(status: tonic::Status) -> Self {
+        let details: Option<Details> = serde_json::from_slice(status.details()).ok();
+        let known = details.as_ref().and_then(|d| Code::from_identity(&d.code));
+        match (status.code(), known) {
+            (_, Some(Code::ValidationFailed)) => {
+                Self::validation(details.and_then(|d| d.errors).unwrap_or_default())
+            }
+            (tonic::Code::FailedPrecondition, Some(Code::InvalidToken)) => {
+                // A mailed link: the client sent a bad value, not bad credentials.
+                let mut p = Self::new(Code::InvalidToken, status.message());
+                p.status = 400;
+                p
+            }
+            (_, Some(code)) => Self::new(code, status.message()),
+            (tonic::Code::Unavailable | tonic::Code::DeadlineExceeded, None) => {
+                tracing::error!(grpc.code = ?status.code(), grpc.message = status.message(), "upstream unavailable");
+                Self::new(
+                    Code::Unavailable,
+                    "A service is unavailable; try again shortly.",
+                )
+            }
+            _ => {
+                tracing::error!(grpc.code = ?status.code(), grpc.message = status.message(), "upstream failed");
+                Self::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,538 @@
+//! The account endpoints of API.md (`/api/v1/auth/*`, `/api/v1/me*`).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use aichat_proto::identity::v1 as pb;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{client_ip, grpc, limit, user_agent};
+use crate::{
+    auth::Caller,
+    problem::{Problem, ProblemBody},
+    state::AppState,
+};
+
+type Data = web::Data<AppState>;
+type Answer = Result<HttpResponse, Problem>;
+
+/// `User`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    /// `FREE`, `PLUS` or `PRO`.
+    pub plan_tier: String,
+    /// `user` or `admin`.
+    pub role: String,
+    pub email_verified: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+fn time(t: Option<aichat_proto::Timestamp>) -> DateTime<Utc> {
+    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+impl From<pb::User> for User {
+    fn from(u: pb::User) -> Self {
+        Self {
+            id: Uuid::parse_str(&u.id).unwrap_or_default(),
+            email: u.email,
+            name: u.name,
+            plan_tier: u.plan_tier,
+            role: u.role,
+            email_verified: u.email_verified,
+            created_at: time(u.created_at),
+        }
+    }
+}
+
+/// `{user}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserEnvelope {
+    pub user: User,
+}
+
+/// The answer of log-in and refresh.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub user: User,
+}
+
+impl From<pb::TokenPair> for TokenResponse {
+    fn from(t: pb::TokenPair) -> Self {
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: t.expires_in,
+            user: t.user.unwrap_or_default().into(),
+        }
+    }
+}
+
+/// One of the caller's sessions.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub id: Uuid,
+    pub user_agent: Option<String>,
+    pub ip_address: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The session of the token making this request.
+    pub current: bool,
+}
+
+/// `{items: [...]}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
+}
+
+/// Missing fields read as empty strings, so identity answers
+/// `validation_failed` naming them instead of a parse error.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterBody {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginBody {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshBody {
+    #[serde(default)]
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenBody {
+    #[serde(default)]
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EmailBody {
+    #[serde(default)]
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResetPasswordBody {
+    #[serde(default)]
+    pub token: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateMeBody {
+    /// The new display name; absent leaves it unchanged.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangePasswordBody {
+    #[serde(default)]
+    pub current_password: String,
+    #[serde(default)]
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DeleteMeBody {
+    #[serde(default)]
+    pub password: String,
+}
+
+fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn client(req: &HttpRequest, state: &AppState) -> Option<pb::ClientInfo> {
+    Some(pb::ClientInfo {
+        user_agent: user_agent(req),
+        ip_address: client_ip(req, state),
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterBody,
+    responses((status = 201, body = UserEnvelope), (status = 409, body = ProblemBody, description = "email_taken"),
+        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
+pub async fn register(state: Data, req: HttpRequest, body: web::Json<RegisterBody>) -> Answer {
+    limit(&state.limits.register_ip, &client_ip(&req, &state))?;
+    limit(&state.limits.register_email, &email_key(&body.email))?;
+    let body = body.into_inner();
+    let user = state
+        .identity
+        .clone()
+        .register(grpc(
+            &req,
+            pb::RegisterRequest {
+                email: body.email,
+                password: body.password,
+                name: body.name,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Created().json(UserEnvelope { user: user.into() }))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
+    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "invalid_credentials"),
+        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
+pub async fn login(state: Data, req: HttpRequest, body: web::Json<LoginBody>) -> Answer {
+    limit(&state.limits.login_ip, &client_ip(&req, &state))?;
+    limit(&state.limits.login_email, &email_key(&body.email))?;
+    let body = body.into_inner();
+    let tokens = state
+        .identity
+        .clone()
+        .login(grpc(
+            &req,
+            pb::LoginRequest {
+                email: body.email,
+                password: body.password,
+                client: client(&req, &state),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshBody,
+    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "invalid_token"),
+        (status = 429, body = ProblemBody)))]
+pub async fn refresh(state: Data, req: HttpRequest, body: web::Json<RefreshBody>) -> Answer {
+    limit(&state.limits.refresh_ip, &client_ip(&req, &state))?;
+    if body.refresh_token.trim().is_empty() {
+        return Err(Problem::field("refreshToken", "is required"));
+    }
+    let tokens = state
+        .identity
+        .clone()
+        .refresh(grpc(
+            &req,
+            pb::RefreshRequest {
+                refresh_token: body.into_inner().refresh_token,
+                client: client(&req, &state),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ProblemBody)))]
+pub async fn logout(state: Data, req: HttpRequest, caller: Caller) -> Answer {
+    state
+        .identity
+        .clone()
+        .logout(grpc(
+            &req,
+            pb::SessionRef {
+                user_id: caller.user_id.to_string(),
+                session_id: caller.session_id.to_string(),
+            },
+        ))
+        .await?;
+    // This replica refuses the token at once; the others learn it from the event.
+    state.sessions.revoke([caller.session_id]);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "accounts", request_body = TokenBody,
+    responses((status = 200, body = UserEnvelope), (status = 400, body = ProblemBody, description = "invalid_token"),
+        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
+pub async fn verify_email(state: Data, req: HttpRequest, body: web::Json<TokenBody>) -> Answer {
+    limit(&state.limits.verify_ip, &client_ip(&req, &state))?;
+    let user = state
+        .identity
+        .clone()
+        .verify_email(grpc(
+            &req,
+            pb::TokenRequest {
+                token: body.into_inner().token,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(UserEnvelope { user: user.into() }))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/resend-verification", tag = "accounts", security(("bearer" = [])),
+    responses((status = 202), (status = 401, body = ProblemBody), (status = 429, body = ProblemBody)))]
+pub async fn resend_verification(state: Data, req: HttpRequest, caller: Caller) -> Answer {
+    limit(&state.limits.resend_user, &caller.user_id.to_string())?;
+    state
+        .identity
+        .clone()
+        .resend_verification(grpc(
+            &req,
+            pb::UserRef {
+                user_id: caller.user_id.to_string(),
+            },
+        ))
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "accounts", request_body = EmailBody,
+    responses((status = 202, description = "always, whether or not the email has an account"),
+        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
+pub async fn forgot_password(state: Data, req: HttpRequest, body: web::Json<EmailBody>) -> Answer {
+    limit(&state.limits.forgot_ip, &client_ip(&req, &state))?;
+    limit(&state.limits.forgot_email, &email_key(&body.email))?;
+    state
+        .identity
+        .clone()
+        .forgot_password(grpc(
+            &req,
+            pb::ForgotPasswordRequest {
+                email: body.into_inner().email,
+            },
+        ))
+        .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "accounts", request_body = ResetPasswordBody,
+    responses((status = 204), (status = 400, body = ProblemBody, description = "invalid_token"),
+        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
+pub async fn reset_password(
+    state: Data,
+    req: HttpRequest,
+    body: web::Json<ResetPasswordBody>,
+) -> Answer {
+    limit(&state.limits.reset_ip, &client_ip(&req, &state))?;
+    let body = body.into_inner();
+    state
+        .identity
+        .clone()
+        .reset_password(grpc(
+            &req,
+            pb::ResetPasswordRequest {
+                token: body.token,
+                password: body.password,
+            },
+        ))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = ProblemBody)))]
+pub async fn me(state: Data, req: HttpRequest, caller: Caller) -> Answer {
+    let user = state
+        .identity
+        .clone()
+        .get_user(grpc(
+            &req,
+            pb::UserRef {
+                user_id: caller.user_id.to_string(),
+            },
+        ))
+        .await
+        .map_err(gone_is_unauthorized)?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(User::from(user)))
+}
+
+/// The caller's own account not being found means the token outlived it.
+fn gone_is_unauthorized(status: tonic::Status) -> Problem {
+    if status.code() == tonic::Code::NotFound {
+        Problem::new(
+            crate::problem::Code::InvalidToken,
+            "The account of this token no longer exists.",
+        )
+    } else {
+        status.into()
+    }
+}
+
+#[utoipa::path(patch, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeBody,
+    responses((status = 200, body = User), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn update_me(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<UpdateMeBody>,
+) -> Answer {
+    let user = state
+        .identity
+        .clone()
+        .update_user(grpc(
+            &req,
+            pb::UpdateUserRequest {
+                user_id: caller.user_id.to_string(),
+                name: body.into_inner().name,
+            },
+        ))
+        .await
+        .map_err(gone_is_unauthorized)?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(User::from(user)))
+}
+
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordBody,
+    responses((status = 204, description = "changed; every other session is revoked"), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn change_password(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<ChangePasswordBody>,
+) -> Answer {
+    let body = body.into_inner();
+    state
+        .identity
+        .clone()
+        .change_password(grpc(
+            &req,
+            pb::ChangePasswordRequest {
+                session: Some(pb::SessionRef {
+                    user_id: caller.user_id.to_string(),
+                    session_id: caller.session_id.to_string(),
+                }),
+                current_password: body.current_password,
+                new_password: body.new_password,
+            },
+        ))
+        .await
+        .map_err(gone_is_unauthorized)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = DeleteMeBody,
+    responses((status = 204, description = "the account and everything it owns goes"), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn delete_me(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<DeleteMeBody>,
+) -> Answer {
+    state
+        .identity
+        .clone()
+        .delete_user(grpc(
+            &req,
+            pb::DeleteUserRequest {
+                user_id: caller.user_id.to_string(),
+                password: body.into_inner().password,
+            },
+        ))
+        .await
+        .map_err(gone_is_unauthorized)?;
+    state.sessions.revoke([caller.session_id]);
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/me/sessions", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = SessionList), (status = 401, body = ProblemBody)))]
+pub async fn list_sessions(state: Data, req: HttpRequest, caller: Caller) -> Answer {
+    let list = state
+        .identity
+        .clone()
+        .list_sessions(grpc(
+            &req,
+            pb::SessionRef {
+                user_id: caller.user_id.to_string(),
+                session_id: caller.session_id.to_string(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let items = list
+        .items
+        .into_iter()
+        .map(|s| SessionView {
+            id: Uuid::parse_str(&s.id).unwrap_or_default(),
+            user_agent: (!s.user_agent.is_empty()).then_some(s.user_agent),
+            ip_address: (!s.ip_address.is_empty()).then_some(s.ip_address),
+            created_at: time(s.created_at),
+            last_activity_at: time(s.last_activity_at),
+            expires_at: time(s.expires_at),
+            current: s.current,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SessionList { items }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "a session id from GET /me/sessions")),
+    responses((status = 204), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn delete_session(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    let id = id.into_inner();
+    state
+        .identity
+        .clone()
+        .revoke_session(grpc(
+            &req,
+            pb::RevokeSessionRequest {
+                user_id: caller.user_id.to_string(),
+                session_id: id.clone(),
+            },
+        ))
+        .await?;
+    if let Ok(id) = Uuid::parse_str(&id) {
+        state.sessions.revoke([id]);
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Mounts the account routes under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/register", web::post().to(register))
+        .route("/auth/login", web::post().to(login))
+        .route("/auth/refresh", web::post().to(refresh))
+        .route("/auth/logout", web::post().to(logout))
+        .route("/auth/verify-email", web::post().to(verify_email))
+        .route(
+            "/auth/resend-verification",
+            web::post().to(resend_verification),
+        )
+        .route("/auth/forgot-password", web::post().to(forgot_password))
+        .route("/auth/reset-password", web::post().to(reset_password))
+        .service(
+            web::resource("/me")
+                .route(web::get().to(me))
+                .route(web::patch().to(update_me))
+                .route(web::delete().to(delete_me)),
+        )
+        .route("/me/password", web::post().to(change_password))
+        .route("/me/sessions", web::get().to(list_sessions))
+        .route("/me/sessions/{id}", web::delete().to(delete_session));
+}

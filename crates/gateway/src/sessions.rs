@@ -1,0 +1,176 @@
+//! What the gateway knows about access tokens without asking identity on
+//! every request: the signing keys, and the sessions revoked before their
+//! access tokens expire (the deny list).
+//!
+//! The deny list is fed by `identity.session.revoked` events (a private
+//! queue per gateway), rebuilt from identity's `ListRevokedSessions` after
+//! every (re)connection to RabbitMQ, and filled at once by this gateway's own
+//! log-outs. An entry lives as long as an access token can.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use aichat_proto::identity::v1::{
+    Empty, ListRevokedSessionsRequest, identity_client::IdentityClient,
+};
+use aichat_tokens::{AccessClaims, PublicKey, TokenError, Verifier};
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// The key set and deny list, shared by all workers.
+pub struct Sessions {
+    verifier: RwLock<Option<Arc<Verifier>>>,
+    last_key_fetch: Mutex<Option<Instant>>,
+    revoked: RwLock<HashMap<Uuid, Instant>>,
+    /// How long an access token lives: how long a revocation must be kept.
+    token_ttl: Duration,
+    identity: IdentityClient<Channel>,
+}
+
+/// Why a bearer token is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Bad signature, expired, wrong issuer...
+    Invalid,
+    /// The session was revoked.
+    Revoked,
+    /// No keys yet: identity has not been reached since start-up.
+    NoKeys,
+}
+
+impl Sessions {
+    pub fn new(identity: IdentityClient<Channel>, token_ttl: Duration) -> Self {
+        Self {
+            verifier: RwLock::new(None),
+            last_key_fetch: Mutex::new(None),
+            revoked: RwLock::new(HashMap::new()),
+            token_ttl,
+            identity,
+        }
+    }
+
+    /// Whether the signing keys are loaded (part of readiness).
+    pub fn has_keys(&self) -> bool {
+        self.verifier.read().is_ok_and(|v| v.is_some())
+    }
+
+    /// Fetches the key set from identity.
+    pub async fn refresh_keys(&self) -> anyhow::Result<()> {
+        if let Ok(mut last) = self.last_key_fetch.lock() {
+            *last = Some(Instant::now());
+        }
+        let keys = self
+            .identity
+            .clone()
+            .get_signing_keys(Empty {})
+            .await?
+            .into_inner();
+        let public: Vec<PublicKey> = keys
+            .keys
+            .iter()
+            .map(|k| PublicKey::from_x(&k.x))
+            .collect::<Result<_, _>>()?;
+        let verifier = Verifier::new(&public, &keys.issuer, &keys.audience)?;
+        if let Ok(mut slot) = self.verifier.write() {
+            *slot = Some(Arc::new(verifier));
+        }
+        tracing::debug!(keys = public.len(), "signing keys loaded");
+        Ok(())
+    }
+
+    /// The claims of a valid, unrevoked access token. A token signed with a
+    /// key we do not know yet triggers one key refresh (at most every 5 s),
+    /// so a key rotation at identity needs no gateway restart.
+    pub async fn authenticate(&self, token: &str) -> Result<AccessClaims, Refusal> {
+        let verifier = self
+            .verifier
+            .read()
+            .ok()
+            .and_then(|v| v.clone())
+            .ok_or(Refusal::NoKeys)?;
+        let claims = match verifier.verify(token) {
+            Ok(claims) => claims,
+            Err(TokenError::UnknownKey) if self.may_refetch_keys() => {
+                if let Err(error) = self.refresh_keys().await {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "refreshing signing keys failed"
+                    );
+                }
+                let verifier = self
+                    .verifier
+                    .read()
+                    .ok()
+                    .and_then(|v| v.clone())
+                    .ok_or(Refusal::NoKeys)?;
+                verifier.verify(token).map_err(|_| Refusal::Invalid)?
+            }
+            Err(_) => return Err(Refusal::Invalid),
+        };
+        if self.is_revoked(claims.sid) {
+            return Err(Refusal::Revoked);
+        }
+        Ok(claims)
+    }
+
+    fn may_refetch_keys(&self) -> bool {
+        self.last_key_fetch
+            .lock()
+            .map(|last| last.is_none_or(|t| t.elapsed() > Duration::from_secs(5)))
+            .unwrap_or(false)
+    }
+
+    /// Whether the session is on the deny list.
+    pub fn is_revoked(&self, session_id: Uuid) -> bool {
+        self.revoked
+            .read()
+            .is_ok_and(|r| r.contains_key(&session_id))
+    }
+
+    /// Puts sessions on the deny list.
+    pub fn revoke(&self, session_ids: impl IntoIterator<Item = Uuid>) {
+        let until = Instant::now() + self.token_ttl + Duration::from_secs(60);
+        if let Ok(mut revoked) = self.revoked.write() {
+            for id in session_ids {
+                revoked.insert(id, until);
+            }
+        }
+    }
+
+    /// Drops entries whose tokens have all expired.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        if let Ok(mut revoked) = self.revoked.write() {
+            revoked.retain(|_, until| *until > now);
+        }
+    }
+
+    /// Rebuilds the deny list from identity: every revocation recent enough
+    /// for one of its access tokens to be alive.
+    pub async fn load_revocations(&self) -> anyhow::Result<usize> {
+        let window = chrono::Duration::from_std(self.token_ttl + Duration::from_secs(60))?;
+        let since = chrono::Utc::now() - window;
+        let answer = self
+            .identity
+            .clone()
+            .list_revoked_sessions(ListRevokedSessionsRequest {
+                since: Some(aichat_proto::Timestamp {
+                    seconds: since.timestamp(),
+                    nanos: 0,
+                }),
+            })
+            .await?
+            .into_inner();
+        let ids: Vec<Uuid> = answer
+            .items
+            .iter()
+            .filter_map(|r| Uuid::parse_str(&r.session_id).ok())
+            .collect();
+        let n = ids.len();
+        self.revoke(ids);
+        Ok(n)
+    }
+}

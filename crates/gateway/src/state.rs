@@ -1,0 +1,54 @@
+//! What every handler shares.
+
+use std::{sync::Arc, time::Duration};
+
+use aichat_proto::identity::v1::identity_client::IdentityClient;
+use tonic::transport::Channel;
+
+use crate::{config::Config, metrics::Metrics, ratelimit::RateLimiter, sessions::Sessions};
+
+/// The limits the account endpoints apply.
+pub struct Limits {
+    pub login_ip: RateLimiter,
+    pub login_email: RateLimiter,
+    pub register_ip: RateLimiter,
+    pub register_email: RateLimiter,
+    pub forgot_ip: RateLimiter,
+    pub forgot_email: RateLimiter,
+    pub reset_ip: RateLimiter,
+    pub verify_ip: RateLimiter,
+    pub refresh_ip: RateLimiter,
+    pub resend_user: RateLimiter,
+}
+
+impl Limits {
+    /// The defaults, each scaled by `multiplier` (0 turns them off).
+    pub fn new(multiplier: u32) -> Self {
+        let minute = Duration::from_secs(60);
+        let hour = Duration::from_secs(3600);
+        let l = |n: u32, period| RateLimiter::new(n.saturating_mul(multiplier), period);
+        Self {
+            login_ip: l(30, minute),
+            login_email: l(10, minute),
+            register_ip: l(10, minute),
+            register_email: l(5, hour),
+            forgot_ip: l(10, minute),
+            forgot_email: l(5, hour),
+            reset_ip: l(10, minute),
+            verify_ip: l(20, minute),
+            refresh_ip: l(120, minute),
+            resend_user: l(5, hour),
+        }
+    }
+}
+
+/// Shared state, behind `web::Data`.
+pub struct AppState {
+    pub identity: IdentityClient<Channel>,
+    /// The same connection, for the health client.
+    pub identity_channel: Channel,
+    pub sessions: Arc<Sessions>,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    pub config: Config,
+}
