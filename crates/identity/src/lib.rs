@@ -7,6 +7,8 @@ pub mod hasher;
 pub mod mail;
 pub mod service;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 

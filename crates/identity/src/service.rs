@@ -55,8 +55,27 @@ pub enum Error {
 }
 
 impl From<DbError> for Error {
+    /// A lost connection or a cancelled statement is an outage (503), not
+    /// a bug.
     fn from(e: DbError) -> Self {
-        Self::Unexpected(anyhow::Error::new(e))
+        let outage = match &e {
+            DbError::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+                _,
+            )
+            | DbError::BrokenTransactionManager => true,
+            DbError::DatabaseError(_, info) => {
+                let m = info.message();
+                m.starts_with("terminating connection")
+                    || m.starts_with("canceling statement due to statement timeout")
+            }
+            _ => false,
+        };
+        if outage {
+            Self::Unavailable(anyhow::Error::new(e))
+        } else {
+            Self::Unexpected(anyhow::Error::new(e))
+        }
     }
 }
 

@@ -1,0 +1,338 @@
+//! `TestApp`: a whole account stack per test.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test harness: a failure fails the test"
+)]
+
+use std::time::Duration;
+
+use aichat_gateway::Config;
+use aichat_identity::testing::{TestIdentity, amqp_url, unique_exchange};
+use aichat_messaging::AmqpConfig;
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub identity: TestIdentity,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub amqp: AmqpConfig,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+pub struct Gateway {
+    pub base: String,
+}
+
+/// A logged-in user.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub access: String,
+    pub refresh: String,
+    pub user: Value,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let amqp = AmqpConfig {
+            url: amqp_url(),
+            exchange: unique_exchange(),
+        };
+        let identity = TestIdentity::spawn(amqp.clone())
+            .await
+            .expect("identity starts");
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let mut app = Self {
+            identity,
+            base: String::new(),
+            client: reqwest::Client::builder()
+                .user_agent("aichat-tests/1")
+                .build()
+                .unwrap(),
+            amqp,
+            shutdown,
+            tasks,
+        };
+        app.base = app.gateway_with(tweak).await.base;
+        app
+    }
+
+    /// Starts one more gateway on the same identity service and exchange.
+    pub async fn gateway_with(&self, tweak: impl FnOnce(&mut Config)) -> Gateway {
+        let mut config = Config {
+            http_addr: "127.0.0.1:0".into(),
+            http_workers: 1,
+            identity_url: self.identity.url.clone(),
+            amqp: self.amqp.clone(),
+            access_token_ttl: Duration::from_secs(900),
+            cors_allowed_origins: vec!["https://app.example.com".into()],
+            trust_forwarded_for: false,
+            json_body_limit: 16 * 1024,
+            rate_limit_multiplier: 1,
+        };
+        tweak(&mut config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            if let Err(e) = aichat_gateway::run(listener, config, shutdown).await {
+                panic!("gateway failed: {e:#}");
+            }
+        });
+        // Ready once it has the keys and reaches identity.
+        for _ in 0..400 {
+            if let Ok(r) = self.client.get(format!("{base}/readyz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                // Give the revocation consumer a moment to bind its queue.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Gateway { base };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the gateway did not become ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        self.call_at(&self.base, method, path, token, body).await
+    }
+
+    pub async fn call_at(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, format!("{base}{path}"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
+    pub async fn register(&self, email: &str) -> Response {
+        self.post(
+            "/api/v1/auth/register",
+            json!({"email": email, "password": PASSWORD, "name": "Ada Lovelace"}),
+        )
+        .await
+    }
+
+    pub async fn login_response(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str) -> Login {
+        let r = self.login_response(email, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        Login {
+            access: body["accessToken"].as_str().unwrap().to_owned(),
+            refresh: body["refreshToken"].as_str().unwrap().to_owned(),
+            user: body["user"].clone(),
+        }
+    }
+
+    /// Registers (without verifying) and logs in.
+    pub async fn signup(&self, email: &str) -> Login {
+        assert_eq!(self.register(email).await.status(), StatusCode::CREATED);
+        self.login(email).await
+    }
+
+    pub async fn me(&self, token: &str) -> Response {
+        self.call(Method::GET, "/api/v1/me", Some(token), None)
+            .await
+    }
+
+    /// Polls until `GET /me` with `token` answers `status`; how long it took.
+    pub async fn until_me_is(
+        &self,
+        base: &str,
+        token: &str,
+        status: StatusCode,
+        within: Duration,
+    ) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < within {
+            let r = self
+                .call_at(base, Method::GET, "/api/v1/me", Some(token), None)
+                .await;
+            if r.status() == status {
+                return Some(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    /// Rows in an identity table.
+    pub async fn count(&self, sql_from_where: &str) -> i64 {
+        let pool = self.identity.pool().unwrap();
+        let mut conn = pool.get().await.unwrap();
+        let c: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {sql_from_where}"))
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        c.n
+    }
+
+    /// Runs a statement on the identity database (to age a token, ...).
+    pub async fn execute(&self, sql: &str) {
+        let pool = self.identity.pool().unwrap();
+        let mut conn = pool.get().await.unwrap();
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+    }
+
+    /// Checks the outbox drained, stops everything, removes the exchange.
+    pub async fn finish(self) {
+        self.identity
+            .outbox_drained()
+            .await
+            .expect("every event was published");
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        if let Ok((conn, channel)) = aichat_messaging::connect(&self.amqp).await {
+            let _ = channel
+                .exchange_delete(self.amqp.exchange.as_str().into(), Default::default())
+                .await;
+            let _ = conn.close(200, "done".into()).await;
+        }
+        let TestApp { identity, .. } = self;
+        identity.stop().await;
+    }
+}
+
+/// The problem body of a response, after checking its status and media type.
+pub async fn problem(r: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status, "status");
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert!(body["type"].as_str().unwrap().ends_with(code), "{body}");
+    assert!(
+        body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::now_v7().simple())
+}
+
+/// A private queue on the test exchange, to see what services publish.
+pub struct EventTap {
+    connection: lapin::Connection,
+    consumer: tokio::sync::Mutex<lapin::Consumer>,
+}
+
+impl EventTap {
+    pub async fn bind(amqp: &AmqpConfig, routing_key: &str) -> Self {
+        use lapin::{options::*, types::FieldTable};
+        let (connection, channel) = aichat_messaging::connect(amqp).await.unwrap();
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                amqp.exchange.as_str().into(),
+                routing_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        Self {
+            connection,
+            consumer: tokio::sync::Mutex::new(consumer),
+        }
+    }
+
+    /// The next event, parsed.
+    pub async fn next(&self, within: Duration) -> Option<Value> {
+        use futures::StreamExt;
+        let mut consumer = self.consumer.lock().await;
+        let delivery = tokio::time::timeout(within, consumer.next())
+            .await
+            .ok()??
+            .ok()?;
+        serde_json::from_slice(&delivery.data).ok()
+    }
+
+    pub async fn close(self) {
+        let _ = self.connection.close(200, "done".into()).await;
+    }
+}

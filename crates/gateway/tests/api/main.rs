@@ -1,0 +1,8 @@
+//! The gateway end to end: real identity service, real PostgreSQL (a fresh
+//! database per test), real RabbitMQ (an exchange per test), HTTP in front.
+
+mod accounts;
+mod helpers;
+mod ops;
+mod sessions;
+mod validation;

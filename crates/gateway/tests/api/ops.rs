@@ -1,0 +1,172 @@
+//! Operations endpoints, cross-cutting headers and error shapes.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, problem, unique_email};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_answer() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["identity"], true);
+    assert_eq!(body["checks"]["signingKeys"], true);
+
+    app.signup(&unique_email()).await;
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains(r#"gateway_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"} 1"#), "{text}");
+    assert!(
+        text.contains("gateway_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_a_request_id_and_security_headers() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "abc-123");
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let generated = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(generated.len(), 36, "a fresh UUID replaces an unusable one");
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(r.headers()[name], value, "{name}");
+    }
+    assert!(r.headers().contains_key("content-security-policy"));
+    assert!(r.headers().contains_key("strict-transport-security"));
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_only_the_configured_origins() {
+    let app = TestApp::spawn().await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/v1/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let r = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let r = preflight("https://evil.example.net").await.unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = TestApp::spawn().await;
+    problem(
+        app.call(Method::GET, "/api/v1/nothing-here", None, None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    problem(
+        app.call(Method::GET, "/api/v1/auth/login", None, None)
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_matches_the_committed_contract() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let served: Value = r.json().await.unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok() {
+        std::fs::write(&path, &pretty).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path)
+        .expect("crates/gateway/openapi.json (UPDATE_SNAPSHOTS=1 writes it)");
+    assert_eq!(
+        pretty, committed,
+        "the contract changed: review it, then run with UPDATE_SNAPSHOTS=1"
+    );
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/me/sessions/{id}",
+    ] {
+        assert!(served["paths"][path].is_object(), "{path}");
+    }
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_and_readiness_turns_false() {
+    let app = TestApp::spawn().await;
+    let login = app.signup(&unique_email()).await;
+    // Cut identity off its database: no new connections, existing ones killed.
+    let db = app.identity.db.name().to_owned();
+    let admin = format!("{}/postgres", aichat_db::testing::server_url());
+    let mut conn =
+        <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(&admin)
+            .await
+            .unwrap();
+    use diesel_async::SimpleAsyncConnection as _;
+    conn.batch_execute(&format!(
+        "ALTER DATABASE {db} ALLOW_CONNECTIONS false; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'"
+    ))
+    .await
+    .unwrap();
+
+    let r = app.me(&login.access).await;
+    problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+    conn.batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let mut back = false;
+    for _ in 0..100 {
+        if app.me(&login.access).await.status() == StatusCode::OK {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(back, "service resumes when the database is back");
+    app.finish().await;
+}
