@@ -1,0 +1,5 @@
+//! The identity service over gRPC, against real PostgreSQL and RabbitMQ.
+
+mod admin;
+mod chaos;
+mod outbox;
