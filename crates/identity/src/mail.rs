@@ -3,7 +3,10 @@
 use anyhow::Context;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
-    message::{Mailbox, header::ContentType},
+    message::{
+        Body, Mailbox,
+        header::{ContentTransferEncoding, ContentType},
+    },
 };
 use secrecy::ExposeSecret;
 
@@ -72,6 +75,7 @@ impl Mailer {
     }
 
     async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
+        let body = encode_body(&body);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to.parse().context("recipient address")?)
@@ -91,5 +95,51 @@ impl Mailer {
                 .map(drop)
                 .context("sending a mail over SMTP"),
         }
+    }
+}
+
+/// The body as 7bit (ASCII) or 8bit (UTF-8) text with CRLF line endings:
+/// valid MIME for lines up to 998 octets (RFC 5322 §2.1.1, RFC 2045 §2.7-8).
+/// lettre would pick quoted-printable for any line over 76 characters,
+/// which breaks the link across lines and turns `=` into `=3D`: a person
+/// or a script reading the `.eml` could no longer copy it.
+fn encode_body(text: &str) -> Body {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let fits = crlf
+        .split("\r\n")
+        .all(|line| line.len() <= 998 && !line.contains(['\r', '\0']));
+    if !fits {
+        return Body::new(crlf);
+    }
+    let encoding = if crlf.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    Body::dangerous_pre_encoded(crlf.into_bytes(), encoding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_links_stay_on_one_line_unencoded() {
+        let link = format!(
+            "http://localhost:8080/verify-email?token={}",
+            "a".repeat(43)
+        );
+        let body = encode_body(&format!("Hello Żółw,\n\n{link}\n"));
+        assert_eq!(body.encoding(), ContentTransferEncoding::EightBit);
+        let raw = String::from_utf8(body.into_vec()).unwrap();
+        assert!(raw.contains(&format!("\r\n{link}\r\n")), "{raw}");
+        assert_eq!(
+            encode_body("plain\n").encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+        assert_eq!(
+            encode_body(&"x".repeat(1200)).encoding(),
+            ContentTransferEncoding::QuotedPrintable
+        );
     }
 }

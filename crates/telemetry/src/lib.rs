@@ -36,7 +36,7 @@ pub fn init(service: &'static str) -> anyhow::Result<Guard> {
             .with_current_span(true)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_target(false).boxed()
+        tracing_subscriber::fmt::layer().with_target(true).boxed()
     };
 
     let provider = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {

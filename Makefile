@@ -1,0 +1,34 @@
+# The verbs of the project. `make run` brings the platform up; `make test`
+# runs every check CI runs.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= /var/tmp/aichat-target
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run test lint fmt services bench admin deploy-check
+
+run: ## Build and start everything on http://127.0.0.1:8080 (Ctrl-C stops it)
+	bash deploy/local/run.sh
+
+services: ## Make sure PostgreSQL and RabbitMQ are up (start or install them)
+	bash deploy/local/services.sh
+
+lint: ## Formatting and clippy, warnings are errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test: services lint ## Every test: unit and integration, against real PostgreSQL and RabbitMQ
+	cargo test --workspace --locked
+
+bench: services ## Load benchmarks through the gateway; writes docs/benchmarks.md
+	bash deploy/local/bench.sh
+
+admin: ## Make an existing user an admin: make admin EMAIL=someone@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=someone@example.com"; exit 2; }
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/identity} \
+	  cargo run -q -p aichat-identity --bin identity -- make-admin --email "$(EMAIL)"
+
+deploy-check: ## Validate the Dockerfile, compose file and Kubernetes manifests offline
+	bash deploy/validate.sh
+
+fmt:
+	cargo fmt --all
