@@ -17,7 +17,10 @@ lint: ## Formatting and clippy, warnings are errors
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 test: services lint ## Every test: unit and integration, against real PostgreSQL and RabbitMQ
-	cargo test --workspace --locked
+	@log=$$(mktemp); set -o pipefail; \
+	cargo test --workspace --locked 2>&1 | tee "$$log"; status=$$?; \
+	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' "$$log"; \
+	rm -f "$$log"; exit $$status
 
 bench: services ## Load benchmarks through the gateway; writes docs/benchmarks.md
 	bash deploy/local/bench.sh

@@ -29,7 +29,7 @@ use aichat_messaging::consumer::{self, HandlerError, Queue, Spec};
 use aichat_proto::identity::v1::identity_client::IdentityClient;
 use anyhow::Context;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tracing::Instrument;
 
 pub use config::Config;
@@ -45,9 +45,11 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let channel = identity_channel(&config.identity_url)?;
-    let identity = IdentityClient::new(channel.clone());
-    let sessions = Arc::new(Sessions::new(identity.clone(), config.access_token_ttl));
+    let endpoint = identity_endpoint(&config.identity_url)?;
+    let sessions = Arc::new(Sessions::new(
+        IdentityClient::new(endpoint.connect_lazy()),
+        config.access_token_ttl,
+    ));
     let tasks = TaskTracker::new();
     tasks.spawn(keep_keys_fresh(sessions.clone(), shutdown.clone()));
     tasks.spawn(follow_revocations(
@@ -56,22 +58,28 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let state = web::Data::new(AppState {
-        identity,
-        identity_channel: channel,
-        sessions,
-        limits: Limits::new(config.rate_limit_multiplier),
-        metrics: metrics::Metrics::default(),
-        config: config.clone(),
-    });
+    let limits = Arc::new(Limits::new(config.rate_limit_multiplier));
+    let metrics = Arc::new(metrics::Metrics::default());
+    let shared_config = Arc::new(config.clone());
     let addr = listener.local_addr()?;
-    let server = HttpServer::new(move || app(state.clone()))
-        .workers(config.http_workers.max(1))
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)
-        .context("listening")?
-        .run();
+    let server = HttpServer::new(move || {
+        // Runs once on each worker thread: the worker's own connection.
+        let channel = endpoint.connect_lazy();
+        app(web::Data::new(AppState {
+            identity: IdentityClient::new(channel.clone()),
+            identity_channel: channel,
+            sessions: sessions.clone(),
+            limits: limits.clone(),
+            metrics: metrics.clone(),
+            config: shared_config.clone(),
+        }))
+    })
+    .workers(config.http_workers.max(1))
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)
+    .context("listening")?
+    .run();
     tracing::info!(%addr, "gateway listening");
     let handle = server.handle();
     tasks.spawn({
@@ -89,14 +97,13 @@ pub async fn run(
     served
 }
 
-fn identity_channel(url: &str) -> anyhow::Result<Channel> {
+fn identity_endpoint(url: &str) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(url.to_owned())
         .context("IDENTITY_GRPC_URL")?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(15))
         .tcp_nodelay(true)
-        .http2_adaptive_window(true)
-        .connect_lazy())
+        .http2_adaptive_window(true))
 }
 
 /// The actix application: middleware, routes, error shapes.

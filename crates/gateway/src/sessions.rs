@@ -20,9 +20,18 @@ use aichat_tokens::{AccessClaims, PublicKey, TokenError, Verifier};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+/// Verified tokens remembered at most (then the cache starts over).
+const MAX_VERIFIED: usize = 100_000;
+
 /// The key set and deny list, shared by all workers.
 pub struct Sessions {
     verifier: RwLock<Option<Arc<Verifier>>>,
+    /// Tokens whose signature and claims were checked already. An access
+    /// token is sent with every request for 15 minutes; checking an Ed25519
+    /// signature costs tens of microseconds, a look-up far less. Expiry and
+    /// revocation are still checked on every request; the cache is emptied
+    /// whenever the key set is reloaded.
+    verified: Mutex<HashMap<String, AccessClaims>>,
     last_key_fetch: Mutex<Option<Instant>>,
     revoked: RwLock<HashMap<Uuid, Instant>>,
     /// How long an access token lives: how long a revocation must be kept.
@@ -45,6 +54,7 @@ impl Sessions {
     pub fn new(identity: IdentityClient<Channel>, token_ttl: Duration) -> Self {
         Self {
             verifier: RwLock::new(None),
+            verified: Mutex::new(HashMap::new()),
             last_key_fetch: Mutex::new(None),
             revoked: RwLock::new(HashMap::new()),
             token_ttl,
@@ -77,6 +87,9 @@ impl Sessions {
         if let Ok(mut slot) = self.verifier.write() {
             *slot = Some(Arc::new(verifier));
         }
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.clear();
+        }
         tracing::debug!(keys = public.len(), "signing keys loaded");
         Ok(())
     }
@@ -85,6 +98,37 @@ impl Sessions {
     /// key we do not know yet triggers one key refresh (at most every 5 s),
     /// so a key rotation at identity needs no gateway restart.
     pub async fn authenticate(&self, token: &str) -> Result<AccessClaims, Refusal> {
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|v| v.get(token).cloned());
+        let claims = match cached {
+            Some(claims) => {
+                let now = chrono::Utc::now().timestamp();
+                if claims.exp <= now {
+                    return Err(Refusal::Invalid);
+                }
+                claims
+            }
+            None => {
+                let claims = self.verify(token).await?;
+                if let Ok(mut verified) = self.verified.lock() {
+                    if verified.len() >= MAX_VERIFIED {
+                        verified.clear();
+                    }
+                    verified.insert(token.to_owned(), claims.clone());
+                }
+                claims
+            }
+        };
+        if self.is_revoked(claims.sid) {
+            return Err(Refusal::Revoked);
+        }
+        Ok(claims)
+    }
+
+    async fn verify(&self, token: &str) -> Result<AccessClaims, Refusal> {
         let verifier = self
             .verifier
             .read()
@@ -110,9 +154,6 @@ impl Sessions {
             }
             Err(_) => return Err(Refusal::Invalid),
         };
-        if self.is_revoked(claims.sid) {
-            return Err(Refusal::Revoked);
-        }
         Ok(claims)
     }
 

@@ -42,13 +42,15 @@ impl Limits {
     }
 }
 
-/// Shared state, behind `web::Data`.
+/// What every handler of one worker sees, behind `web::Data`. The gRPC
+/// connection is the worker's own (made on its thread, so a request never
+/// hops threads on its way to identity); everything else is shared.
 pub struct AppState {
     pub identity: IdentityClient<Channel>,
     /// The same connection, for the health client.
     pub identity_channel: Channel,
     pub sessions: Arc<Sessions>,
-    pub limits: Limits,
-    pub metrics: Metrics,
-    pub config: Config,
+    pub limits: Arc<Limits>,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<Config>,
 }

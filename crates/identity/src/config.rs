@@ -19,7 +19,7 @@ pub enum MailTransport {
 /// | variable | default | meaning |
 /// |---|---|---|
 /// | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/identity` | its database |
-/// | `DB_POOL_SIZE` | `16` | most database connections |
+/// | `DB_POOL_SIZE` | 2 × CPUs | most database connections (PostgreSQL's rule of thumb; more only adds context switches) |
 /// | `GRPC_ADDR` | `127.0.0.1:50051` | where `serve` listens |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | events |
 /// | `JWT_PRIVATE_KEY_FILE` | unset: a new key each start (dev only) | Ed25519 PKCS#8 PEM signing access tokens |
@@ -76,7 +76,12 @@ impl Config {
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/identity",
             ),
-            db_pool_size: aichat_config::parse("DB_POOL_SIZE", 16)?,
+            db_pool_size: aichat_config::parse(
+                "DB_POOL_SIZE",
+                2 * std::thread::available_parallelism()
+                    .map(usize::from)
+                    .unwrap_or(2),
+            )?,
             grpc_addr: aichat_config::string("GRPC_ADDR", "127.0.0.1:50051"),
             amqp: AmqpConfig::from_env(),
             jwt_private_key_file: aichat_config::optional("JWT_PRIVATE_KEY_FILE")

@@ -4,6 +4,19 @@
 
 use std::sync::{Arc, LazyLock};
 
+use tokio::sync::Semaphore;
+
+/// At most one hash per CPU at a time: argon2id takes 19 MiB and a core for
+/// tens of milliseconds, so more in parallel only adds memory and makes every
+/// waiting log-in slower. The rest queue in order.
+static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
+    Semaphore::new(
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2),
+    )
+});
+
 use anyhow::Context;
 use argon2::{
     Argon2,
@@ -26,6 +39,7 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 
 /// Hashes a new password.
 pub async fn hash(password: &str) -> anyhow::Result<String> {
+    let _slot = SLOTS.acquire().await.context("hashing slots")?;
     let password = SecretString::from(password.to_owned());
     tokio::task::spawn_blocking(move || {
         Argon2::default()
@@ -44,6 +58,7 @@ pub async fn hash(password: &str) -> anyhow::Result<String> {
 /// account) it checks against the dummy hash and answers `false`, in the
 /// same time.
 pub async fn verify(password: &str, stored: Option<String>) -> anyhow::Result<bool> {
+    let _slot = SLOTS.acquire().await.context("hashing slots")?;
     let password = Arc::new(SecretString::from(password.to_owned()));
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();

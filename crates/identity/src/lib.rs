@@ -152,7 +152,22 @@ pub async fn run(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_owned();
-            tracing::info_span!("grpc", path = %request.uri().path(), request_id = %request_id)
+            let span =
+                tracing::info_span!("grpc", path = %request.uri().path(), request_id = %request_id);
+            // Continue the caller's trace (W3C trace context in the metadata).
+            let headers: std::collections::HashMap<String, String> = ["traceparent", "tracestate"]
+                .into_iter()
+                .filter_map(|k| {
+                    Some((
+                        k.to_owned(),
+                        request.headers().get(k)?.to_str().ok()?.to_owned(),
+                    ))
+                })
+                .collect();
+            if !headers.is_empty() {
+                aichat_telemetry::set_parent_from_headers(&span, &headers);
+            }
+            span
         })
         .add_service(health_service)
         .add_service(IdentityServer::new(grpc::IdentityService::new(accounts)))

@@ -155,6 +155,24 @@ async fn a_database_outage_answers_503_and_readiness_turns_false() {
 
     let r = app.me(&login.access).await;
     problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    // Identity reports NOT_SERVING within its 5 s check; the gateway follows.
+    let mut unready = false;
+    for _ in 0..80 {
+        if app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::SERVICE_UNAVAILABLE
+        {
+            unready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(unready, "readiness turns false while the database is away");
 
     conn.batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
         .await
