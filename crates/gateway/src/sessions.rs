@@ -129,14 +129,8 @@ impl Sessions {
     }
 
     async fn verify(&self, token: &str) -> Result<AccessClaims, Refusal> {
-        let verifier = self
-            .verifier
-            .read()
-            .ok()
-            .and_then(|v| v.clone())
-            .ok_or(Refusal::NoKeys)?;
-        let claims = match verifier.verify(token) {
-            Ok(claims) => claims,
+        match self.current_verifier()?.verify(token) {
+            Ok(claims) => Ok(claims),
             Err(TokenError::UnknownKey) if self.may_refetch_keys() => {
                 if let Err(error) = self.refresh_keys().await {
                     tracing::warn!(
@@ -144,17 +138,20 @@ impl Sessions {
                         "refreshing signing keys failed"
                     );
                 }
-                let verifier = self
-                    .verifier
-                    .read()
-                    .ok()
-                    .and_then(|v| v.clone())
-                    .ok_or(Refusal::NoKeys)?;
-                verifier.verify(token).map_err(|_| Refusal::Invalid)?
+                self.current_verifier()?
+                    .verify(token)
+                    .map_err(|_| Refusal::Invalid)
             }
-            Err(_) => return Err(Refusal::Invalid),
-        };
-        Ok(claims)
+            Err(_) => Err(Refusal::Invalid),
+        }
+    }
+
+    fn current_verifier(&self) -> Result<Arc<Verifier>, Refusal> {
+        self.verifier
+            .read()
+            .ok()
+            .and_then(|v| v.clone())
+            .ok_or(Refusal::NoKeys)
     }
 
     fn may_refetch_keys(&self) -> bool {

@@ -3,7 +3,6 @@
 use aichat_identity::{Config, service};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -45,9 +44,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(&config.grpc_addr)
                 .await
                 .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
-            let shutdown = CancellationToken::new();
-            shutdown_on_signal(shutdown.clone());
-            aichat_identity::run(listener, config, shutdown).await
+            aichat_identity::run(listener, config, aichat_lifecycle::shutdown_on_signal()).await
         }
         Command::Migrate => {
             let applied = aichat_identity::migrate(&config.database_url).await?;
@@ -74,29 +71,4 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Keygen => Ok(()),
     }
-}
-
-/// Cancels `shutdown` on SIGINT or SIGTERM.
-fn shutdown_on_signal(shutdown: CancellationToken) {
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the signal watcher lives as long as the process"
-    )]
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            if let Ok(mut s) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                s.recv().await;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            () = term => {}
-        }
-        tracing::info!("shutting down");
-        shutdown.cancel();
-    });
 }

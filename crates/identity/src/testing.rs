@@ -143,6 +143,18 @@ impl TestIdentity {
             })
     }
 
+    /// Like [`Self::token_from_mail`], waiting up to 2 s for the mail (reset
+    /// mails leave in the background).
+    pub async fn wait_for_token(&self, email: &str, path: &str) -> Option<String> {
+        for _ in 0..100 {
+            if let Some(token) = self.token_from_mail(email, path) {
+                return Some(token);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// Waits until the relay has published every event, or fails.
     pub async fn outbox_drained(&self) -> anyhow::Result<()> {
         let pool = self.pool()?;

@@ -276,14 +276,7 @@ async fn forgot_password_answers_the_same_for_any_email_and_mails_only_accounts(
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
 
     // The mail leaves in the background.
-    let mut token = None;
-    for _ in 0..100 {
-        token = app.identity.token_from_mail(&email, "reset-password");
-        if token.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let token = app.identity.wait_for_token(&email, "reset-password").await;
     assert!(token.is_some(), "a reset mail for the account");
     assert_eq!(
         app.identity.mails().len(),
@@ -302,15 +295,11 @@ async fn a_password_reset_sets_the_password_revokes_every_session_and_works_once
     let b = app.login(&email).await;
     app.post("/api/v1/auth/forgot-password", json!({"email": email}))
         .await;
-    let mut token = None;
-    for _ in 0..100 {
-        token = app.identity.token_from_mail(&email, "reset-password");
-        if token.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let token = token.unwrap();
+    let token = app
+        .identity
+        .wait_for_token(&email, "reset-password")
+        .await
+        .unwrap();
 
     // A weak password is refused and the link stays usable.
     let body = problem(
@@ -393,10 +382,10 @@ async fn an_expired_reset_link_is_refused_and_changes_nothing() {
     app.register(&email).await;
     app.post("/api/v1/auth/forgot-password", json!({"email": email}))
         .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let token = app
         .identity
-        .token_from_mail(&email, "reset-password")
+        .wait_for_token(&email, "reset-password")
+        .await
         .unwrap();
     app.execute("UPDATE passwordResets SET expiresAt = now() - interval '1 second'")
         .await;
