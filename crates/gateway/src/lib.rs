@@ -5,7 +5,6 @@ pub mod config;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
-pub mod ratelimit;
 pub mod routes;
 pub mod sessions;
 pub mod state;

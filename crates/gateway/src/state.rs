@@ -5,7 +5,9 @@ use std::{sync::Arc, time::Duration};
 use aichat_proto::identity::v1::identity_client::IdentityClient;
 use tonic::transport::Channel;
 
-use crate::{config::Config, metrics::Metrics, ratelimit::RateLimiter, sessions::Sessions};
+use aichat_ratelimit::RateLimiter;
+
+use crate::{config::Config, metrics::Metrics, sessions::Sessions};
 
 /// The limits the account endpoints apply.
 pub struct Limits {

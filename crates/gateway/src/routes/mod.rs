@@ -7,7 +7,9 @@ pub mod ops;
 use actix_web::{HttpMessage, HttpRequest};
 use tonic::metadata::MetadataValue;
 
-use crate::{problem::Problem, ratelimit::RateLimiter, state::AppState};
+use aichat_ratelimit::RateLimiter;
+
+use crate::{problem::Problem, state::AppState};
 
 /// The request id the middleware gave this request.
 #[derive(Debug, Clone)]

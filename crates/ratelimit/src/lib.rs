@@ -1,5 +1,6 @@
 //! Keyed rate limits (GCRA): `limit` requests per `period` for each key
-//! (a client IP, an email, a user), with bursts up to `limit`.
+//! (a client IP, an email, a user, a provider), with bursts up to `limit`.
+//! Used by the gateway (account endpoints) and chat (provider limits).
 //!
 //! State is one instant per key, in memory: limits hold per gateway replica.
 //! Behind N replicas a client gets at most N times the limit, which is what
