@@ -6,7 +6,10 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    let protos = [PathBuf::from("../../proto/identity.proto")];
+    let protos = [
+        PathBuf::from("../../proto/identity.proto"),
+        PathBuf::from("../../proto/chat.proto"),
+    ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());
     }

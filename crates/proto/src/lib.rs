@@ -7,4 +7,11 @@ pub mod identity {
     }
 }
 
+/// `chat.v1`: conversations, messages and streamed replies.
+pub mod chat {
+    pub mod v1 {
+        tonic::include_proto!("chat.v1");
+    }
+}
+
 pub use prost_types::Timestamp;

@@ -1,0 +1,1 @@
+DELETE FROM aiProviders WHERE name IN ('openai', 'anthropic', 'google');
