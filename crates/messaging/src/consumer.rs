@@ -26,8 +26,10 @@ use crate::AmqpConfig;
 /// Which queue to consume.
 #[derive(Debug, Clone)]
 pub enum Queue {
-    /// A service's own durable quorum queue (with `<name>.dlq` behind it):
-    /// events wait there while the service is down.
+    /// A service's own durable quorum queue, named
+    /// `<exchange>.<service>` (with `<exchange>.<service>.dlq` behind it):
+    /// events wait there while the service is down. Naming it after the
+    /// exchange keeps two deployments (or two tests) on one broker apart.
     Durable(String),
     /// A private queue that lives as long as the connection: for a process
     /// that only needs events while it runs (the gateway's revocation list).
@@ -105,9 +107,10 @@ where
 {
     let (_connection, channel) = crate::connect(amqp).await?;
     let queue = match &spec.queue {
-        Queue::Durable(name) => {
-            declare_durable(&channel, amqp, name).await?;
-            name.clone()
+        Queue::Durable(service) => {
+            let name = durable_queue_name(amqp, service);
+            declare_durable(&channel, amqp, &name).await?;
+            name
         }
         Queue::Ephemeral => channel
             .queue_declare(
@@ -215,6 +218,12 @@ where
             anyhow::bail!("acknowledgement not sent: the channel is gone");
         }
     }
+}
+
+/// The queue of `service` on `amqp`'s exchange (its dead-letter queue adds
+/// `.dlq`).
+pub fn durable_queue_name(amqp: &AmqpConfig, service: &str) -> String {
+    format!("{}.{service}", amqp.exchange)
 }
 
 async fn declare_durable(

@@ -220,6 +220,7 @@ async fn events_survive_a_broker_outage_and_are_applied_once() {
         )
         .await
         .unwrap();
+    let queue = aichat_messaging::consumer::durable_queue_name(&direct, &queue);
     let dlq = format!("{queue}.dlq");
     let mut dead = None;
     for _ in 0..100 {
