@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
         PathBuf::from("../../proto/identity.proto"),
         PathBuf::from("../../proto/chat.proto"),
+        PathBuf::from("../../proto/billing.proto"),
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());

@@ -14,4 +14,11 @@ pub mod chat {
     }
 }
 
+/// `billing.v1`: plans, monthly token usage and quota reservations.
+pub mod billing {
+    pub mod v1 {
+        tonic::include_proto!("billing.v1");
+    }
+}
+
 pub use prost_types::Timestamp;

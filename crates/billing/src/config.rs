@@ -1,0 +1,68 @@
+//! The billing service's configuration.
+
+use std::time::Duration;
+
+use aichat_config::ConfigError;
+use aichat_messaging::AmqpConfig;
+
+/// Everything the service reads from the environment.
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/billing` | its database |
+/// | `DB_POOL_SIZE` | 2 × CPUs | most database connections (PostgreSQL's rule of thumb; more only adds context switches) |
+/// | `GRPC_ADDR` | `127.0.0.1:50053` | where `serve` listens |
+/// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | events (billing's queue is `<exchange>.billing`) |
+/// | `RESERVATION_TTL_SECS` | `120` | how long a reservation holds quota unless settled or released (a crashed call gives it back after this) |
+/// | `MAINTENANCE_INTERVAL_SECS` | `60` | how often every usage row of a past month is reset and expired reservations are deleted |
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub db_pool_size: usize,
+    pub grpc_addr: String,
+    pub amqp: AmqpConfig,
+    /// How long a reservation holds quota.
+    pub reservation_ttl: Duration,
+    /// The period of the rollover and sweeping task.
+    pub maintenance_interval: Duration,
+}
+
+impl Config {
+    /// Reads the environment; see the table above.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            database_url: aichat_config::string(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/billing",
+            ),
+            db_pool_size: aichat_config::parse(
+                "DB_POOL_SIZE",
+                2 * std::thread::available_parallelism()
+                    .map(usize::from)
+                    .unwrap_or(2),
+            )?,
+            grpc_addr: aichat_config::string("GRPC_ADDR", "127.0.0.1:50053"),
+            amqp: AmqpConfig::from_env(),
+            reservation_ttl: at_least_a_second(
+                "RESERVATION_TTL_SECS",
+                aichat_config::seconds("RESERVATION_TTL_SECS", 120)?,
+            )?,
+            maintenance_interval: at_least_a_second(
+                "MAINTENANCE_INTERVAL_SECS",
+                aichat_config::seconds("MAINTENANCE_INTERVAL_SECS", 60)?,
+            )?,
+        })
+    }
+}
+
+fn at_least_a_second(name: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value >= Duration::from_secs(1) {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            name: name.to_owned(),
+            value: value.as_secs().to_string(),
+            reason: "must be at least 1".to_owned(),
+        })
+    }
+}

@@ -1,0 +1,177 @@
+#![doc = include_str!("../README.md")]
+
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod grpc;
+pub mod service;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use aichat_proto::billing::v1::billing_server::BillingServer;
+use anyhow::Context;
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use config::Config;
+use service::Metering;
+
+/// The billing database's migrations, embedded in the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/billing");
+
+/// Runs the pending migrations (advisory-locked, idempotent).
+pub async fn migrate(database_url: &str) -> anyhow::Result<usize> {
+    aichat_db::migrate(database_url, "billing", &MIGRATIONS).await
+}
+
+/// The pool the service uses.
+pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
+    aichat_db::pool(
+        &config.database_url,
+        &aichat_db::PoolSettings {
+            max_size: config.db_pool_size,
+            ..Default::default()
+        },
+    )
+}
+
+/// The use cases, wired to their dependencies.
+pub fn metering(config: &Config, pool: aichat_db::Pool) -> anyhow::Result<Metering> {
+    let ttl = chrono::Duration::from_std(config.reservation_ttl).context("RESERVATION_TTL_SECS")?;
+    Ok(Metering::new(pool, ttl))
+}
+
+/// Migrates, then serves gRPC on `listener`, consumes events and runs the
+/// monthly rollover until `shutdown` is cancelled; returns once all have
+/// stopped.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    migrate(&config.database_url)
+        .await
+        .context("migrating the billing database")?;
+    let pool = pool(&config)?;
+    let tasks = TaskTracker::new();
+    let metering = metering(&config, pool.clone())?;
+
+    // Events: applied one at a time, each in its own transaction.
+    {
+        let metering = metering.clone();
+        tasks.spawn(aichat_messaging::consumer::run(
+            config.amqp.clone(),
+            events::spec(),
+            shutdown.clone(),
+            || async {},
+            move |envelope| {
+                let metering = metering.clone();
+                async move { events::handle(&metering, envelope).await }
+            },
+        ));
+    }
+
+    // The eager half of the monthly reset, and the reservation sweeper.
+    tasks.spawn(maintain(
+        metering.clone(),
+        config.maintenance_interval,
+        shutdown.clone(),
+    ));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<BillingServer<grpc::BillingService>>()
+        .await;
+    // Readiness follows the database: NOT_SERVING while it cannot be reached.
+    {
+        let pool = pool.clone();
+        let shutdown = shutdown.clone();
+        let reporter = health_reporter.clone();
+        tasks.spawn(async move {
+            loop {
+                let up = aichat_db::check(&pool).await.is_ok();
+                if up {
+                    reporter
+                        .set_serving::<BillingServer<grpc::BillingService>>()
+                        .await;
+                } else {
+                    reporter
+                        .set_not_serving::<BillingServer<grpc::BillingService>>()
+                        .await;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
+            reporter
+                .set_not_serving::<BillingServer<grpc::BillingService>>()
+                .await;
+        });
+    }
+
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "billing gRPC listening");
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tonic::transport::Server::builder()
+        .trace_fn(|request| {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let span =
+                tracing::info_span!("grpc", path = %request.uri().path(), request_id = %request_id);
+            // Continue the caller's trace (W3C trace context in the metadata).
+            let headers: std::collections::HashMap<String, String> = ["traceparent", "tracestate"]
+                .into_iter()
+                .filter_map(|k| {
+                    Some((
+                        k.to_owned(),
+                        request.headers().get(k)?.to_str().ok()?.to_owned(),
+                    ))
+                })
+                .collect();
+            if !headers.is_empty() {
+                aichat_telemetry::set_parent_from_headers(&span, &headers);
+            }
+            span
+        })
+        .add_service(health_service)
+        .add_service(BillingServer::new(grpc::BillingService::new(metering)))
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+    let served = server.await.context("serving gRPC");
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!("billing stopped");
+    served
+}
+
+/// Every `interval` (and once at start): resets the usage rows of past
+/// months and deletes expired reservations. Requests do both lazily for the
+/// rows they touch; this keeps idle rows and the table tidy.
+async fn maintain(metering: Metering, interval: std::time::Duration, shutdown: CancellationToken) {
+    while !shutdown.is_cancelled() {
+        match metering.maintain(chrono::Utc::now()).await {
+            Ok(done) if done != service::Maintenance::default() => {
+                tracing::info!(
+                    usage.rolled_over = done.rolled_over,
+                    reservations.expired = done.expired,
+                    "maintenance round"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "maintenance round failed");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The billing binary: parse the command, read config, run.
+
+use aichat_billing::Config;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "billing",
+    about = "Plans, token usage and quota reservations of the AI chat platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve gRPC on GRPC_ADDR and consume events.
+    Serve,
+    /// Run the pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = aichat_telemetry::init("billing")?;
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(&config.grpc_addr)
+                .await
+                .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
+            aichat_billing::run(listener, config, aichat_lifecycle::shutdown_on_signal()).await
+        }
+        Command::Migrate => {
+            let applied = aichat_billing::migrate(&config.database_url).await?;
+            tracing::info!(applied, "billing database migrated");
+            Ok(())
+        }
+    }
+}

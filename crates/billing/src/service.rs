@@ -1,0 +1,471 @@
+//! The metering use cases. Each owns its transaction: it opens it, calls the
+//! store, and commits. Event handlers claim the event in the inbox in the
+//! same transaction as its effect, so a redelivery changes nothing.
+//!
+//! Locking: every use case that reads a user's usage to decide something
+//! first locks the user's `usageTracking` row (`SELECT ... FOR UPDATE`), and
+//! only then touches reservations. One lock order everywhere: no deadlocks,
+//! and a quota check can never race another one of the same user.
+
+use aichat_events::{Envelope, chat as chat_ev, identity as identity_ev};
+use aichat_messaging::inbox;
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Duration, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use crate::{
+    domain::{self, Balance, BillingMonth, FREE_PLAN, FieldErrors, Placement, TokenAmount},
+    store::{
+        deleted_users, plans,
+        plans::Plan,
+        reservations::{self, Reservation},
+        usage::{self, Usage},
+    },
+};
+
+/// What a use case can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input refused field by field (also an event whose content is wrong).
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// The reservation would pass the month's quota.
+    #[error("quota exceeded")]
+    QuotaExceeded {
+        /// What is left (maybe less than was asked for).
+        remaining: i64,
+    },
+    /// A deleted user.
+    #[error("not found")]
+    NotFound,
+    /// The database cannot be reached in time.
+    #[error("unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A bug or an outage we did not plan for.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<DbError> for Error {
+    /// A lost connection or a cancelled statement is an outage (503), not
+    /// a bug.
+    fn from(e: DbError) -> Self {
+        let outage = match &e {
+            DbError::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+                _,
+            )
+            | DbError::BrokenTransactionManager => true,
+            DbError::DatabaseError(_, info) => {
+                let m = info.message();
+                m.starts_with("terminating connection")
+                    || m.starts_with("canceling statement due to statement timeout")
+            }
+            _ => false,
+        };
+        if outage {
+            Self::Unavailable(anyhow::Error::new(e))
+        } else {
+            Self::Unexpected(anyhow::Error::new(e))
+        }
+    }
+}
+
+impl From<aichat_db::PoolError> for Error {
+    fn from(e: aichat_db::PoolError) -> Self {
+        Self::Unavailable(anyhow::Error::new(e))
+    }
+}
+
+fn field(name: &str, reason: &str) -> Error {
+    let mut errors = FieldErrors::new();
+    errors.insert(name.to_owned(), reason.to_owned());
+    Error::Validation(errors)
+}
+
+/// A user's month, as `GetUsage` answers it.
+#[derive(Debug, Clone)]
+pub struct UsageView {
+    pub month: BillingMonth,
+    pub balance: Balance,
+    pub messages: i32,
+    pub conversations: i32,
+    /// USD.
+    pub cost: BigDecimal,
+}
+
+/// What the user's plan allows, as `GetLimits` answers it.
+#[derive(Debug, Clone)]
+pub struct LimitsView {
+    pub plan: Plan,
+    /// The quota cached on the usage row (the plan's, when it was set).
+    pub monthly_quota: i64,
+    pub conversations: i32,
+}
+
+/// A granted reservation.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    /// What is left of the quota with this reservation held.
+    pub remaining: i64,
+}
+
+/// What an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Its effect is committed.
+    Done,
+    /// Applied before (a redelivery): nothing changed.
+    Duplicate,
+    /// Recorded in the inbox, with no effect (a closed month, a deleted
+    /// user).
+    Ignored,
+}
+
+/// What one maintenance round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Usage rows moved to the current month.
+    pub rolled_over: usize,
+    /// Expired reservations deleted.
+    pub expired: usize,
+}
+
+/// Rows rolled over per statement by [`Metering::maintain`].
+const ROLLOVER_BATCH: i64 = 1_000;
+
+/// The metering use cases over their dependencies.
+#[derive(Clone)]
+pub struct Metering {
+    pool: aichat_db::Pool,
+    /// How long a reservation holds quota unless settled or released.
+    reservation_ttl: Duration,
+}
+
+impl Metering {
+    pub fn new(pool: aichat_db::Pool, reservation_ttl: Duration) -> Self {
+        Self {
+            pool,
+            reservation_ttl,
+        }
+    }
+
+    async fn conn(&self) -> Result<aichat_db::PooledConnection, Error> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// The plans on sale, cheapest first.
+    pub async fn list_plans(&self) -> Result<Vec<Plan>, Error> {
+        let mut conn = self.conn().await?;
+        Ok(plans::list_active(&mut conn).await?)
+    }
+
+    /// The user's month: usage, reservations, what is left.
+    pub async fn usage(&self, user_id: Uuid) -> Result<UsageView, Error> {
+        let now = Utc::now();
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            let row = current_row(conn, user_id, now)
+                .await?
+                .ok_or(Error::NotFound)?;
+            let reserved = reservations::active_total(conn, user_id, now.naive_utc()).await?;
+            Ok(UsageView {
+                month: row.month(),
+                balance: balance(&row, reserved),
+                messages: row.messages(),
+                conversations: row.conversations(),
+                cost: row.cost(),
+            })
+        })
+        .await
+    }
+
+    /// The user's plan and how much of its conversation allowance is used.
+    ///
+    /// Until subscriptions exist (the Stripe half of billing), every user is
+    /// on the Free plan.
+    pub async fn limits(&self, user_id: Uuid) -> Result<LimitsView, Error> {
+        let now = Utc::now();
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            let row = current_row(conn, user_id, now)
+                .await?
+                .ok_or(Error::NotFound)?;
+            let plan = free_plan(conn).await?;
+            Ok(LimitsView {
+                plan,
+                monthly_quota: i64::from(row.monthly_quota),
+                conversations: row.conversations(),
+            })
+        })
+        .await
+    }
+
+    /// Holds `tokens` of the user's quota for a provider call.
+    pub async fn reserve(&self, user_id: Uuid, tokens: i64) -> Result<Granted, Error> {
+        let tokens = TokenAmount::parse(tokens).map_err(|r| field("tokens", &r))?;
+        let now = Utc::now();
+        let expires_at = now + self.reservation_ttl;
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            // The row lock makes check-then-insert atomic per user: a
+            // concurrent Reserve waits here and then sees this reservation.
+            let row = current_row(conn, user_id, now)
+                .await?
+                .ok_or(Error::NotFound)?;
+            let reserved = reservations::active_total(conn, user_id, now.naive_utc()).await?;
+            let before = balance(&row, reserved);
+            if !before.admits(tokens) {
+                return Err(Error::QuotaExceeded {
+                    remaining: before.remaining(),
+                });
+            }
+            let reservation = Reservation {
+                id: Uuid::now_v7(),
+                user_id,
+                billing_month: row.billing_month,
+                tokens: tokens.get(),
+                expires_at: expires_at.naive_utc(),
+                created_at: now.naive_utc(),
+            };
+            reservations::insert(conn, &reservation).await?;
+            Ok(Granted {
+                id: reservation.id,
+                expires_at,
+                remaining: before.with_reserved(tokens).remaining(),
+            })
+        })
+        .await
+    }
+
+    /// Drops an unsettled reservation; `false` if there was none (settled,
+    /// released or expired and swept already).
+    pub async fn release(&self, reservation_id: Uuid) -> Result<bool, Error> {
+        let mut conn = self.conn().await?;
+        Ok(reservations::delete(&mut conn, reservation_id).await?)
+    }
+
+    /// One maintenance round at `now`: every usage row of an earlier month
+    /// starts the current one, and expired reservations are deleted.
+    pub async fn maintain(&self, now: DateTime<Utc>) -> Result<Maintenance, Error> {
+        let month = BillingMonth::of(now);
+        let mut conn = self.conn().await?;
+        let mut done = Maintenance::default();
+        loop {
+            // One statement per batch: short locks, and a row a request holds
+            // is skipped (that request rolls it over itself).
+            let rolled = usage::roll_over_batch(&mut conn, month, ROLLOVER_BATCH).await?;
+            done.rolled_over += rolled;
+            if i64::try_from(rolled).unwrap_or(i64::MAX) < ROLLOVER_BATCH {
+                break;
+            }
+        }
+        done.expired = reservations::delete_expired(&mut conn, now.naive_utc()).await?;
+        Ok(done)
+    }
+
+    /// `identity.user.registered`: the user starts on the Free plan.
+    pub async fn user_registered(
+        &self,
+        envelope: &Envelope,
+        event: &identity_ev::UserRegistered,
+    ) -> Result<Applied, Error> {
+        let user_id = event.user.user_id;
+        let month = BillingMonth::of(Utc::now());
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            if !inbox::claim(conn, envelope).await? {
+                return Ok(Applied::Duplicate);
+            }
+            if deleted_users::contains(conn, user_id).await? {
+                return Ok(Applied::Ignored);
+            }
+            start_on_free_plan(conn, user_id, month).await?;
+            Ok(Applied::Done)
+        })
+        .await
+    }
+
+    /// `identity.user.deleted`: the user's usage and reservations go, as
+    /// `ON DELETE CASCADE` from `users` would have taken them.
+    pub async fn user_deleted(
+        &self,
+        envelope: &Envelope,
+        event: &identity_ev::UserDeleted,
+    ) -> Result<Applied, Error> {
+        let user_id = event.user_id;
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            if !inbox::claim(conn, envelope).await? {
+                return Ok(Applied::Duplicate);
+            }
+            usage::delete(conn, user_id).await?;
+            deleted_users::record(conn, user_id).await?;
+            Ok(Applied::Done)
+        })
+        .await
+    }
+
+    /// `chat.tokens.used`: settles the reservation it names and counts the
+    /// tokens, the message and the cost in the month the event names.
+    pub async fn tokens_used(
+        &self,
+        envelope: &Envelope,
+        event: &chat_ev::TokensUsed,
+    ) -> Result<Applied, Error> {
+        if event.total_tokens < 0 {
+            return Err(field("totalTokens", "must not be negative"));
+        }
+        let cost = domain::money::parse_cost(&event.cost_usd).map_err(|r| field("costUsd", &r))?;
+        let event_month = BillingMonth::containing(event.billing_month);
+        let now = Utc::now();
+        let (user_id, tokens, reservation_id) =
+            (event.user_id, event.total_tokens, event.reservation_id);
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            if !inbox::claim(conn, envelope).await? {
+                return Ok(Applied::Duplicate);
+            }
+            let Some(row) = lock_or_start(conn, user_id, BillingMonth::of(now)).await? else {
+                tracing::info!(user.id = %user_id, "tokens of a deleted user; not counted");
+                return Ok(Applied::Ignored);
+            };
+            // The reservation is settled whatever the month: the call it held
+            // quota for is over.
+            if let Some(id) = reservation_id {
+                reservations::delete_of_user(conn, user_id, id).await?;
+            }
+            match Placement::of(row.month(), BillingMonth::of(now), event_month) {
+                Placement::Count { roll_to } => {
+                    if let Some(month) = roll_to {
+                        usage::roll_over(conn, user_id, month).await?;
+                    }
+                    usage::add_tokens(conn, user_id, tokens, &cost).await?;
+                    Ok(Applied::Done)
+                }
+                Placement::Stale => {
+                    tracing::warn!(
+                        user.id = %user_id,
+                        event.billing_month = %event_month,
+                        usage.billing_month = %row.month(),
+                        tokens,
+                        "tokens of a closed month; not counted"
+                    );
+                    Ok(Applied::Ignored)
+                }
+                Placement::Future => Err(field("billingMonth", "is after next month")),
+            }
+        })
+        .await
+    }
+
+    /// `chat.conversation.created`: one more conversation this month.
+    pub async fn conversation_created(
+        &self,
+        envelope: &Envelope,
+        event: &chat_ev::ConversationCreated,
+    ) -> Result<Applied, Error> {
+        let now = Utc::now();
+        let user_id = event.user_id;
+        let event_month = BillingMonth::of(event.created_at);
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            if !inbox::claim(conn, envelope).await? {
+                return Ok(Applied::Duplicate);
+            }
+            let Some(row) = lock_or_start(conn, user_id, BillingMonth::of(now)).await? else {
+                return Ok(Applied::Ignored);
+            };
+            match Placement::of(row.month(), BillingMonth::of(now), event_month) {
+                Placement::Count { roll_to } => {
+                    if let Some(month) = roll_to {
+                        usage::roll_over(conn, user_id, month).await?;
+                    }
+                    usage::add_conversation(conn, user_id).await?;
+                    Ok(Applied::Done)
+                }
+                Placement::Stale => {
+                    tracing::info!(
+                        user.id = %user_id,
+                        event.billing_month = %event_month,
+                        "a conversation of a closed month; not counted"
+                    );
+                    Ok(Applied::Ignored)
+                }
+                Placement::Future => Err(field("createdAt", "is after next month")),
+            }
+        })
+        .await
+    }
+}
+
+fn balance(row: &Usage, reserved: i64) -> Balance {
+    Balance {
+        quota: i64::from(row.monthly_quota),
+        used: row.tokens(),
+        reserved,
+    }
+}
+
+async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
+    plans::find_by_name(conn, FREE_PLAN)
+        .await?
+        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("the {FREE_PLAN} plan is missing")))
+}
+
+/// Gives the user a usage row on the Free plan unless they have one.
+async fn start_on_free_plan(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    month: BillingMonth,
+) -> Result<(), Error> {
+    let plan = free_plan(conn).await?;
+    usage::insert_if_absent(
+        conn,
+        Uuid::now_v7(),
+        user_id,
+        month,
+        plan.monthly_token_quota,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The user's row, locked for the rest of the transaction. A user billing
+/// has not heard of yet (their `identity.user.registered` is still on its
+/// way) starts on the Free plan; a deleted user has none (`None`).
+async fn lock_or_start(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    month: BillingMonth,
+) -> Result<Option<Usage>, Error> {
+    if let Some(row) = usage::lock(conn, user_id).await? {
+        return Ok(Some(row));
+    }
+    if deleted_users::contains(conn, user_id).await? {
+        return Ok(None);
+    }
+    start_on_free_plan(conn, user_id, month).await?;
+    Ok(usage::lock(conn, user_id).await?)
+}
+
+/// [`lock_or_start`], then rolled over to the current month if it is of an
+/// earlier one: the lazy half of the monthly reset.
+async fn current_row(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Usage>, Error> {
+    let month = BillingMonth::of(now);
+    let Some(row) = lock_or_start(conn, user_id, month).await? else {
+        return Ok(None);
+    };
+    match row.month().rolled_over(month) {
+        Some(month) => Ok(usage::roll_over(conn, user_id, month).await?),
+        None => Ok(Some(row)),
+    }
+}

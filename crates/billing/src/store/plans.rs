@@ -1,0 +1,63 @@
+//! The `plans` table: what each plan costs and allows.
+
+use bigdecimal::BigDecimal;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::schema::plans;
+
+/// A plan row (the columns the service reads).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = plans, check_for_backend(diesel::pg::Pg))]
+pub struct Plan {
+    pub id: Uuid,
+    pub name: String,
+    pub monthly_price: BigDecimal,
+    /// `NULL`: not sold yearly.
+    pub yearly_price: Option<BigDecimal>,
+    pub monthly_token_quota: i32,
+    /// `NULL`: unlimited.
+    pub max_conversations: Option<i32>,
+    /// `NULL`: unlimited.
+    pub max_messages_per_conversation: Option<i32>,
+    /// A JSON array of feature names.
+    pub features: Option<serde_json::Value>,
+    pub is_active: Option<bool>,
+}
+
+impl Plan {
+    /// The feature names (the strings of the `features` array).
+    pub fn feature_names(&self) -> Vec<String> {
+        self.features
+            .as_ref()
+            .and_then(serde_json::Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The plans on sale, cheapest first.
+pub async fn list_active(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Plan>> {
+    plans::table
+        .filter(plans::is_active.eq(true))
+        .order((plans::monthly_price.asc(), plans::name.asc()))
+        .select(Plan::as_select())
+        .load(conn)
+        .await
+}
+
+/// A plan by name, on sale or not.
+pub async fn find_by_name(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Plan>> {
+    plans::table
+        .filter(plans::name.eq(name))
+        .select(Plan::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
