@@ -1,0 +1,12 @@
+//! Chat rules with no I/O: input limits, cursors, prices, languages.
+
+pub mod context;
+pub mod cursor;
+pub mod input;
+pub mod language;
+pub mod pricing;
+
+pub use cursor::Cursor;
+
+/// Field name → what is wrong: the `errors` of a `validation_failed` problem.
+pub type FieldErrors = std::collections::BTreeMap<String, String>;

@@ -1,0 +1,334 @@
+//! The `chat.v1.Chat` gRPC service: translates proto ⇄ domain and maps
+//! errors to `Status` (stable problem code as JSON in the details, like
+//! identity); nothing else.
+
+use std::pin::Pin;
+
+use aichat_proto::chat::v1::{self as pb, chat_server};
+use chrono::NaiveDateTime;
+use futures::Stream;
+use tonic::{Code, Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    domain::pricing,
+    send::{SendError, Sender},
+    service::{Chat, ConversationPatch, Error, NewConversation},
+    store::{conversations::Conversation, messages::Message},
+};
+
+/// The gRPC face of [`Chat`].
+pub struct ChatService {
+    chat: Chat,
+    sender: Sender,
+}
+
+impl ChatService {
+    pub fn new(chat: Chat, sender: Sender) -> Self {
+        Self { chat, sender }
+    }
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+/// A refusal with its stable code (and field errors) in the details.
+pub fn status(
+    code: Code,
+    problem: &str,
+    message: &str,
+    errors: Option<serde_json::Value>,
+) -> Status {
+    let mut details = serde_json::json!({ "code": problem });
+    if let Some(errors) = errors {
+        details["errors"] = errors;
+    }
+    Status::with_details(
+        code,
+        message,
+        serde_json::to_vec(&details).unwrap_or_default().into(),
+    )
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Validation(errors) => status(
+                Code::InvalidArgument,
+                "validation_failed",
+                "some fields are invalid",
+                serde_json::to_value(errors).ok(),
+            ),
+            Error::NotFound => status(Code::NotFound, "not_found", "not found", None),
+            Error::Unavailable(error) => {
+                tracing::error!(error = format!("{error:#}"), "database unavailable");
+                status(Code::Unavailable, "unavailable", "try again later", None)
+            }
+            Error::Unexpected(error) => {
+                tracing::error!(error = format!("{error:#}"), "unexpected error");
+                status(Code::Internal, "internal", "internal error", None)
+            }
+        }
+    }
+}
+
+fn user(value: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(value).map_err(|_| {
+        status(
+            Code::InvalidArgument,
+            "validation_failed",
+            "userId is not a UUID",
+            None,
+        )
+    })
+}
+
+/// An id in a path: malformed means "no such thing", like any other.
+fn id(value: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(value).map_err(|_| Error::NotFound.into())
+}
+
+fn timestamp(at: Option<NaiveDateTime>) -> Option<aichat_proto::Timestamp> {
+    let at = at?.and_utc();
+    Some(aichat_proto::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    })
+}
+
+pub(crate) fn conversation(c: &Conversation) -> pb::Conversation {
+    pb::Conversation {
+        id: c.id.to_string(),
+        title: c.title.clone(),
+        description: c.description.clone(),
+        model: c.model.clone(),
+        system_prompt: c.system_prompt.clone(),
+        message_count: c.message_count.unwrap_or(0),
+        token_count: c.token_count.unwrap_or(0),
+        is_archived: c.is_archived == Some(true),
+        created_at: timestamp(c.created_at),
+        updated_at: timestamp(c.updated_at),
+    }
+}
+
+pub(crate) fn message(m: &Message) -> pb::Message {
+    pb::Message {
+        id: m.id.to_string(),
+        conversation_id: m.conversation_id.to_string(),
+        role: m.role.clone(),
+        content: m.content.clone(),
+        token_count: m.token_count,
+        prompt_tokens: m.prompt_tokens,
+        completion_tokens: m.completion_tokens,
+        model: m.model.clone(),
+        language: m.language.clone(),
+        created_at: timestamp(m.created_at),
+    }
+}
+
+#[tonic::async_trait]
+impl chat_server::Chat for ChatService {
+    async fn list_models(&self, _: Request<pb::Empty>) -> Answer<pb::ModelList> {
+        let providers = self.chat.providers().await?;
+        let items = providers
+            .iter()
+            .flat_map(|p| {
+                let available = p.is_available != Some(false);
+                p.models().into_iter().map(move |id| pb::Model {
+                    id,
+                    provider: p.name.clone(),
+                    input_cost_per_1k: pricing::to_text(&p.input_token_cost_per_1k),
+                    output_cost_per_1k: pricing::to_text(&p.output_token_cost_per_1k),
+                    available,
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::ModelList { items }))
+    }
+
+    async fn create_conversation(
+        &self,
+        request: Request<pb::CreateConversationRequest>,
+    ) -> Answer<pb::Conversation> {
+        let r = request.into_inner();
+        let user_id = user(&r.user_id)?;
+        let c = self
+            .sender
+            .create_conversation(
+                &self.chat,
+                user_id,
+                NewConversation {
+                    model: &r.model,
+                    title: r.title.as_deref(),
+                    description: r.description.as_deref(),
+                    system_prompt: r.system_prompt.as_deref(),
+                },
+            )
+            .await?;
+        Ok(Response::new(conversation(&c)))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::ConversationRef>,
+    ) -> Answer<pb::Conversation> {
+        let r = request.into_inner();
+        let c = self
+            .chat
+            .get_conversation(user(&r.user_id)?, id(&r.conversation_id)?)
+            .await?;
+        Ok(Response::new(conversation(&c)))
+    }
+
+    async fn list_conversations(
+        &self,
+        request: Request<pb::ListConversationsRequest>,
+    ) -> Answer<pb::ConversationPage> {
+        let r = request.into_inner();
+        let page = self
+            .chat
+            .list_conversations(user(&r.user_id)?, r.archived, r.limit, &r.cursor)
+            .await?;
+        Ok(Response::new(pb::ConversationPage {
+            items: page.items.iter().map(conversation).collect(),
+            next_cursor: page.next,
+        }))
+    }
+
+    async fn update_conversation(
+        &self,
+        request: Request<pb::UpdateConversationRequest>,
+    ) -> Answer<pb::Conversation> {
+        let r = request.into_inner();
+        let c = self
+            .chat
+            .update_conversation(
+                user(&r.user_id)?,
+                id(&r.conversation_id)?,
+                ConversationPatch {
+                    title: r.title.as_deref(),
+                    description: r.description.as_deref(),
+                    model: r.model.as_deref(),
+                    system_prompt: r.system_prompt.as_deref(),
+                },
+            )
+            .await?;
+        Ok(Response::new(conversation(&c)))
+    }
+
+    async fn set_archived(
+        &self,
+        request: Request<pb::SetArchivedRequest>,
+    ) -> Answer<pb::Conversation> {
+        let r = request.into_inner();
+        let c = self
+            .chat
+            .set_archived(user(&r.user_id)?, id(&r.conversation_id)?, r.archived)
+            .await?;
+        Ok(Response::new(conversation(&c)))
+    }
+
+    async fn delete_conversation(
+        &self,
+        request: Request<pb::ConversationRef>,
+    ) -> Answer<pb::Empty> {
+        let r = request.into_inner();
+        self.chat
+            .delete_conversation(user(&r.user_id)?, id(&r.conversation_id)?)
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Answer<pb::MessagePage> {
+        let r = request.into_inner();
+        let page = self
+            .chat
+            .list_messages(
+                user(&r.user_id)?,
+                id(&r.conversation_id)?,
+                r.limit,
+                &r.cursor,
+            )
+            .await?;
+        Ok(Response::new(pb::MessagePage {
+            items: page.items.iter().map(message).collect(),
+            next_cursor: page.next,
+        }))
+    }
+
+    async fn delete_message(&self, request: Request<pb::MessageRef>) -> Answer<pb::Empty> {
+        let r = request.into_inner();
+        self.chat
+            .delete_message(
+                user(&r.user_id)?,
+                id(&r.conversation_id)?,
+                id(&r.message_id)?,
+            )
+            .await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    type SendMessageStream =
+        Pin<Box<dyn Stream<Item = Result<pb::SendMessageEvent, Status>> + Send + 'static>>;
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Answer<Self::SendMessageStream> {
+        let r = request.into_inner();
+        let user_id = user(&r.user_id)?;
+        let conversation_id = id(&r.conversation_id)?;
+        let stream = self
+            .sender
+            .send(
+                &self.chat,
+                user_id,
+                conversation_id,
+                &r.content,
+                r.model.as_deref(),
+            )
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(stream))
+    }
+}
+
+impl From<SendError> for Status {
+    fn from(error: SendError) -> Self {
+        match error {
+            SendError::Chat(e) => e.into(),
+            SendError::QuotaExceeded => status(
+                Code::ResourceExhausted,
+                "quota_exceeded",
+                "the month's token quota is used up",
+                None,
+            ),
+            SendError::ConversationLimit => status(
+                Code::FailedPrecondition,
+                "conversation_limit",
+                "the plan allows no more conversations",
+                None,
+            ),
+            SendError::MessageLimit => status(
+                Code::FailedPrecondition,
+                "message_limit",
+                "the plan allows no more messages in this conversation",
+                None,
+            ),
+            SendError::RateLimited { retry_after_secs } => status(
+                Code::ResourceExhausted,
+                "rate_limited",
+                &format!("the provider's request limit is reached; retry in {retry_after_secs} s"),
+                Some(serde_json::json!({ "retryAfter": retry_after_secs.to_string() })),
+            ),
+            SendError::ProviderUnavailable => status(
+                Code::Unavailable,
+                "provider_unavailable",
+                "the model's provider is unavailable; try again shortly",
+                None,
+            ),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The chat binary: parse the command, read config, run.
+
+use aichat_chat::Config;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chat",
+    about = "Conversations and streamed replies of the AI chat platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve gRPC on GRPC_ADDR.
+    Serve,
+    /// Run the pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let _telemetry = aichat_telemetry::init("chat")?;
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(&config.grpc_addr)
+                .await
+                .with_context(|| format!("binding GRPC_ADDR {}", config.grpc_addr))?;
+            aichat_chat::run(listener, config, aichat_lifecycle::shutdown_on_signal()).await
+        }
+        Command::Migrate => {
+            let applied = aichat_chat::migrate(&config.database_url).await?;
+            tracing::info!(applied, "chat database migrated");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The chat use cases. Each owns its transaction: open it, call the store,
+//! write the outbox rows, commit, then wake the relay.
+
+use aichat_events::chat as ev;
+use aichat_messaging::{outbox, relay::Waker};
+use chrono::Utc;
+use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel_async::AsyncConnection;
+use uuid::Uuid;
+
+use crate::{
+    domain::{Cursor, FieldErrors, cursor, input},
+    store::{
+        conversations::{self, Changes, Conversation},
+        messages::{self, Message},
+        providers::{self, Provider},
+    },
+};
+
+/// What a use case can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// Not the user's, or not there: the same answer.
+    #[error("not found")]
+    NotFound,
+    #[error("unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        let outage = match &e {
+            DbError::DatabaseError(
+                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+                _,
+            )
+            | DbError::BrokenTransactionManager => true,
+            DbError::DatabaseError(_, info) => {
+                let m = info.message();
+                m.starts_with("terminating connection")
+                    || m.starts_with("canceling statement due to statement timeout")
+            }
+            _ => false,
+        };
+        if outage {
+            Self::Unavailable(anyhow::Error::new(e))
+        } else {
+            Self::Unexpected(anyhow::Error::new(e))
+        }
+    }
+}
+
+impl From<aichat_db::PoolError> for Error {
+    fn from(e: aichat_db::PoolError) -> Self {
+        Self::Unavailable(anyhow::Error::new(e))
+    }
+}
+
+/// `validation_failed` for one field.
+pub fn field(name: &str, reason: &str) -> Error {
+    Error::Validation(FieldErrors::from([(name.to_owned(), reason.to_owned())]))
+}
+
+/// A page and where the next one starts.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// What a new conversation is made of, as sent.
+pub struct NewConversation<'a> {
+    pub model: &'a str,
+    pub title: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub system_prompt: Option<&'a str>,
+}
+
+/// A change to a conversation, as sent; absent fields stay.
+#[derive(Default)]
+pub struct ConversationPatch<'a> {
+    pub title: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub model: Option<&'a str>,
+    pub system_prompt: Option<&'a str>,
+}
+
+/// The chat use cases over their dependencies.
+#[derive(Clone)]
+pub struct Chat {
+    pub(crate) pool: aichat_db::Pool,
+    pub(crate) waker: Waker,
+}
+
+impl Chat {
+    pub fn new(pool: aichat_db::Pool, waker: Waker) -> Self {
+        Self { pool, waker }
+    }
+
+    pub(crate) async fn conn(&self) -> Result<aichat_db::PooledConnection, Error> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Active providers (models are listed from them).
+    pub async fn providers(&self) -> Result<Vec<Provider>, Error> {
+        let mut conn = self.conn().await?;
+        Ok(providers::active(&mut conn).await?)
+    }
+
+    /// The provider serving `model`, or a field error naming `field_name`.
+    pub async fn provider_for(&self, model: &str, field_name: &str) -> Result<Provider, Error> {
+        self.providers()
+            .await?
+            .into_iter()
+            .find(|p| p.serves(model))
+            .ok_or_else(|| {
+                field(
+                    field_name,
+                    "is not a model this platform offers (see GET /models)",
+                )
+            })
+    }
+
+    pub async fn create_conversation(
+        &self,
+        user_id: Uuid,
+        new: NewConversation<'_>,
+    ) -> Result<Conversation, Error> {
+        let mut errors = FieldErrors::new();
+        let title = match new.title {
+            Some(t) => input::title(t)
+                .map_err(|e| errors.insert("title".into(), e))
+                .ok(),
+            None => Some(input::default_title()),
+        };
+        let description = new
+            .description
+            .map(|d| input::optional_text(d, input::MAX_DESCRIPTION_CHARS))
+            .transpose()
+            .map_err(|e| errors.insert("description".into(), e))
+            .ok()
+            .flatten()
+            .flatten();
+        let system_prompt = new
+            .system_prompt
+            .map(|d| input::optional_text(d, input::MAX_SYSTEM_PROMPT_CHARS))
+            .transpose()
+            .map_err(|e| errors.insert("systemPrompt".into(), e))
+            .ok()
+            .flatten()
+            .flatten();
+        if new.model.trim().is_empty() {
+            errors.insert("model".into(), "is required".into());
+        } else if let Err(Error::Validation(e)) = self.provider_for(new.model.trim(), "model").await
+        {
+            errors.extend(e);
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let title = title.unwrap_or_else(input::default_title);
+        let mut conn = self.conn().await?;
+        let conversation = conn
+            .transaction::<Conversation, DbError, _>(async |conn| {
+                let c = conversations::insert(
+                    conn,
+                    &conversations::New {
+                        user_id,
+                        title: &title,
+                        description: description.as_deref(),
+                        model: new.model.trim(),
+                        system_prompt: system_prompt.as_deref(),
+                    },
+                )
+                .await?;
+                outbox::enqueue(
+                    conn,
+                    &ev::ConversationCreated {
+                        conversation_id: c.id,
+                        user_id,
+                        model: c.model.clone(),
+                        created_at: Utc::now(),
+                    },
+                )
+                .await?;
+                Ok(c)
+            })
+            .await?;
+        self.waker.wake();
+        Ok(conversation)
+    }
+
+    pub async fn get_conversation(&self, user_id: Uuid, id: Uuid) -> Result<Conversation, Error> {
+        let mut conn = self.conn().await?;
+        conversations::find(&mut conn, user_id, id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn list_conversations(
+        &self,
+        user_id: Uuid,
+        archived: Option<bool>,
+        limit: u32,
+        cursor: &str,
+    ) -> Result<Page<Conversation>, Error> {
+        let (limit, after) = paging(limit, cursor)?;
+        let mut conn = self.conn().await?;
+        let mut items = conversations::page(&mut conn, user_id, archived, after, limit + 1).await?;
+        let next = next_cursor(&mut items, limit, |c| (c.created_at, c.id));
+        Ok(Page { items, next })
+    }
+
+    pub async fn update_conversation(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        patch: ConversationPatch<'_>,
+    ) -> Result<Conversation, Error> {
+        let mut errors = FieldErrors::new();
+        let mut changes = Changes::default();
+        if let Some(t) = patch.title {
+            match input::title(t) {
+                Ok(t) => changes.title = Some(t),
+                Err(e) => {
+                    errors.insert("title".into(), e);
+                }
+            }
+        }
+        if let Some(d) = patch.description {
+            match input::optional_text(d, input::MAX_DESCRIPTION_CHARS) {
+                Ok(d) => changes.description = Some(d),
+                Err(e) => {
+                    errors.insert("description".into(), e);
+                }
+            }
+        }
+        if let Some(p) = patch.system_prompt {
+            match input::optional_text(p, input::MAX_SYSTEM_PROMPT_CHARS) {
+                Ok(p) => changes.system_prompt = Some(p),
+                Err(e) => {
+                    errors.insert("systemPrompt".into(), e);
+                }
+            }
+        }
+        if let Some(m) = patch.model {
+            match self.provider_for(m.trim(), "model").await {
+                Ok(_) => changes.model = Some(m.trim().to_owned()),
+                Err(Error::Validation(e)) => errors.extend(e),
+                Err(e) => return Err(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let mut conn = self.conn().await?;
+        conversations::update(&mut conn, user_id, id, changes)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn set_archived(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        archived: bool,
+    ) -> Result<Conversation, Error> {
+        let mut conn = self.conn().await?;
+        conversations::set_archived(&mut conn, user_id, id, archived)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn delete_conversation(&self, user_id: Uuid, id: Uuid) -> Result<(), Error> {
+        let mut conn = self.conn().await?;
+        let deleted = conn
+            .transaction::<bool, DbError, _>(async |conn| {
+                if !conversations::delete(conn, user_id, id).await? {
+                    return Ok(false);
+                }
+                outbox::enqueue(
+                    conn,
+                    &ev::ConversationDeleted {
+                        conversation_id: id,
+                        user_id,
+                    },
+                )
+                .await?;
+                Ok(true)
+            })
+            .await?;
+        if !deleted {
+            return Err(Error::NotFound);
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    pub async fn list_messages(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        limit: u32,
+        cursor: &str,
+    ) -> Result<Page<Message>, Error> {
+        let (limit, after) = paging(limit, cursor)?;
+        let mut conn = self.conn().await?;
+        if conversations::find(&mut conn, user_id, conversation_id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound);
+        }
+        let mut items = messages::page(&mut conn, conversation_id, after, limit + 1).await?;
+        let next = next_cursor(&mut items, limit, |m| (m.created_at, m.id));
+        Ok(Page { items, next })
+    }
+
+    pub async fn delete_message(
+        &self,
+        user_id: Uuid,
+        conversation_id: Uuid,
+        message_id: Uuid,
+    ) -> Result<(), Error> {
+        let mut conn = self.conn().await?;
+        if conversations::find(&mut conn, user_id, conversation_id)
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound);
+        }
+        if messages::soft_delete(&mut conn, conversation_id, message_id).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Deletes everything a user owned (on `identity.user.deleted`).
+    pub async fn forget_user(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        user_id: Uuid,
+    ) -> Result<usize, DbError> {
+        conversations::delete_all_of(conn, user_id).await
+    }
+}
+
+fn paging(limit: u32, cursor: &str) -> Result<(i64, Option<Cursor>), Error> {
+    let mut errors = FieldErrors::new();
+    let size = cursor::page_size(limit)
+        .map_err(|e| errors.insert("limit".into(), e))
+        .ok();
+    let after = if cursor.is_empty() {
+        None
+    } else {
+        Cursor::decode(cursor)
+            .map_err(|e| errors.insert("cursor".into(), e))
+            .ok()
+    };
+    match size {
+        Some(size) if errors.is_empty() => Ok((size, after)),
+        _ => Err(Error::Validation(errors)),
+    }
+}
+
+/// Trims the extra row fetched to learn whether a next page exists.
+fn next_cursor<T>(
+    items: &mut Vec<T>,
+    limit: i64,
+    key: impl Fn(&T) -> (Option<crate::store::Timestamp>, Uuid),
+) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if items.len() <= limit {
+        return None;
+    }
+    items.truncate(limit);
+    let last = items.last()?;
+    let (created_at, id) = key(last);
+    Some(
+        Cursor {
+            created_at: created_at?,
+            id,
+        }
+        .encode(),
+    )
+}

@@ -1,0 +1,235 @@
+//! The `conversations` table. Every query is scoped by `userId`: another
+//! user's conversation is simply not found.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{Timestamp, now, schema::conversations};
+use crate::domain::Cursor;
+
+/// A conversation row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = conversations, check_for_backend(diesel::pg::Pg))]
+pub struct Conversation {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub model: String,
+    pub system_prompt: Option<String>,
+    pub message_count: Option<i32>,
+    pub token_count: Option<i32>,
+    pub is_archived: Option<bool>,
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+}
+
+/// A new conversation.
+pub struct New<'a> {
+    pub user_id: Uuid,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub model: &'a str,
+    pub system_prompt: Option<&'a str>,
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, new: &New<'_>) -> QueryResult<Conversation> {
+    let at = now();
+    diesel::insert_into(conversations::table)
+        .values((
+            conversations::id.eq(Uuid::now_v7()),
+            conversations::user_id.eq(new.user_id),
+            conversations::title.eq(new.title),
+            conversations::description.eq(new.description),
+            conversations::model.eq(new.model),
+            conversations::system_prompt.eq(new.system_prompt),
+            conversations::created_at.eq(at),
+            conversations::updated_at.eq(at),
+        ))
+        .returning(Conversation::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The user's conversation, if it is theirs.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> QueryResult<Option<Conversation>> {
+    conversations::table
+        .filter(conversations::id.eq(id))
+        .filter(conversations::user_id.eq(user_id))
+        .select(Conversation::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The same, locked for the rest of the transaction.
+pub async fn lock(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> QueryResult<Option<Conversation>> {
+    conversations::table
+        .filter(conversations::id.eq(id))
+        .filter(conversations::user_id.eq(user_id))
+        .select(Conversation::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// How many conversations the user has (for the plan's limit).
+pub async fn count(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<i64> {
+    conversations::table
+        .filter(conversations::user_id.eq(user_id))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// A page of the user's conversations, newest first.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    archived: Option<bool>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> QueryResult<Vec<Conversation>> {
+    let mut query = conversations::table
+        .filter(conversations::user_id.eq(user_id))
+        .select(Conversation::as_select())
+        .order((conversations::created_at.desc(), conversations::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(archived) = archived {
+        query = query.filter(conversations::is_archived.eq(archived));
+    }
+    if let Some(c) = after {
+        query = query.filter(
+            conversations::created_at
+                .lt(c.created_at)
+                .or(conversations::created_at
+                    .eq(c.created_at)
+                    .and(conversations::id.lt(c.id))),
+        );
+    }
+    query.load(conn).await
+}
+
+/// Fields a user may change; `None` leaves a field as it is, `Some(None)`
+/// clears an optional one.
+#[derive(Default)]
+pub struct Changes {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub model: Option<String>,
+    pub system_prompt: Option<Option<String>>,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = conversations)]
+struct ChangeSet {
+    title: Option<String>,
+    description: Option<Option<String>>,
+    model: Option<String>,
+    system_prompt: Option<Option<String>>,
+    updated_at: Option<Timestamp>,
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    id: Uuid,
+    changes: Changes,
+) -> QueryResult<Option<Conversation>> {
+    diesel::update(
+        conversations::table
+            .filter(conversations::id.eq(id))
+            .filter(conversations::user_id.eq(user_id)),
+    )
+    .set(ChangeSet {
+        title: changes.title,
+        description: changes.description,
+        model: changes.model,
+        system_prompt: changes.system_prompt,
+        updated_at: Some(now()),
+    })
+    .returning(Conversation::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+pub async fn set_archived(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    id: Uuid,
+    archived: bool,
+) -> QueryResult<Option<Conversation>> {
+    let at = now();
+    diesel::update(
+        conversations::table
+            .filter(conversations::id.eq(id))
+            .filter(conversations::user_id.eq(user_id)),
+    )
+    .set((
+        conversations::is_archived.eq(archived),
+        conversations::archived_at.eq(archived.then_some(at)),
+        conversations::updated_at.eq(at),
+    ))
+    .returning(Conversation::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Adds a send's messages and tokens to the counters.
+pub async fn add_counts(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    messages: i32,
+    tokens: i32,
+) -> QueryResult<Conversation> {
+    diesel::update(conversations::table.find(id))
+        .set((
+            conversations::message_count.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+            >(&format!(
+                "COALESCE(messagecount, 0) + {messages}"
+            ))),
+            conversations::token_count.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Integer>,
+            >(&format!(
+                "COALESCE(tokencount, 0) + {tokens}"
+            ))),
+            conversations::updated_at.eq(now()),
+        ))
+        .returning(Conversation::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Deletes the user's conversation (messages go with it; tokenUsage keeps
+/// its rows with conversationId set to NULL). `false` if it was not theirs.
+pub async fn delete(conn: &mut AsyncPgConnection, user_id: Uuid, id: Uuid) -> QueryResult<bool> {
+    let n = diesel::delete(
+        conversations::table
+            .filter(conversations::id.eq(id))
+            .filter(conversations::user_id.eq(user_id)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Deletes everything of a user (account deletion).
+pub async fn delete_all_of(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<usize> {
+    diesel::delete(conversations::table.filter(conversations::user_id.eq(user_id)))
+        .execute(conn)
+        .await
+}

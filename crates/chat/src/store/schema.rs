@@ -1,0 +1,110 @@
+// The chat database, as migrations/chat creates it. The seed's camelCase
+// identifiers are folded to lower case by PostgreSQL; Rust names are
+// snake_case with `sql_name` pointing at the real column.
+
+diesel::table! {
+    conversations (id) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        title -> Varchar,
+        description -> Nullable<Text>,
+        model -> Varchar,
+        #[sql_name = "systemprompt"]
+        system_prompt -> Nullable<Text>,
+        #[sql_name = "messagecount"]
+        message_count -> Nullable<Int4>,
+        #[sql_name = "tokencount"]
+        token_count -> Nullable<Int4>,
+        #[sql_name = "isarchived"]
+        is_archived -> Nullable<Bool>,
+        #[sql_name = "archivedat"]
+        archived_at -> Nullable<Timestamp>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        #[sql_name = "conversationid"]
+        conversation_id -> Uuid,
+        role -> Varchar,
+        content -> Text,
+        #[sql_name = "tokencount"]
+        token_count -> Int4,
+        #[sql_name = "prompttokens"]
+        prompt_tokens -> Nullable<Int4>,
+        #[sql_name = "completiontokens"]
+        completion_tokens -> Nullable<Int4>,
+        model -> Nullable<Varchar>,
+        language -> Nullable<Varchar>,
+        #[sql_name = "isdeleted"]
+        is_deleted -> Nullable<Bool>,
+        #[sql_name = "deletedat"]
+        deleted_at -> Nullable<Timestamp>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "tokenusage"]
+    token_usage (id, billing_month) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "conversationid"]
+        conversation_id -> Nullable<Uuid>,
+        #[sql_name = "messageid"]
+        message_id -> Nullable<Uuid>,
+        provider -> Varchar,
+        model -> Varchar,
+        #[sql_name = "prompttokens"]
+        prompt_tokens -> Int4,
+        #[sql_name = "completiontokens"]
+        completion_tokens -> Int4,
+        #[sql_name = "totaltokens"]
+        total_tokens -> Int4,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
+        #[sql_name = "billingmonth"]
+        billing_month -> Date,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "aiproviders"]
+    ai_providers (id) {
+        id -> Uuid,
+        name -> Varchar,
+        #[sql_name = "inputtokencostper1k"]
+        input_token_cost_per_1k -> Numeric,
+        #[sql_name = "outputtokencostper1k"]
+        output_token_cost_per_1k -> Numeric,
+        #[sql_name = "requestsperminute"]
+        requests_per_minute -> Nullable<Int4>,
+        #[sql_name = "requestsperday"]
+        requests_per_day -> Nullable<Int4>,
+        #[sql_name = "supportedmodels"]
+        supported_models -> Json,
+        #[sql_name = "isactive"]
+        is_active -> Nullable<Bool>,
+        #[sql_name = "isavailable"]
+        is_available -> Nullable<Bool>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(messages -> conversations (conversation_id));
+diesel::allow_tables_to_appear_in_same_query!(conversations, messages, token_usage, ai_providers);

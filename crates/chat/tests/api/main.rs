@@ -1,0 +1,5 @@
+//! The chat service's own database behaviour and event consumption, against
+//! real PostgreSQL and RabbitMQ. Conversations and replies end to end are
+//! tested through the gateway (crates/gateway/tests).
+
+mod storage;
