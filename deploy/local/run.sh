@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: the whole platform on this machine. PostgreSQL and RabbitMQ
 # (started or installed as needed), the databases, a JWT signing key, then
-# identity and the gateway on http://127.0.0.1:8080. Ctrl-C stops it all.
+# the mock LLM server, identity, billing, chat and the gateway on
+# http://127.0.0.1:8080. Providers without an API key in the environment
+# (OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_API_KEY) are pointed at the mock
+# LLM server. Ctrl-C stops it all.
 # Every variable below can be overridden from the environment.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,6 +16,9 @@ cd "$(dirname "$0")/../.."
 : "${AMQP_URL:=amqp://guest:guest@127.0.0.1:5672/%2f}"
 : "${AMQP_EXCHANGE:=aichat.events}"
 : "${IDENTITY_GRPC_ADDR:=127.0.0.1:50051}"
+: "${CHAT_GRPC_ADDR:=127.0.0.1:50052}"
+: "${BILLING_GRPC_ADDR:=127.0.0.1:50053}"
+: "${MOCK_ADDR:=127.0.0.1:8090}"
 : "${HTTP_ADDR:=127.0.0.1:8080}"
 : "${MAIL_TRANSPORT:=file}"
 : "${MAIL_DIR:=$RUN_DIR/mail}"
@@ -26,7 +32,7 @@ log() { printf '\033[1;32m[run]\033[0m %s\n' "$*" >&2; }
 bash deploy/local/services.sh
 
 # One database per service.
-for db in identity; do
+for db in identity chat billing; do
   if ! psql "$PG_URL/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
     log "creating database $db"
     psql "$PG_URL/postgres" -qc "CREATE DATABASE $db"
@@ -34,7 +40,7 @@ for db in identity; do
 done
 
 log "building (profile $PROFILE)"
-cargo build --profile "$PROFILE" -q -p aichat-identity -p aichat-gateway
+cargo build --profile "$PROFILE" -q -p aichat-identity -p aichat-gateway -p aichat-chat -p aichat-billing -p aichat-mockllm
 bin_dir="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 
 mkdir -p "$RUN_DIR" "$MAIL_DIR"
@@ -54,9 +60,22 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
+# Providers: real ones where a key is set, else the mock LLM server.
+mock="http://$MOCK_ADDR"
+[ -n "${OPENAI_API_KEY:-}" ] || export OPENAI_BASE_URL="${OPENAI_BASE_URL:-$mock/v1}"
+[ -n "${ANTHROPIC_API_KEY:-}" ] || export ANTHROPIC_BASE_URL="${ANTHROPIC_BASE_URL:-$mock}"
+[ -n "${GOOGLE_API_KEY:-}" ] || export GOOGLE_BASE_URL="${GOOGLE_BASE_URL:-$mock}"
+export CHAT_GRPC_URL="http://$CHAT_GRPC_ADDR" BILLING_GRPC_URL="http://$BILLING_GRPC_ADDR" IDENTITY_GRPC_URL="http://$IDENTITY_GRPC_ADDR"
+
+MOCK_ADDR="$MOCK_ADDR" "$bin_dir/mockllm" &
+pids+=($!)
 DATABASE_URL="$PG_URL/identity" GRPC_ADDR="$IDENTITY_GRPC_ADDR" "$bin_dir/identity" serve &
 pids+=($!)
-IDENTITY_GRPC_URL="http://$IDENTITY_GRPC_ADDR" HTTP_ADDR="$HTTP_ADDR" "$bin_dir/gateway" serve &
+DATABASE_URL="$PG_URL/billing" GRPC_ADDR="$BILLING_GRPC_ADDR" "$bin_dir/billing" serve &
+pids+=($!)
+DATABASE_URL="$PG_URL/chat" GRPC_ADDR="$CHAT_GRPC_ADDR" "$bin_dir/chat" serve &
+pids+=($!)
+HTTP_ADDR="$HTTP_ADDR" "$bin_dir/gateway" serve &
 pids+=($!)
 
 for _ in $(seq 1 240); do
@@ -67,6 +86,7 @@ for _ in $(seq 1 240); do
     API        http://$HTTP_ADDR/api/v1   (contract: http://$HTTP_ADDR/openapi.json)
     health     http://$HTTP_ADDR/healthz  /readyz  /metrics
     mails      $MAIL_DIR  (one .eml per mail; verification links carry ?token=)
+    providers  OpenAI ${OPENAI_BASE_URL:-api.openai.com}, Anthropic ${ANTHROPIC_BASE_URL:-api.anthropic.com}, Google ${GOOGLE_BASE_URL:-generativelanguage.googleapis.com}
 
   Sign up:
     curl -s http://$HTTP_ADDR/api/v1/auth/register -H 'content-type: application/json' \\

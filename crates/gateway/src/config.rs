@@ -12,17 +12,21 @@ use aichat_messaging::AmqpConfig;
 /// | `HTTP_ADDR` | `127.0.0.1:8080` | where `serve` listens |
 /// | `HTTP_WORKERS` | number of CPUs | actix worker threads |
 /// | `IDENTITY_GRPC_URL` | `http://127.0.0.1:50051` | the identity service |
+/// | `CHAT_GRPC_URL` | `http://127.0.0.1:50052` | the chat service |
+/// | `BILLING_GRPC_URL` | `http://127.0.0.1:50053` | the billing service |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | revocation events |
 /// | `ACCESS_TOKEN_TTL_SECS` | `900` | how long revocations are remembered |
 /// | `CORS_ALLOWED_ORIGINS` | empty (no CORS) | comma-separated origins |
 /// | `TRUST_FORWARDED_FOR` | `false` | take the client IP from `X-Forwarded-For` (behind a proxy) |
-/// | `JSON_BODY_LIMIT` | `16384` | largest JSON body, bytes |
+/// | `JSON_BODY_LIMIT` | `262144` | largest JSON body, bytes (a message may hold 32,000 characters) |
 /// | `RATE_LIMIT_MULTIPLIER` | `1` | scales every rate limit; `0` turns them off |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub http_addr: String,
     pub http_workers: usize,
     pub identity_url: String,
+    pub chat_url: String,
+    pub billing_url: String,
     pub amqp: AmqpConfig,
     pub access_token_ttl: Duration,
     pub cors_allowed_origins: Vec<String>,
@@ -43,11 +47,13 @@ impl Config {
                     .unwrap_or(2),
             )?,
             identity_url: aichat_config::string("IDENTITY_GRPC_URL", "http://127.0.0.1:50051"),
+            chat_url: aichat_config::string("CHAT_GRPC_URL", "http://127.0.0.1:50052"),
+            billing_url: aichat_config::string("BILLING_GRPC_URL", "http://127.0.0.1:50053"),
             amqp: AmqpConfig::from_env(),
             access_token_ttl: aichat_config::seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
             cors_allowed_origins: aichat_config::list("CORS_ALLOWED_ORIGINS", ""),
             trust_forwarded_for: aichat_config::flag("TRUST_FORWARDED_FOR", false)?,
-            json_body_limit: aichat_config::parse("JSON_BODY_LIMIT", 16 * 1024)?,
+            json_body_limit: aichat_config::parse("JSON_BODY_LIMIT", 256 * 1024)?,
             rate_limit_multiplier: aichat_config::parse("RATE_LIMIT_MULTIPLIER", 1)?,
         })
     }

@@ -25,7 +25,10 @@ use actix_web::{
 };
 use aichat_events::identity::SessionRevoked;
 use aichat_messaging::consumer::{self, HandlerError, Queue, Spec};
-use aichat_proto::identity::v1::identity_client::IdentityClient;
+use aichat_proto::{
+    billing::v1::billing_client::BillingClient, chat::v1::chat_client::ChatClient,
+    identity::v1::identity_client::IdentityClient,
+};
 use anyhow::Context;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::transport::Endpoint;
@@ -44,7 +47,9 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let endpoint = identity_endpoint(&config.identity_url)?;
+    let endpoint = service_endpoint(&config.identity_url).context("IDENTITY_GRPC_URL")?;
+    let chat_endpoint = service_endpoint(&config.chat_url).context("CHAT_GRPC_URL")?;
+    let billing_endpoint = service_endpoint(&config.billing_url).context("BILLING_GRPC_URL")?;
     let sessions = Arc::new(Sessions::new(
         IdentityClient::new(endpoint.connect_lazy()),
         config.access_token_ttl,
@@ -64,9 +69,15 @@ pub async fn run(
     let server = HttpServer::new(move || {
         // Runs once on each worker thread: the worker's own connection.
         let channel = endpoint.connect_lazy();
+        let chat_channel = chat_endpoint.connect_lazy();
+        let billing_channel = billing_endpoint.connect_lazy();
         app(web::Data::new(AppState {
             identity: IdentityClient::new(channel.clone()),
             identity_channel: channel,
+            chat: ChatClient::new(chat_channel.clone()),
+            chat_channel,
+            billing: BillingClient::new(billing_channel.clone()),
+            billing_channel,
             sessions: sessions.clone(),
             limits: limits.clone(),
             metrics: metrics.clone(),
@@ -96,9 +107,8 @@ pub async fn run(
     served
 }
 
-fn identity_endpoint(url: &str) -> anyhow::Result<Endpoint> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .context("IDENTITY_GRPC_URL")?
+fn service_endpoint(url: &str) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(15))
         .tcp_nodelay(true)
@@ -141,7 +151,12 @@ pub fn app(
         .app_data(web::QueryConfig::default().error_handler(|error, _| {
             Problem::new(Code::ValidationFailed, format!("Bad query string: {error}")).into()
         }))
-        .service(web::scope("/api/v1").configure(routes::accounts::routes))
+        .service(
+            web::scope("/api/v1")
+                .configure(routes::accounts::routes)
+                .configure(routes::chat::routes)
+                .configure(routes::billing::routes),
+        )
         .route("/healthz", web::get().to(routes::ops::healthz))
         .route("/readyz", web::get().to(routes::ops::readyz))
         .route("/metrics", web::get().to(routes::ops::metrics))

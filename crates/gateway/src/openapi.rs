@@ -5,7 +5,10 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-use crate::{problem::ProblemBody, routes::accounts as a};
+use crate::{
+    problem::ProblemBody,
+    routes::{accounts as a, billing as b, chat as c},
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,14 +17,24 @@ use crate::{problem::ProblemBody, routes::accounts as a};
         a::register, a::login, a::refresh, a::logout, a::verify_email, a::resend_verification,
         a::forgot_password, a::reset_password, a::me, a::update_me, a::change_password, a::delete_me,
         a::list_sessions, a::delete_session,
+        c::models, c::create_conversation, c::list_conversations, c::get_conversation, c::update_conversation,
+        c::archive, c::unarchive, c::delete_conversation, c::list_messages, c::send_message, c::delete_message,
+        b::plans, b::usage,
     ),
     components(schemas(
         ProblemBody, a::User, a::UserEnvelope, a::TokenResponse, a::SessionView, a::SessionList,
         a::RegisterBody, a::LoginBody, a::RefreshBody, a::TokenBody, a::EmailBody, a::ResetPasswordBody,
         a::UpdateMeBody, a::ChangePasswordBody, a::DeleteMeBody,
+        c::Model, c::ModelList, c::Conversation, c::ConversationPage, c::Message, c::MessagePage, c::Usage,
+        c::SendResult, c::DoneEvent, c::CreateConversationBody, c::UpdateConversationBody, c::SendMessageBody,
+        b::Plan, b::PlanList, b::Usage,
     )),
     modifiers(&BearerAuth),
-    tags((name = "accounts", description = "Sign-up, log-in, tokens, profile and sessions"))
+    tags(
+        (name = "accounts", description = "Sign-up, log-in, tokens, profile and sessions"),
+        (name = "chat", description = "Models, conversations, messages and streamed replies"),
+        (name = "billing", description = "Plans and this month's usage"),
+    )
 )]
 pub struct ApiDoc;
 

@@ -22,6 +22,11 @@ pub enum Code {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
+    QuotaExceeded,
+    ConversationLimit,
+    MessageLimit,
+    ProviderUnavailable,
+    ProviderError,
     Unavailable,
     Internal,
 }
@@ -42,18 +47,29 @@ impl Code {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::ConversationLimit => "conversation_limit",
+            Self::MessageLimit => "message_limit",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::ProviderError => "provider_error",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
     }
 
-    fn from_identity(code: &str) -> Option<Self> {
+    fn from_wire(code: &str) -> Option<Self> {
         Some(match code {
             "validation_failed" => Self::ValidationFailed,
             "invalid_credentials" => Self::InvalidCredentials,
             "invalid_token" => Self::InvalidToken,
             "email_taken" => Self::EmailTaken,
             "not_found" => Self::NotFound,
+            "rate_limited" => Self::RateLimited,
+            "quota_exceeded" => Self::QuotaExceeded,
+            "conversation_limit" => Self::ConversationLimit,
+            "message_limit" => Self::MessageLimit,
+            "provider_unavailable" => Self::ProviderUnavailable,
+            "provider_error" | "provider_interrupted" => Self::ProviderError,
             "unavailable" => Self::Unavailable,
             _ => return None,
         })
@@ -73,7 +89,11 @@ impl Code {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QuotaExceeded | Self::ConversationLimit | Self::MessageLimit => {
+                StatusCode::PAYMENT_REQUIRED
+            }
+            Self::ProviderUnavailable | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProviderError => StatusCode::BAD_GATEWAY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +112,11 @@ impl Code {
             Self::PayloadTooLarge => "The request body is too large",
             Self::UnsupportedMediaType => "The request body must be application/json",
             Self::RateLimited => "Too many requests",
+            Self::QuotaExceeded => "The monthly token quota of your plan is used up",
+            Self::ConversationLimit => "Your plan allows no more conversations",
+            Self::MessageLimit => "Your plan allows no more messages in this conversation",
+            Self::ProviderUnavailable => "The model's provider is unavailable; try again shortly",
+            Self::ProviderError => "The model's provider failed",
             Self::Unavailable => "The service is unavailable; try again shortly",
             Self::Internal => "Internal error",
         }
@@ -172,6 +197,16 @@ impl Problem {
         Self::new(Code::Internal, "Something went wrong on our side.")
     }
 
+    /// The problem of a failure reported inside a stream (a stable code
+    /// from a service, and its message).
+    pub fn from_code(code: &str, detail: &str) -> Self {
+        let code = Code::from_wire(code).unwrap_or(Code::Internal);
+        if code == Code::Internal {
+            return Self::internal();
+        }
+        Self::new(code, detail)
+    }
+
     /// Its stable code.
     pub fn code(&self) -> Code {
         self.code
@@ -220,6 +255,8 @@ struct Details {
     code: String,
     #[serde(default)]
     errors: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "retryAfter")]
+    retry_after: Option<String>,
 }
 
 /// The one place a gRPC refusal becomes an HTTP problem. The status message
@@ -227,7 +264,7 @@ struct Details {
 impl From<tonic::Status> for Problem {
     fn from(status: tonic::Status) -> Self {
         let details: Option<Details> = serde_json::from_slice(status.details()).ok();
-        let known = details.as_ref().and_then(|d| Code::from_identity(&d.code));
+        let known = details.as_ref().and_then(|d| Code::from_wire(&d.code));
         match (status.code(), known) {
             (_, Some(Code::ValidationFailed)) => {
                 Self::validation(details.and_then(|d| d.errors).unwrap_or_default())
@@ -237,6 +274,13 @@ impl From<tonic::Status> for Problem {
                 let mut p = Self::new(Code::InvalidToken, status.message());
                 p.status = 400;
                 p
+            }
+            (_, Some(Code::RateLimited)) => {
+                let seconds = details
+                    .and_then(|d| d.retry_after)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(1);
+                Self::rate_limited(seconds)
             }
             (_, Some(code)) => Self::new(code, status.message()),
             (tonic::Code::Unavailable | tonic::Code::DeadlineExceeded, None) => {

@@ -2,7 +2,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use aichat_proto::identity::v1::identity_client::IdentityClient;
+use aichat_proto::{
+    billing::v1::billing_client::BillingClient, chat::v1::chat_client::ChatClient,
+    identity::v1::identity_client::IdentityClient,
+};
 use tonic::transport::Channel;
 
 use aichat_ratelimit::RateLimiter;
@@ -51,6 +54,10 @@ pub struct AppState {
     pub identity: IdentityClient<Channel>,
     /// The same connection, for the health client.
     pub identity_channel: Channel,
+    pub chat: ChatClient<Channel>,
+    pub chat_channel: Channel,
+    pub billing: BillingClient<Channel>,
+    pub billing_channel: Channel,
     pub sessions: Arc<Sessions>,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,

@@ -2,6 +2,8 @@
 //! answer. No business rule lives here.
 
 pub mod accounts;
+pub mod billing;
+pub mod chat;
 pub mod ops;
 
 use actix_web::{HttpMessage, HttpRequest};

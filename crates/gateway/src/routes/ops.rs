@@ -17,25 +17,35 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready: the signing keys are loaded and identity answers its gRPC health
-/// check as SERVING (which it does only while its database is up).
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let keys = state.sessions.has_keys();
-    let mut health = HealthClient::new(state.identity_channel.clone());
-    let identity = tokio::time::timeout(
+/// Whether the service behind `channel` answers its gRPC health check for
+/// `service` as SERVING (each does only while its database is up).
+async fn serving(channel: &tonic::transport::Channel, service: &str) -> bool {
+    let mut health = HealthClient::new(channel.clone());
+    tokio::time::timeout(
         Duration::from_secs(2),
         health.check(HealthCheckRequest {
-            service: "identity.v1.Identity".to_owned(),
+            service: service.to_owned(),
         }),
     )
     .await
     .ok()
     .and_then(Result::ok)
-    .is_some_and(|r| r.into_inner().status == ServingStatus::Serving as i32);
-    let ready = keys && identity;
+    .is_some_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
+}
+
+/// Ready: the signing keys are loaded and identity, chat and billing answer
+/// their health checks as SERVING.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let keys = state.sessions.has_keys();
+    let (identity, chat, billing) = tokio::join!(
+        serving(&state.identity_channel, "identity.v1.Identity"),
+        serving(&state.chat_channel, "chat.v1.Chat"),
+        serving(&state.billing_channel, "billing.v1.Billing"),
+    );
+    let ready = keys && identity && chat && billing;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "identity": identity, "signingKeys": keys },
+        "checks": { "identity": identity, "chat": chat, "billing": billing, "signingKeys": keys },
     });
     if ready {
         HttpResponse::Ok().json(body)

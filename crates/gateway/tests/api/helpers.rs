@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use aichat_billing::testing::TestBilling;
+use aichat_chat::testing::{Providers, TestChat};
 use aichat_gateway::Config;
 use aichat_identity::testing::{TestIdentity, amqp_url, unique_exchange};
 use aichat_messaging::AmqpConfig;
@@ -21,6 +23,10 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub identity: TestIdentity,
+    pub billing: TestBilling,
+    pub chat: TestChat,
+    /// The mock LLM server's base URL (`/_mock/...` controls it).
+    pub mock: String,
     pub base: String,
     pub client: reqwest::Client,
     pub amqp: AmqpConfig,
@@ -59,10 +65,32 @@ impl TestApp {
         let identity = TestIdentity::spawn(amqp.clone())
             .await
             .expect("identity starts");
+        let billing = TestBilling::spawn(amqp.clone())
+            .await
+            .expect("billing starts");
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let mock_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mock = format!("http://{}", mock_listener.local_addr().unwrap());
+        let mock_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let config = aichat_mockllm::MockConfig {
+                ttft: Duration::from_millis(5),
+                token_delay: Duration::from_millis(1),
+                reply_tokens: 12,
+            };
+            if let Err(e) = aichat_mockllm::run(mock_listener, config, mock_shutdown).await {
+                panic!("mock LLM failed: {e:#}");
+            }
+        });
+        let chat = TestChat::spawn(amqp.clone(), &billing.url, Providers::mock(&mock))
+            .await
+            .expect("chat starts");
         let mut app = Self {
             identity,
+            billing,
+            chat,
+            mock,
             base: String::new(),
             client: reqwest::Client::builder()
                 .user_agent("aichat-tests/1")
@@ -82,11 +110,13 @@ impl TestApp {
             http_addr: "127.0.0.1:0".into(),
             http_workers: 1,
             identity_url: self.identity.url.clone(),
+            chat_url: self.chat.url.clone(),
+            billing_url: self.billing.url.clone(),
             amqp: self.amqp.clone(),
             access_token_ttl: Duration::from_secs(900),
             cors_allowed_origins: vec!["https://app.example.com".into()],
             trust_forwarded_for: false,
-            json_body_limit: 16 * 1024,
+            json_body_limit: 256 * 1024,
             rate_limit_multiplier: 1,
         };
         tweak(&mut config);
@@ -230,7 +260,11 @@ impl TestApp {
         self.identity
             .outbox_drained()
             .await
-            .expect("every event was published");
+            .expect("every identity event was published");
+        self.chat
+            .outbox_drained()
+            .await
+            .expect("every chat event was published");
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
@@ -240,7 +274,14 @@ impl TestApp {
                 .await;
             let _ = conn.close(200, "done".into()).await;
         }
-        let TestApp { identity, .. } = self;
+        let TestApp {
+            identity,
+            billing,
+            chat,
+            ..
+        } = self;
+        chat.stop().await;
+        billing.stop().await;
         identity.stop().await;
     }
 }

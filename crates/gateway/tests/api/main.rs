@@ -2,6 +2,7 @@
 //! database per test), real RabbitMQ (an exchange per test), HTTP in front.
 
 mod accounts;
+mod chat;
 mod helpers;
 mod ops;
 mod sessions;

@@ -1,0 +1,573 @@
+//! The chat endpoints of API.md: models, conversations, messages, and
+//! sending a message with the reply streamed as SSE (or answered whole).
+
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use aichat_proto::chat::v1::{self as pb, send_message_event::Event};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::grpc;
+use crate::{
+    auth::Caller,
+    problem::{Problem, ProblemBody},
+    state::AppState,
+};
+
+type Data = web::Data<AppState>;
+type Answer = Result<HttpResponse, Problem>;
+
+fn time(t: Option<aichat_proto::Timestamp>) -> DateTime<Utc> {
+    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// A model on offer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Model {
+    pub id: String,
+    /// `openai`, `anthropic` or `google`.
+    pub provider: String,
+    /// USD per 1K input tokens, a decimal string.
+    pub input_cost_per_1k: String,
+    pub output_cost_per_1k: String,
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelList {
+    pub items: Vec<Model>,
+}
+
+/// `Conversation`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub model: String,
+    pub system_prompt: Option<String>,
+    pub message_count: i32,
+    pub token_count: i32,
+    pub is_archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<pb::Conversation> for Conversation {
+    fn from(c: pb::Conversation) -> Self {
+        Self {
+            id: c.id,
+            title: c.title,
+            description: c.description,
+            model: c.model,
+            system_prompt: c.system_prompt,
+            message_count: c.message_count,
+            token_count: c.token_count,
+            is_archived: c.is_archived,
+            created_at: time(c.created_at),
+            updated_at: time(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationPage {
+    pub items: Vec<Conversation>,
+    pub next_cursor: Option<String>,
+}
+
+/// `Message`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: String,
+    pub conversation_id: String,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    pub token_count: i32,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub model: Option<String>,
+    pub language: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<pb::Message> for Message {
+    fn from(m: pb::Message) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            role: m.role,
+            content: m.content,
+            token_count: m.token_count,
+            prompt_tokens: m.prompt_tokens,
+            completion_tokens: m.completion_tokens,
+            model: m.model,
+            language: m.language,
+            created_at: time(m.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    pub items: Vec<Message>,
+    pub next_cursor: Option<String>,
+}
+
+/// Tokens and their price for one reply.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub total_tokens: i32,
+    /// USD, a decimal string.
+    pub cost_usd: String,
+}
+
+impl From<pb::Usage> for Usage {
+    fn from(u: pb::Usage) -> Self {
+        Self {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+            cost_usd: u.cost_usd,
+        }
+    }
+}
+
+/// The answer to a message sent without `Accept: text/event-stream`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResult {
+    pub user_message: Message,
+    pub assistant_message: Message,
+    pub usage: Usage,
+}
+
+/// The SSE `done` event's data.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DoneEvent {
+    pub message: Message,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateConversationBody {
+    #[serde(default)]
+    pub model: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub system_prompt: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateConversationBody {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub model: Option<String>,
+    pub system_prompt: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SendMessageBody {
+    #[serde(default)]
+    pub content: String,
+    /// Another model for this message only.
+    pub model: Option<String>,
+}
+
+/// `?limit=&cursor=` (and `?archived=` for conversations).
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListQuery {
+    /// 1..100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub archived: Option<bool>,
+}
+
+fn conv_ref(caller: &Caller, id: String) -> pb::ConversationRef {
+    pb::ConversationRef {
+        user_id: caller.user_id.to_string(),
+        conversation_id: id,
+    }
+}
+
+fn limit_of(q: &ListQuery) -> Result<u32, Problem> {
+    match q.limit {
+        Some(0) => Err(Problem::field("limit", "must be between 1 and 100")),
+        Some(n) => Ok(n),
+        None => Ok(0),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/models", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, body = ModelList), (status = 401, body = ProblemBody)))]
+pub async fn models(state: Data, req: HttpRequest, _caller: Caller) -> Answer {
+    let list = state
+        .chat
+        .clone()
+        .list_models(grpc(&req, pb::Empty {}))
+        .await?
+        .into_inner();
+    let items = list
+        .items
+        .into_iter()
+        .map(|m| Model {
+            id: m.id,
+            provider: m.provider,
+            input_cost_per_1k: m.input_cost_per_1k,
+            output_cost_per_1k: m.output_cost_per_1k,
+            available: m.available,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ModelList { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations", tag = "chat", security(("bearer" = [])), request_body = CreateConversationBody,
+    responses((status = 201, body = Conversation), (status = 401, body = ProblemBody), (status = 402, body = ProblemBody, description = "conversation_limit"), (status = 422, body = ProblemBody)))]
+pub async fn create_conversation(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<CreateConversationBody>,
+) -> Answer {
+    let b = body.into_inner();
+    let c = state
+        .chat
+        .clone()
+        .create_conversation(grpc(
+            &req,
+            pb::CreateConversationRequest {
+                user_id: caller.user_id.to_string(),
+                model: b.model,
+                title: b.title,
+                description: b.description,
+                system_prompt: b.system_prompt,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Created().json(Conversation::from(c)))
+}
+
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "chat", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = ConversationPage), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn list_conversations(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    q: web::Query<ListQuery>,
+) -> Answer {
+    let page = state
+        .chat
+        .clone()
+        .list_conversations(grpc(
+            &req,
+            pb::ListConversationsRequest {
+                user_id: caller.user_id.to_string(),
+                archived: q.archived,
+                limit: limit_of(&q)?,
+                cursor: q.cursor.clone().unwrap_or_default(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(ConversationPage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn get_conversation(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    let c = state
+        .chat
+        .clone()
+        .get_conversation(grpc(&req, conv_ref(&caller, id.into_inner())))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(Conversation::from(c)))
+}
+
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), request_body = UpdateConversationBody,
+    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn update_conversation(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<UpdateConversationBody>,
+) -> Answer {
+    let b = body.into_inner();
+    let c = state
+        .chat
+        .clone()
+        .update_conversation(grpc(
+            &req,
+            pb::UpdateConversationRequest {
+                user_id: caller.user_id.to_string(),
+                conversation_id: id.into_inner(),
+                title: b.title,
+                description: b.description,
+                model: b.model,
+                system_prompt: b.system_prompt,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(Conversation::from(c)))
+}
+
+async fn set_archived(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: String,
+    archived: bool,
+) -> Answer {
+    let c = state
+        .chat
+        .clone()
+        .set_archived(grpc(
+            &req,
+            pb::SetArchivedRequest {
+                user_id: caller.user_id.to_string(),
+                conversation_id: id,
+                archived,
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(Conversation::from(c)))
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/archive", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn archive(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    set_archived(state, req, caller, id.into_inner(), true).await
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/unarchive", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn unarchive(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    set_archived(state, req, caller, id.into_inner(), false).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn delete_conversation(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Answer {
+    state
+        .chat
+        .clone()
+        .delete_conversation(grpc(&req, conv_ref(&caller, id.into_inner())))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, body = MessagePage), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn list_messages(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    q: web::Query<ListQuery>,
+) -> Answer {
+    let page = state
+        .chat
+        .clone()
+        .list_messages(grpc(
+            &req,
+            pb::ListMessagesRequest {
+                user_id: caller.user_id.to_string(),
+                conversation_id: id.into_inner(),
+                limit: limit_of(&q)?,
+                cursor: q.cursor.clone().unwrap_or_default(),
+            },
+        ))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(MessagePage {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/messages/{messageId}", tag = "chat", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+pub async fn delete_message(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    let (conversation_id, message_id) = path.into_inner();
+    state
+        .chat
+        .clone()
+        .delete_message(grpc(
+            &req,
+            pb::MessageRef {
+                user_id: caller.user_id.to_string(),
+                conversation_id,
+                message_id,
+            },
+        ))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn sse(event: &str, data: &impl Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned());
+    Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
+}
+
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), request_body = SendMessageBody,
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "with `Accept: text/event-stream`: `message` (the saved user Message), `delta` ({text})…, then `done` ({message, usage}) or `error` (a problem)"),
+        (status = 201, body = SendResult),
+        (status = 401, body = ProblemBody), (status = 402, body = ProblemBody, description = "quota_exceeded, message_limit"),
+        (status = 404, body = ProblemBody), (status = 422, body = ProblemBody), (status = 429, body = ProblemBody),
+        (status = 502, body = ProblemBody), (status = 503, body = ProblemBody)))]
+pub async fn send_message(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<SendMessageBody>,
+) -> Answer {
+    let b = body.into_inner();
+    let wants_stream = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let stream = state
+        .chat
+        .clone()
+        .send_message(grpc(
+            &req,
+            pb::SendMessageRequest {
+                user_id: caller.user_id.to_string(),
+                conversation_id: id.into_inner(),
+                content: b.content,
+                model: b.model,
+            },
+        ))
+        .await?
+        .into_inner();
+
+    if wants_stream {
+        let body = stream.map(|item| -> Result<Bytes, actix_web::Error> {
+            Ok(match item {
+                Ok(pb::SendMessageEvent {
+                    event: Some(Event::UserMessage(m)),
+                }) => sse("message", &Message::from(m)),
+                Ok(pb::SendMessageEvent {
+                    event: Some(Event::Delta(text)),
+                }) => sse("delta", &serde_json::json!({ "text": text })),
+                Ok(pb::SendMessageEvent {
+                    event: Some(Event::Done(d)),
+                }) => sse(
+                    "done",
+                    &DoneEvent {
+                        message: d.message.unwrap_or_default().into(),
+                        usage: d.usage.unwrap_or_default().into(),
+                    },
+                ),
+                Ok(pb::SendMessageEvent {
+                    event: Some(Event::Error(e)),
+                }) => sse("error", &Problem::from_code(&e.code, &e.message).body()),
+                Ok(pb::SendMessageEvent { event: None }) => Bytes::new(),
+                Err(status) => sse("error", &Problem::from(status).body()),
+            })
+        });
+        return Ok(HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .insert_header(("X-Accel-Buffering", "no"))
+            .streaming(body));
+    }
+
+    // Whole answer: wait for the end of the stream.
+    let mut stream = stream;
+    let mut user_message = None;
+    while let Some(item) = stream.next().await {
+        match item?.event {
+            Some(Event::UserMessage(m)) => user_message = Some(m),
+            Some(Event::Delta(_)) | None => {}
+            Some(Event::Done(d)) => {
+                return Ok(HttpResponse::Created().json(SendResult {
+                    user_message: user_message.unwrap_or_default().into(),
+                    assistant_message: d.message.unwrap_or_default().into(),
+                    usage: d.usage.unwrap_or_default().into(),
+                }));
+            }
+            Some(Event::Error(e)) => return Err(Problem::from_code(&e.code, &e.message)),
+        }
+    }
+    Err(Problem::from_code(
+        "provider_error",
+        "the reply ended without a result",
+    ))
+}
+
+/// Mounts the chat routes under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/models", web::get().to(models))
+        .service(
+            web::resource("/conversations")
+                .route(web::post().to(create_conversation))
+                .route(web::get().to(list_conversations)),
+        )
+        .service(
+            web::resource("/conversations/{id}")
+                .route(web::get().to(get_conversation))
+                .route(web::patch().to(update_conversation))
+                .route(web::delete().to(delete_conversation)),
+        )
+        .route("/conversations/{id}/archive", web::post().to(archive))
+        .route("/conversations/{id}/unarchive", web::post().to(unarchive))
+        .service(
+            web::resource("/conversations/{id}/messages")
+                .route(web::get().to(list_messages))
+                .route(web::post().to(send_message)),
+        )
+        .route(
+            "/conversations/{id}/messages/{messageId}",
+            web::delete().to(delete_message),
+        );
+}
