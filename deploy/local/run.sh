@@ -62,9 +62,10 @@ trap stop EXIT
 
 # Providers: real ones where a key is set, else the mock LLM server.
 mock="http://$MOCK_ADDR"
-[ -n "${OPENAI_API_KEY:-}" ] || export OPENAI_BASE_URL="${OPENAI_BASE_URL:-$mock/v1}"
-[ -n "${ANTHROPIC_API_KEY:-}" ] || export ANTHROPIC_BASE_URL="${ANTHROPIC_BASE_URL:-$mock}"
-[ -n "${GOOGLE_API_KEY:-}" ] || export GOOGLE_BASE_URL="${GOOGLE_BASE_URL:-$mock}"
+# (The mock checks that a key is sent, as the real APIs do.)
+[ -n "${OPENAI_API_KEY:-}" ] || export OPENAI_BASE_URL="${OPENAI_BASE_URL:-$mock/v1}" OPENAI_API_KEY=mock
+[ -n "${ANTHROPIC_API_KEY:-}" ] || export ANTHROPIC_BASE_URL="${ANTHROPIC_BASE_URL:-$mock}" ANTHROPIC_API_KEY=mock
+[ -n "${GOOGLE_API_KEY:-}" ] || export GOOGLE_BASE_URL="${GOOGLE_BASE_URL:-$mock}" GOOGLE_API_KEY=mock
 export CHAT_GRPC_URL="http://$CHAT_GRPC_ADDR" BILLING_GRPC_URL="http://$BILLING_GRPC_ADDR" IDENTITY_GRPC_URL="http://$IDENTITY_GRPC_ADDR"
 
 MOCK_ADDR="$MOCK_ADDR" "$bin_dir/mockllm" &

@@ -323,6 +323,12 @@ impl From<SendError> for Status {
                 &format!("the provider's request limit is reached; retry in {retry_after_secs} s"),
                 Some(serde_json::json!({ "retryAfter": retry_after_secs.to_string() })),
             ),
+            SendError::ProviderRejected => status(
+                Code::FailedPrecondition,
+                "provider_error",
+                "the model's provider refused the request",
+                None,
+            ),
             SendError::ProviderUnavailable => status(
                 Code::Unavailable,
                 "provider_unavailable",

@@ -64,6 +64,10 @@ pub enum SendError {
     RateLimited { retry_after_secs: u64 },
     #[error("provider unavailable")]
     ProviderUnavailable,
+    /// The provider refused the request itself (bad key, unknown model):
+    /// an operator's problem, not a passing one.
+    #[error("provider refused the request")]
+    ProviderRejected,
 }
 
 /// The stream the gRPC call answers.
@@ -270,13 +274,17 @@ impl Sender {
             Ok(stream) => stream,
             Err(error) => {
                 self.billing.release(&reservation).await;
-                let breaker_failure = error.counts_against_breaker();
-                self.record(chat, &provider.name, !breaker_failure).await;
+                if error.counts_against_breaker() {
+                    self.record(chat, &provider.name, false).await;
+                }
                 tracing::warn!(error = %error, provider = %provider.name, "provider call failed before the first token");
                 return Err(match error {
                     LlmError::RateLimited { retry_after } => SendError::RateLimited {
                         retry_after_secs: retry_after.map_or(1, |d| d.as_secs().max(1)),
                     },
+                    LlmError::Rejected { .. } | LlmError::Misconfigured(_) => {
+                        SendError::ProviderRejected
+                    }
                     _ => SendError::ProviderUnavailable,
                 });
             }

@@ -937,3 +937,75 @@ async fn a_thousand_sends_make_a_thousand_usage_rows_and_billing_sums_them() {
     assert_eq!(tokens, sum.tokens);
     app.finish().await;
 }
+
+async fn openai_available(app: &TestApp, login: &Login) -> bool {
+    let models: Value = app
+        .call(Method::GET, "/api/v1/models", Some(&login.access), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let gpt = models["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "gpt-4o")
+        .unwrap()
+        .clone();
+    gpt["available"].as_bool().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_provider_trips_its_breaker_and_comes_back() {
+    let app = TestApp::spawn().await;
+    let login = app.signup(&unique_email()).await;
+    let c = conversation(&app, &login, json!({"model": "gpt-4o"})).await;
+    let id = c["id"].as_str().unwrap();
+    // The test chat opens a provider's circuit after 3 failed calls, for 1 s;
+    // each call is tried 3 times.
+    mock(&app, json!(vec![json!({"kind": "server_error"}); 9])).await;
+    for _ in 0..3 {
+        problem(
+            send(&app, &login, id, "fail").await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+        )
+        .await;
+    }
+    assert!(
+        !openai_available(&app, &login).await,
+        "aiProviders.isAvailable flipped off"
+    );
+    let before: Value = app
+        .client
+        .get(format!("{}/_mock/stats", app.mock))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    problem(
+        send(&app, &login, id, "refused at once").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "provider_unavailable",
+    )
+    .await;
+    let after: Value = app
+        .client
+        .get(format!("{}/_mock/stats", app.mock))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before, after, "an open circuit calls nobody");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        send(&app, &login, id, "the trial call").await.status(),
+        StatusCode::CREATED
+    );
+    assert!(openai_available(&app, &login).await, "and back on");
+    app.finish().await;
+}
