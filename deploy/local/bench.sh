@@ -17,18 +17,22 @@ export CARGO_TARGET_DIR
 log() { printf '\033[1;35m[bench]\033[0m %s\n' "$*" >&2; }
 
 log "building release binaries"
-cargo build --release -q -p aichat-identity -p aichat-gateway -p aichat-loadgen
+cargo build --release -q -p aichat-identity -p aichat-gateway -p aichat-loadgen -p aichat-chat -p aichat-billing -p aichat-mockllm
 bin="$CARGO_TARGET_DIR/release"
 
-psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
-psql "$PG_URL/postgres" -qc "CREATE DATABASE $BENCH_DB"
+for db in $BENCH_DB aichat_bench_chat aichat_bench_billing; do
+  psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+  psql "$PG_URL/postgres" -qc "CREATE DATABASE $db"
+done
 
 run_dir=$(mktemp -d)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
-  psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" || true
+  for db in $BENCH_DB aichat_bench_chat aichat_bench_billing; do
+    psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  done
   rm -rf "$run_dir"
 }
 trap cleanup EXIT
@@ -38,13 +42,28 @@ export RUST_LOG=warn AMQP_EXCHANGE="aichat.bench" MAIL_TRANSPORT=file MAIL_DIR="
 DATABASE_URL="$PG_URL/$BENCH_DB" GRPC_ADDR="$BENCH_GRPC_ADDR" JWT_PRIVATE_KEY_FILE="$run_dir/jwt.pem" \
   "$bin/identity" serve &
 pids+=($!)
+# The chat path: a mock provider with a fixed latency (50 ms to the first
+# token, then 20 tokens 5 ms apart), billing and chat.
+: "${BENCH_MOCK_ADDR:=127.0.0.1:18090}"
+MOCK_ADDR="$BENCH_MOCK_ADDR" MOCK_TTFT_MS=50 MOCK_TOKEN_DELAY_MS=5 MOCK_REPLY_TOKENS=20 "$bin/mockllm" &
+pids+=($!)
+DATABASE_URL="$PG_URL/aichat_bench_billing" GRPC_ADDR=127.0.0.1:50153 "$bin/billing" serve &
+pids+=($!)
+DATABASE_URL="$PG_URL/aichat_bench_chat" GRPC_ADDR=127.0.0.1:50152 BILLING_GRPC_URL=http://127.0.0.1:50153 \
+  OPENAI_BASE_URL="http://$BENCH_MOCK_ADDR/v1" OPENAI_API_KEY=bench "$bin/chat" serve &
+pids+=($!)
 HTTP_ADDR="$BENCH_HTTP_ADDR" IDENTITY_GRPC_URL="http://$BENCH_GRPC_ADDR" RATE_LIMIT_MULTIPLIER=0 \
-  "$bin/gateway" serve &
+  CHAT_GRPC_URL=http://127.0.0.1:50152 BILLING_GRPC_URL=http://127.0.0.1:50153 "$bin/gateway" serve &
 pids+=($!)
 for _ in $(seq 1 120); do
   curl -fsS "http://$BENCH_HTTP_ADDR/readyz" >/dev/null 2>&1 && break
   sleep 0.5
 done
+
+# Lift the Free plan's limits and the provider's request limits: the bench
+# measures the path, not the plans.
+psql "$PG_URL/aichat_bench_billing" -qc "UPDATE plans SET monthlyTokenQuota = 2000000000, maxConversations = NULL, maxMessagesPerConversation = NULL"
+psql "$PG_URL/aichat_bench_chat" -qc "UPDATE aiProviders SET requestsPerMinute = NULL, requestsPerDay = NULL"
 
 results=()
 for scenario in me login refresh; do
@@ -54,6 +73,15 @@ for scenario in me login refresh; do
   log "$line"
   results+=("$line")
 done
+
+chat_results=()
+: "${BENCH_CHAT_CONCURRENCY:=64}"
+log "scenario direct: straight to the mock provider, concurrency $BENCH_CHAT_CONCURRENCY"
+chat_results+=("$("$bin/loadgen" --base "http://$BENCH_MOCK_ADDR/v1" --scenario direct --concurrency "$BENCH_CHAT_CONCURRENCY" --duration "$BENCH_SECONDS")")
+log "${chat_results[-1]}"
+log "scenario chat: through gateway → chat → billing → mock, concurrency $BENCH_CHAT_CONCURRENCY"
+chat_results+=("$("$bin/loadgen" --base "http://$BENCH_HTTP_ADDR" --scenario chat --concurrency "$BENCH_CHAT_CONCURRENCY" --duration "$BENCH_SECONDS")")
+log "${chat_results[-1]}"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 table=$(printf '%s\n' "${results[@]}" | python3 -c '
@@ -80,6 +108,37 @@ text = path.read_text() if path.exists() else "# Benchmarks\n"
 block = sys.argv[1]
 pattern = re.compile(r"<!-- BENCH:accounts:start -->.*?<!-- BENCH:accounts:end -->", re.S)
 text = pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+path.write_text(text)
+PY
+chat_table=$(printf '%s\n' "${chat_results[@]}" | python3 -c '
+import json, sys
+rows = [json.loads(line) for line in sys.stdin]
+print("| path | concurrency | messages/s | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms | errors |")
+print("|---|---|---|---|---|---|---|---|")
+for r in rows:
+    name = {"direct": "straight to the mock", "chat": "gateway → chat → billing → mock"}[r["scenario"]]
+    print("| {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} |".format(name, r["concurrency"], r["rps"], r["ttft_p50_ms"], r["ttft_p99_ms"], r["p50_ms"], r["p99_ms"], r["errors"]))
+d, c = rows
+print()
+print("Overhead of the platform (chat − direct): TTFT p50 {:+.2f} ms, p99 {:+.2f} ms; total p50 {:+.2f} ms, p99 {:+.2f} ms.".format(
+    c["ttft_p50_ms"] - d["ttft_p50_ms"], c["ttft_p99_ms"] - d["ttft_p99_ms"], c["p50_ms"] - d["p50_ms"], c["p99_ms"] - d["p99_ms"]))
+')
+chat_block=$(cat <<MD
+<!-- BENCH:chat:start -->
+Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, load generator on the same cores; release builds;
+mock provider: 50 ms to the first token, then 20 tokens 5 ms apart; \`make bench\`.
+
+$chat_table
+<!-- BENCH:chat:end -->
+MD
+)
+python3 - "$chat_block" <<'PY'
+import re, sys, pathlib
+path = pathlib.Path("docs/benchmarks.md")
+text = path.read_text()
+block = sys.argv[1]
+pattern = re.compile(r"<!-- BENCH:chat:start -->.*?<!-- BENCH:chat:end -->", re.S)
+text = pattern.sub(block, text) if pattern.search(text) else text.rstrip() + "\n\n## The chat path\n\n" + block + "\n"
 path.write_text(text)
 PY
 log "results written to docs/benchmarks.md"

@@ -7,11 +7,17 @@ use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 use tokio_util::task::TaskTracker;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     Me,
     Login,
     Refresh,
+    /// A streamed message through the gateway (gateway → chat → billing →
+    /// provider); latency is measured to the first delta and to the end.
+    Chat,
+    /// The same streamed request straight to the provider (`--base` is the
+    /// provider's OpenAI-compatible root, e.g. the mock's `/v1`).
+    Direct,
 }
 
 #[derive(Parser)]
@@ -38,13 +44,69 @@ struct Client {
     email: String,
     access: String,
     refresh: String,
+    /// For `chat`: the conversation and how many messages went into it.
+    conversation: String,
+    sent: u32,
+}
+
+/// One request's outcome: time to first token (streams) and in all.
+struct Sample {
+    first_us: u32,
+    total_us: u32,
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// Reads an SSE body to its end; the time the first chunk holding `marker`
+/// arrived (None if the stream ended without one, or with `error`).
+async fn read_stream(
+    r: reqwest::Response,
+    started: Instant,
+    marker: &str,
+) -> anyhow::Result<Option<Duration>> {
+    use futures::StreamExt;
+    let mut body = r.bytes_stream();
+    let mut first = None;
+    let mut tail = String::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        let text = String::from_utf8_lossy(&chunk);
+        if first.is_none() && text.contains(marker) {
+            first = Some(started.elapsed());
+        }
+        tail = text
+            .chars()
+            .rev()
+            .take(200)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect();
+    }
+    if tail.contains("event: error") {
+        return Ok(None);
+    }
+    Ok(first)
 }
 
 impl Client {
-    async fn new(base: &str, run: &str, i: usize) -> anyhow::Result<Self> {
+    async fn new(base: &str, run: &str, i: usize, scenario: Scenario) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()?;
+        if scenario == Scenario::Direct {
+            return Ok(Self {
+                http,
+                base: base.to_owned(),
+                email: String::new(),
+                access: String::new(),
+                refresh: String::new(),
+                conversation: String::new(),
+                sent: 0,
+            });
+        }
         let email = format!("bench-{run}-{i}@example.com");
         let r = http
             .post(format!("{base}/api/v1/auth/register"))
@@ -60,6 +122,8 @@ impl Client {
             email,
             access: String::new(),
             refresh: String::new(),
+            conversation: String::new(),
+            sent: 0,
         };
         if !me.login().await? {
             bail!("the first log-in failed");
@@ -93,8 +157,94 @@ impl Client {
         Ok(true)
     }
 
+    async fn new_conversation(&mut self) -> anyhow::Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/conversations", self.base))
+            .bearer_auth(&self.access)
+            .json(&json!({"model": "gpt-4o-mini"}))
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!(
+                "creating a conversation answered {}: {}",
+                r.status(),
+                r.text().await?
+            );
+        }
+        let body: Value = r.json().await?;
+        self.conversation = body["id"].as_str().context("conversation id")?.to_owned();
+        self.sent = 0;
+        Ok(())
+    }
+
+    /// One request; `None` when it failed.
+    async fn sample(&mut self, scenario: Scenario) -> anyhow::Result<Option<Sample>> {
+        let started = Instant::now();
+        let first = match scenario {
+            Scenario::Chat => {
+                // A fresh conversation every 10 messages keeps prompts short.
+                if self.sent >= 10 || self.conversation.is_empty() {
+                    self.new_conversation().await?;
+                }
+                self.sent += 1;
+                let started = Instant::now();
+                let r = self
+                    .http
+                    .post(format!(
+                        "{}/api/v1/conversations/{}/messages",
+                        self.base, self.conversation
+                    ))
+                    .bearer_auth(&self.access)
+                    .header("accept", "text/event-stream")
+                    .json(&json!({"content": "Tell me about rivers in two sentences."}))
+                    .send()
+                    .await?;
+                if r.status() != 200 {
+                    return Ok(None);
+                }
+                let first = read_stream(r, started, "event: delta").await?;
+                return Ok(first.map(|f| Sample {
+                    first_us: micros(f),
+                    total_us: micros(started.elapsed()),
+                }));
+            }
+            Scenario::Direct => {
+                let r = self
+                    .http
+                    .post(format!("{}/chat/completions", self.base))
+                    .bearer_auth("bench")
+                    .json(&json!({
+                        "model": "gpt-4o-mini",
+                        "messages": [{"role": "user", "content": "Tell me about rivers in two sentences."}],
+                        "max_completion_tokens": 1024,
+                        "stream": true,
+                        "stream_options": {"include_usage": true}
+                    }))
+                    .send()
+                    .await?;
+                if r.status() != 200 {
+                    return Ok(None);
+                }
+                read_stream(r, started, "\"content\"").await?
+            }
+            other => {
+                if !self.one(other).await? {
+                    return Ok(None);
+                }
+                Some(started.elapsed())
+            }
+        };
+        Ok(first.map(|f| Sample {
+            first_us: micros(f),
+            total_us: micros(started.elapsed()),
+        }))
+    }
+
     async fn one(&mut self, scenario: Scenario) -> anyhow::Result<bool> {
         match scenario {
+            // Measured by `sample`, which never comes here for them.
+            Scenario::Chat | Scenario::Direct => Ok(false),
             Scenario::Me => {
                 let r = self
                     .http
@@ -123,6 +273,7 @@ impl Client {
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u32>,
+    first_us: Vec<u32>,
     errors: u64,
 }
 
@@ -133,7 +284,7 @@ async fn main() -> anyhow::Result<()> {
     let mut clients = Vec::with_capacity(args.concurrency);
     for i in 0..args.concurrency {
         clients.push(
-            Client::new(&args.base, &run, i)
+            Client::new(&args.base, &run, i, args.scenario)
                 .await
                 .with_context(|| format!("setting up client {i}"))?,
         );
@@ -154,14 +305,14 @@ async fn main() -> anyhow::Result<()> {
                 if t >= end {
                     break;
                 }
-                let ok = client.one(scenario).await.unwrap_or(false);
+                let sample = client.sample(scenario).await.ok().flatten();
                 if t >= measure_from {
-                    if ok {
-                        tally
-                            .latencies_us
-                            .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
-                    } else {
-                        tally.errors += 1;
+                    match sample {
+                        Some(s) => {
+                            tally.latencies_us.push(s.total_us);
+                            tally.first_us.push(s.first_us);
+                        }
+                        None => tally.errors += 1,
                     }
                 }
             }
@@ -170,20 +321,24 @@ async fn main() -> anyhow::Result<()> {
     }
     tasks.close();
     let mut all = Vec::new();
+    let mut firsts = Vec::new();
     let mut errors = 0;
     for handle in handles {
         let tally = handle.await?;
         all.extend(tally.latencies_us);
+        firsts.extend(tally.first_us);
         errors += tally.errors;
     }
     all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
+    firsts.sort_unstable();
+    let pct_of = |v: &[u32], p: f64| -> f64 {
+        if v.is_empty() {
             return 0.0;
         }
-        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(all[i]) / 1000.0
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(v[i]) / 1000.0
     };
+    let pct = |p: f64| pct_of(&all, p);
     let seconds = args.duration as f64;
     let report = json!({
         "scenario": format!("{:?}", args.scenario).to_lowercase(),
@@ -196,6 +351,8 @@ async fn main() -> anyhow::Result<()> {
         "p90_ms": pct(0.90),
         "p99_ms": pct(0.99),
         "max_ms": pct(1.0),
+        "ttft_p50_ms": pct_of(&firsts, 0.50),
+        "ttft_p99_ms": pct_of(&firsts, 0.99),
     });
     use std::io::Write;
     writeln!(std::io::stdout(), "{report}")?;

@@ -1009,3 +1009,53 @@ async fn a_failing_provider_trips_its_breaker_and_comes_back() {
     assert!(openai_available(&app, &login).await, "and back on");
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_mid_stream_is_still_charged_once() {
+    let app = TestApp::spawn().await;
+    let login = app.signup(&unique_email()).await;
+    let c = conversation(&app, &login, json!({"model": "gpt-4o"})).await;
+    let id = c["id"].as_str().unwrap();
+    // A slow reply, so the client leaves long before it ends.
+    let r = app
+        .client
+        .put(format!("{}/_mock/config", app.mock))
+        .json(&json!({"ttftMs": 5, "tokenDelayMs": 30, "replyTokens": 30}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/conversations/{id}/messages")))
+        .bearer_auth(&login.access)
+        .header("accept", "text/event-stream")
+        .json(&json!({"content": "start and leave"}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    use futures::StreamExt;
+    let first = body.next().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: message"));
+    drop(body); // the client hangs up
+
+    let mut charged = 0;
+    for _ in 0..100 {
+        charged = chat_count(&app, "tokenUsage").await;
+        if charged > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(charged, 1, "the whole reply was produced and charged");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(chat_count(&app, "tokenUsage").await, 1, "once");
+    assert_eq!(
+        chat_count(&app, "messages WHERE role = 'assistant'").await,
+        1
+    );
+    let usage = settled_usage(&app, &login, 1).await;
+    assert_eq!(usage["messagesCount"], 1);
+    app.finish().await;
+}
