@@ -42,6 +42,7 @@ pub fn unique_amqp() -> AmqpConfig {
     AmqpConfig {
         url: amqp_url(),
         exchange: unique_exchange(),
+        ephemeral: true,
     }
 }
 

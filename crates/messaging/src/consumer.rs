@@ -238,6 +238,7 @@ async fn declare_durable(
             ExchangeKind::Fanout,
             ExchangeDeclareOptions {
                 durable: true,
+                auto_delete: amqp.ephemeral,
                 ..Default::default()
             },
             FieldTable::default(),
@@ -252,7 +253,7 @@ async fn declare_durable(
                 durable: true,
                 ..Default::default()
             },
-            quorum(None),
+            queue_arguments(amqp, None),
         )
         .await
         .context("declaring the dead-letter queue")?;
@@ -273,30 +274,38 @@ async fn declare_durable(
                 durable: true,
                 ..Default::default()
             },
-            quorum(Some(&dlx)),
+            queue_arguments(amqp, Some(&dlx)),
         )
         .await
         .with_context(|| format!("declaring queue {name}"))?;
     Ok(())
 }
 
-/// Arguments of a quorum queue; with a dead-letter exchange, a message is
-/// dead-lettered after 10 failed deliveries (a poison message stops looping).
-fn quorum(dead_letter_exchange: Option<&str>) -> FieldTable {
+/// Arguments of a service queue: a quorum queue (replicated, every message
+/// on disk); with a dead-letter exchange, a message is dead-lettered after 10
+/// failed deliveries (a poison message stops looping). Ephemeral (test)
+/// queues are classic and expire a minute after they were last used.
+fn queue_arguments(amqp: &AmqpConfig, dead_letter_exchange: Option<&str>) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert(
-        ShortString::from("x-queue-type"),
-        AMQPValue::LongString("quorum".into()),
-    );
+    if amqp.ephemeral {
+        args.insert(ShortString::from("x-expires"), AMQPValue::LongInt(60_000));
+    } else {
+        args.insert(
+            ShortString::from("x-queue-type"),
+            AMQPValue::LongString("quorum".into()),
+        );
+    }
     if let Some(dlx) = dead_letter_exchange {
         args.insert(
             ShortString::from("x-dead-letter-exchange"),
             AMQPValue::LongString(dlx.into()),
         );
-        args.insert(
-            ShortString::from("x-delivery-limit"),
-            AMQPValue::LongInt(10),
-        );
+        if !amqp.ephemeral {
+            args.insert(
+                ShortString::from("x-delivery-limit"),
+                AMQPValue::LongInt(10),
+            );
+        }
     }
     args
 }

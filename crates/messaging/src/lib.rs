@@ -21,6 +21,10 @@ pub struct AmqpConfig {
     pub url: String,
     /// The topic exchange all events are published to.
     pub exchange: String,
+    /// Tests: the exchange deletes itself when its last queue goes, and
+    /// durable queues are classic queues that expire a minute after their
+    /// consumer left, so a test that dies leaves nothing on the broker.
+    pub ephemeral: bool,
 }
 
 impl AmqpConfig {
@@ -30,6 +34,7 @@ impl AmqpConfig {
         Self {
             url: aichat_config::string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             exchange: aichat_config::string("AMQP_EXCHANGE", "aichat.events"),
+            ephemeral: false,
         }
     }
 
@@ -58,6 +63,7 @@ pub async fn connect(config: &AmqpConfig) -> anyhow::Result<(Connection, Channel
             ExchangeKind::Topic,
             ExchangeDeclareOptions {
                 durable: true,
+                auto_delete: config.ephemeral,
                 ..Default::default()
             },
             FieldTable::default(),

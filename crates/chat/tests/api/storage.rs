@@ -30,6 +30,7 @@ fn amqp() -> AmqpConfig {
         url: std::env::var("TEST_AMQP_URL")
             .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
         exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
+        ephemeral: true,
     }
 }
 

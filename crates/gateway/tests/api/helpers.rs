@@ -61,6 +61,7 @@ impl TestApp {
         let amqp = AmqpConfig {
             url: amqp_url(),
             exchange: unique_exchange(),
+            ephemeral: true,
         };
         let identity = TestIdentity::spawn(amqp.clone())
             .await

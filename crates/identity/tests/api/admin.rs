@@ -13,6 +13,7 @@ async fn make_admin_grants_the_role_and_reports_the_change() {
     let amqp = AmqpConfig {
         url: amqp_url(),
         exchange: unique_exchange(),
+        ephemeral: true,
     };
     let identity = TestIdentity::spawn(amqp).await.unwrap();
     let mut client = IdentityClient::connect(identity.url.clone()).await.unwrap();

@@ -38,6 +38,7 @@ async fn events_survive_a_broker_outage_and_are_applied_once() {
     let direct = AmqpConfig {
         url: amqp_url(),
         exchange: exchange.clone(),
+        ephemeral: true,
     };
     let queue = format!("test.consumer.{}", uuid::Uuid::now_v7().simple());
 
@@ -117,6 +118,7 @@ async fn events_survive_a_broker_outage_and_are_applied_once() {
     let through_proxy = AmqpConfig {
         url: format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
         exchange: exchange.clone(),
+        ephemeral: true,
     };
     let identity = TestIdentity::spawn(through_proxy).await.unwrap();
     let client = IdentityClient::connect(identity.url.clone()).await.unwrap();
