@@ -11,7 +11,7 @@ use aichat_events::{Envelope, chat as chat_ev, identity as identity_ev};
 use aichat_messaging::inbox;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Duration, Utc};
-use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel::result::Error as DbError;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
@@ -52,20 +52,7 @@ impl From<DbError> for Error {
     /// A lost connection or a cancelled statement is an outage (503), not
     /// a bug.
     fn from(e: DbError) -> Self {
-        let outage = match &e {
-            DbError::DatabaseError(
-                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
-                _,
-            )
-            | DbError::BrokenTransactionManager => true,
-            DbError::DatabaseError(_, info) => {
-                let m = info.message();
-                m.starts_with("terminating connection")
-                    || m.starts_with("canceling statement due to statement timeout")
-            }
-            _ => false,
-        };
-        if outage {
+        if aichat_db::is_outage(&e) {
             Self::Unavailable(anyhow::Error::new(e))
         } else {
             Self::Unexpected(anyhow::Error::new(e))

@@ -4,7 +4,7 @@
 use aichat_events::chat as ev;
 use aichat_messaging::{outbox, relay::Waker};
 use chrono::Utc;
-use diesel::result::{DatabaseErrorKind, Error as DbError};
+use diesel::result::Error as DbError;
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
@@ -33,20 +33,7 @@ pub enum Error {
 
 impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
-        let outage = match &e {
-            DbError::DatabaseError(
-                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
-                _,
-            )
-            | DbError::BrokenTransactionManager => true,
-            DbError::DatabaseError(_, info) => {
-                let m = info.message();
-                m.starts_with("terminating connection")
-                    || m.starts_with("canceling statement due to statement timeout")
-            }
-            _ => false,
-        };
-        if outage {
+        if aichat_db::is_outage(&e) {
             Self::Unavailable(anyhow::Error::new(e))
         } else {
             Self::Unexpected(anyhow::Error::new(e))

@@ -75,6 +75,26 @@ pub fn pool(url: &str, settings: &PoolSettings) -> anyhow::Result<Pool> {
         .context("building the database pool")
 }
 
+/// Whether a query failed because the database is away (a lost or refused
+/// connection, a server shutting sessions down, a statement timeout): an
+/// outage to answer with 503, not a bug.
+pub fn is_outage(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.starts_with("terminating connection")
+                || m.starts_with("canceling statement due to statement timeout")
+        }
+        _ => false,
+    }
+}
+
 /// Runs `SELECT 1` through the pool: the readiness probe of a service.
 pub async fn check(pool: &Pool) -> anyhow::Result<()> {
     let mut conn = pool.get().await.context("getting a connection")?;

@@ -58,20 +58,7 @@ impl From<DbError> for Error {
     /// A lost connection or a cancelled statement is an outage (503), not
     /// a bug.
     fn from(e: DbError) -> Self {
-        let outage = match &e {
-            DbError::DatabaseError(
-                DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
-                _,
-            )
-            | DbError::BrokenTransactionManager => true,
-            DbError::DatabaseError(_, info) => {
-                let m = info.message();
-                m.starts_with("terminating connection")
-                    || m.starts_with("canceling statement due to statement timeout")
-            }
-            _ => false,
-        };
-        if outage {
+        if aichat_db::is_outage(&e) {
             Self::Unavailable(anyhow::Error::new(e))
         } else {
             Self::Unexpected(anyhow::Error::new(e))
