@@ -5,6 +5,7 @@
 use std::pin::Pin;
 
 use aichat_proto::chat::v1::{self as pb, chat_server};
+use aichat_proto::problem_status as status;
 use chrono::NaiveDateTime;
 use futures::Stream;
 use tonic::{Code, Request, Response, Status};
@@ -30,24 +31,6 @@ impl ChatService {
 }
 
 type Answer<T> = Result<Response<T>, Status>;
-
-/// A refusal with its stable code (and field errors) in the details.
-pub fn status(
-    code: Code,
-    problem: &str,
-    message: &str,
-    errors: Option<serde_json::Value>,
-) -> Status {
-    let mut details = serde_json::json!({ "code": problem });
-    if let Some(errors) = errors {
-        details["errors"] = errors;
-    }
-    Status::with_details(
-        code,
-        message,
-        serde_json::to_vec(&details).unwrap_or_default().into(),
-    )
-}
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {

@@ -6,6 +6,7 @@
 //! turns that into the HTTP problem body.
 
 use aichat_proto::identity::v1::{self as pb, identity_server::Identity};
+use aichat_proto::problem_status as status;
 use chrono::{DateTime, Utc};
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
@@ -27,18 +28,6 @@ impl IdentityService {
 }
 
 type Answer<T> = Result<Response<T>, Status>;
-
-fn status(code: Code, problem: &str, message: &str, errors: Option<serde_json::Value>) -> Status {
-    let mut details = serde_json::json!({ "code": problem });
-    if let Some(errors) = errors {
-        details["errors"] = errors;
-    }
-    Status::with_details(
-        code,
-        message,
-        serde_json::to_vec(&details).unwrap_or_default().into(),
-    )
-}
 
 impl From<Error> for Status {
     fn from(error: Error) -> Self {

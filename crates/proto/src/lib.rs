@@ -22,3 +22,24 @@ pub mod billing {
 }
 
 pub use prost_types::Timestamp;
+
+/// A refusal as every service sends it: the gRPC code, a message, and the
+/// stable problem code (with field `errors` for `validation_failed`) as JSON
+/// in the status details, `{"code": "...", "errors": {...}}`. The gateway
+/// turns the details into the RFC 9457 problem body.
+pub fn problem_status(
+    code: tonic::Code,
+    problem: &str,
+    message: &str,
+    errors: Option<serde_json::Value>,
+) -> tonic::Status {
+    let mut details = serde_json::json!({ "code": problem });
+    if let Some(errors) = errors {
+        details["errors"] = errors;
+    }
+    tonic::Status::with_details(
+        code,
+        message,
+        serde_json::to_vec(&details).unwrap_or_default().into(),
+    )
+}
