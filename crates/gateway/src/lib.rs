@@ -85,6 +85,10 @@ pub async fn run(
         }))
     })
     .workers(config.http_workers.max(1))
+    // Streamed replies are many small writes: with Nagle's algorithm on (the
+    // OS default actix keeps), a delta can wait for the client's delayed ACK,
+    // about 40 ms.
+    .tcp_nodelay(true)
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)
