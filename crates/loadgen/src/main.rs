@@ -69,21 +69,19 @@ async fn read_stream(
     use futures::StreamExt;
     let mut body = r.bytes_stream();
     let mut first = None;
+    // The end of what came so far: a marker may be split across chunks.
     let mut tail = String::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
-        let text = String::from_utf8_lossy(&chunk);
-        if first.is_none() && text.contains(marker) {
+        tail.push_str(&String::from_utf8_lossy(&chunk));
+        if first.is_none() && tail.contains(marker) {
             first = Some(started.elapsed());
         }
-        tail = text
-            .chars()
-            .rev()
-            .take(200)
-            .collect::<String>()
-            .chars()
-            .rev()
-            .collect();
+        let keep = tail.len().saturating_sub(200);
+        let cut = (keep..=tail.len())
+            .find(|&i| tail.is_char_boundary(i))
+            .unwrap_or(tail.len());
+        tail.drain(..cut);
     }
     if tail.contains("event: error") {
         return Ok(None);
