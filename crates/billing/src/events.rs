@@ -76,9 +76,9 @@ pub async fn handle(metering: &Metering, envelope: Envelope) -> Result<(), Handl
         Err(Error::Validation(errors)) => Err(HandlerError::Permanent(anyhow::anyhow!(
             "invalid event: {errors:?}"
         ))),
-        Err(Error::NotFound | Error::QuotaExceeded { .. }) => Err(HandlerError::Permanent(
-            anyhow::anyhow!("the event cannot be applied"),
-        )),
+        Err(Error::NotFound | Error::QuotaExceeded { .. } | Error::MessageLimit) => Err(
+            HandlerError::Permanent(anyhow::anyhow!("the event cannot be applied")),
+        ),
         Err(Error::Unavailable(error)) => Err(HandlerError::Transient(error)),
         Err(Error::Unexpected(error)) => Err(HandlerError::Transient(error)),
     }

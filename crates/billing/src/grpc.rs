@@ -39,6 +39,12 @@ impl From<Error> for Status {
                 "some fields are invalid",
                 serde_json::to_value(errors).ok(),
             ),
+            Error::MessageLimit => status(
+                Code::FailedPrecondition,
+                "message_limit",
+                "the plan's message limit for this conversation is reached",
+                None,
+            ),
             Error::QuotaExceeded { remaining } => status(
                 Code::ResourceExhausted,
                 "quota_exceeded",
@@ -128,7 +134,10 @@ impl Billing for BillingService {
     async fn reserve(&self, request: Request<pb::ReserveRequest>) -> Answer<pb::Reservation> {
         let r = request.into_inner();
         let user_id = uuid(&r.user_id, "userId")?;
-        let granted = self.metering.reserve(user_id, r.tokens).await?;
+        let granted = self
+            .metering
+            .reserve(user_id, r.tokens, r.conversation_messages)
+            .await?;
         Ok(Response::new(pb::Reservation {
             reservation_id: granted.id.to_string(),
             expires_at: timestamp(granted.expires_at),

@@ -31,6 +31,9 @@ pub enum Error {
     /// Input refused field by field (also an event whose content is wrong).
     #[error("validation failed")]
     Validation(FieldErrors),
+    /// Two more messages would pass the plan's per-conversation limit.
+    #[error("message limit")]
+    MessageLimit,
     /// The reservation would pass the month's quota.
     #[error("quota exceeded")]
     QuotaExceeded {
@@ -192,9 +195,19 @@ impl Metering {
         .await
     }
 
-    /// Holds `tokens` of the user's quota for a provider call.
-    pub async fn reserve(&self, user_id: Uuid, tokens: i64) -> Result<Granted, Error> {
+    /// Holds `tokens` of the user's quota for a provider call. With
+    /// `conversation_messages` (what the conversation holds), it first
+    /// checks that the plan allows two more messages in it.
+    pub async fn reserve(
+        &self,
+        user_id: Uuid,
+        tokens: i64,
+        conversation_messages: Option<i64>,
+    ) -> Result<Granted, Error> {
         let tokens = TokenAmount::parse(tokens).map_err(|r| field("tokens", &r))?;
+        if conversation_messages.is_some_and(|n| n < 0) {
+            return Err(field("conversationMessages", "must not be negative"));
+        }
         let now = Utc::now();
         let expires_at = now + self.reservation_ttl;
         let mut conn = self.conn().await?;
@@ -204,7 +217,22 @@ impl Metering {
             let row = current_row(conn, user_id, now)
                 .await?
                 .ok_or(Error::NotFound)?;
-            let reserved = reservations::active_total(conn, user_id, now.naive_utc()).await?;
+            // Under the lock, both reads in one round trip (pipelined). A
+            // reservation lost to a crash is harmless (the call it holds quota
+            // for settles from its event), so its commit skips the WAL flush.
+            let shared: &AsyncPgConnection = conn;
+            let ((), reserved, plan) = futures::try_join!(
+                aichat_db::commit_without_flush(shared),
+                reservations::active_total(shared, user_id, now.naive_utc()),
+                plans::find_by_name(shared, FREE_PLAN),
+            )?;
+            let plan = plan.ok_or_else(missing_free_plan)?;
+            if let (Some(max), Some(held)) =
+                (plan.max_messages_per_conversation, conversation_messages)
+                && held.saturating_add(2) > i64::from(max)
+            {
+                return Err(Error::MessageLimit);
+            }
             let before = balance(&row, reserved);
             if !before.admits(tokens) {
                 return Err(Error::QuotaExceeded {
@@ -314,27 +342,52 @@ impl Metering {
             (event.user_id, event.total_tokens, event.reservation_id);
         let mut conn = self.conn().await?;
         conn.transaction::<_, Error, _>(async |conn| {
-            if !inbox::claim(conn, envelope).await? {
+            // The claim and the row lock in one round trip (pipelined); a
+            // duplicate rolls both back.
+            let (claimed, locked) = {
+                let shared: &AsyncPgConnection = conn;
+                futures::try_join!(inbox::claim(shared, envelope), usage::lock(shared, user_id))?
+            };
+            if !claimed {
                 return Ok(Applied::Duplicate);
             }
-            let Some(row) = lock_or_start(conn, user_id, BillingMonth::of(now)).await? else {
-                tracing::info!(user.id = %user_id, "tokens of a deleted user; not counted");
-                return Ok(Applied::Ignored);
+            let row = match locked {
+                Some(row) => row,
+                None => match lock_or_start(conn, user_id, BillingMonth::of(now)).await? {
+                    Some(row) => row,
+                    None => {
+                        tracing::info!(user.id = %user_id, "tokens of a deleted user; not counted");
+                        return Ok(Applied::Ignored);
+                    }
+                },
             };
             // The reservation is settled whatever the month: the call it held
             // quota for is over.
-            if let Some(id) = reservation_id {
-                reservations::delete_of_user(conn, user_id, id).await?;
-            }
+            let shared: &AsyncPgConnection = conn;
+            let settle = async {
+                match reservation_id {
+                    Some(id) => reservations::delete_of_user(shared, user_id, id)
+                        .await
+                        .map(drop),
+                    None => Ok(()),
+                }
+            };
             match Placement::of(row.month(), BillingMonth::of(now), event_month) {
-                Placement::Count { roll_to } => {
-                    if let Some(month) = roll_to {
-                        usage::roll_over(conn, user_id, month).await?;
-                    }
+                Placement::Count { roll_to: None } => {
+                    // Settling and counting in one round trip (pipelined).
+                    futures::try_join!(settle, usage::add_tokens(shared, user_id, tokens, &cost))?;
+                    Ok(Applied::Done)
+                }
+                Placement::Count {
+                    roll_to: Some(month),
+                } => {
+                    settle.await?;
+                    usage::roll_over(conn, user_id, month).await?;
                     usage::add_tokens(conn, user_id, tokens, &cost).await?;
                     Ok(Applied::Done)
                 }
                 Placement::Stale => {
+                    settle.await?;
                     tracing::warn!(
                         user.id = %user_id,
                         event.billing_month = %event_month,
@@ -398,10 +451,14 @@ fn balance(row: &Usage, reserved: i64) -> Balance {
     }
 }
 
-async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
+async fn free_plan(conn: &AsyncPgConnection) -> Result<Plan, Error> {
     plans::find_by_name(conn, FREE_PLAN)
         .await?
-        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("the {FREE_PLAN} plan is missing")))
+        .ok_or_else(missing_free_plan)
+}
+
+fn missing_free_plan() -> Error {
+    Error::Unexpected(anyhow::anyhow!("the {FREE_PLAN} plan is missing"))
 }
 
 /// Gives the user a usage row on the Free plan unless they have one.

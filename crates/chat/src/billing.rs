@@ -24,6 +24,17 @@ pub struct Reservation {
     pub id: Uuid,
 }
 
+/// Billing's answer to a reservation.
+#[derive(Debug)]
+pub enum Reserved {
+    /// Granted: the tokens are held.
+    Held(Reservation),
+    /// The month's quota would be passed.
+    QuotaExceeded,
+    /// Two more messages would pass the plan's per-conversation limit.
+    MessageLimit,
+}
+
 /// The billing client.
 #[derive(Clone)]
 pub struct Billing {
@@ -60,14 +71,22 @@ impl Billing {
         })
     }
 
-    /// Reserves `tokens`; `None` when the month's quota would be exceeded.
-    pub async fn reserve(&self, user_id: Uuid, tokens: u32) -> Result<Option<Reservation>, Error> {
+    /// Reserves `tokens` for a send into a conversation that holds
+    /// `conversation_messages`; billing checks the quota and the plan's
+    /// message limit in the same call.
+    pub async fn reserve(
+        &self,
+        user_id: Uuid,
+        tokens: u32,
+        conversation_messages: i64,
+    ) -> Result<Reserved, Error> {
         match self
             .client
             .clone()
             .reserve(ReserveRequest {
                 user_id: user_id.to_string(),
                 tokens: i64::from(tokens),
+                conversation_messages: Some(conversation_messages),
             })
             .await
         {
@@ -75,9 +94,17 @@ impl Billing {
                 let id = Uuid::parse_str(&answer.into_inner().reservation_id).map_err(|e| {
                     Error::Unexpected(anyhow::anyhow!("billing sent a bad reservation id: {e}"))
                 })?;
-                Ok(Some(Reservation { id }))
+                Ok(Reserved::Held(Reservation { id }))
             }
-            Err(status) if status.code() == tonic::Code::ResourceExhausted => Ok(None),
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                Ok(Reserved::QuotaExceeded)
+            }
+            Err(status)
+                if status.code() == tonic::Code::FailedPrecondition
+                    && aichat_proto::problem_code(&status).as_deref() == Some("message_limit") =>
+            {
+                Ok(Reserved::MessageLimit)
+            }
             Err(status) => Err(unavailable(status)),
         }
     }

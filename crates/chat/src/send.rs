@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::{
-    billing::{Billing, Reservation},
+    billing::{Billing, Reservation, Reserved},
     breaker::{Breakers, Transition},
     domain::{context, input, language, pricing},
     grpc::message,
@@ -194,49 +194,35 @@ impl Sender {
         model: Option<&str>,
     ) -> Result<EventStream, SendError> {
         let content = input::content(content).map_err(|e| field("content", &e))?;
-        // Every read in one short checkout; no connection is held across a
-        // call to another service (or while asking the pool for another).
-        let (conversation, provider, sent, history) = {
-            let mut conn = chat.conn().await?;
-            let conversation = conversations::find(&mut conn, user_id, conversation_id)
-                .await
-                .map_err(Error::from)?
-                .ok_or(Error::NotFound)?;
-            let model = model
-                .map(str::trim)
-                .filter(|m| !m.is_empty())
-                .unwrap_or(&conversation.model);
-            let provider = providers::active(&mut conn)
-                .await
-                .map_err(Error::from)?
-                .into_iter()
-                .find(|p| p.serves(model))
-                .ok_or_else(|| {
-                    field(
-                        "model",
-                        "is not a model this platform offers (see GET /models)",
-                    )
-                })?;
-            let sent = messages::count(&mut conn, conversation_id)
-                .await
-                .map_err(Error::from)?;
-            let history = messages::history(&mut conn, conversation_id)
-                .await
-                .map_err(Error::from)?;
-            (conversation, provider, sent, history)
+        // Every read in one short checkout and one round trip (pipelined); no
+        // connection is held across a call to another service.
+        let (conversation, active, history) = {
+            let conn = chat.conn().await?;
+            futures::try_join!(
+                conversations::find(&conn, user_id, conversation_id),
+                providers::active(&conn),
+                messages::history(&conn, user_id, conversation_id),
+            )
+            .map_err(Error::from)?
         };
+        let conversation = conversation.ok_or(Error::NotFound)?;
         let model = model
             .map(str::trim)
             .filter(|m| !m.is_empty())
             .unwrap_or(&conversation.model)
             .to_owned();
-        let limits = self.billing.limits(user_id).await?;
-        if limits
-            .max_messages_per_conversation
-            .is_some_and(|max| sent + 2 > max)
-        {
-            return Err(SendError::MessageLimit);
-        }
+        let provider = active
+            .into_iter()
+            .find(|p| p.serves(&model))
+            .ok_or_else(|| {
+                field(
+                    "model",
+                    "is not a model this platform offers (see GET /models)",
+                )
+            })?;
+        // Every message ever sent counts toward the plan's limit, deleted
+        // ones too: the counter only grows.
+        let sent = i64::from(conversation.message_count.unwrap_or(0));
         let Some(config) = self.providers.get(&provider.name).cloned() else {
             return Err(SendError::ProviderUnavailable);
         };
@@ -264,11 +250,15 @@ impl Sender {
             &content,
         );
         let prompt_tokens = aichat_llm::count_prompt_tokens(config.kind, &model, &request);
-        let reservation = self
+        let reservation = match self
             .billing
-            .reserve(user_id, prompt_tokens.saturating_add(REPLY_BUDGET))
+            .reserve(user_id, prompt_tokens.saturating_add(REPLY_BUDGET), sent)
             .await?
-            .ok_or(SendError::QuotaExceeded)?;
+        {
+            Reserved::Held(reservation) => reservation,
+            Reserved::QuotaExceeded => return Err(SendError::QuotaExceeded),
+            Reserved::MessageLimit => return Err(SendError::MessageLimit),
+        };
 
         let stream = match self.llm.stream(&config, &request).await {
             Ok(stream) => stream,
@@ -497,101 +487,111 @@ impl Completion {
         let usage_id = Uuid::now_v7();
         let user = &self.user_message;
         let language = language::detect(text);
+        let events = [
+            ev::MessageCreated {
+                message_id: user.id,
+                conversation_id: user.conversation_id,
+                user_id: self.user_id,
+                role: user.role.clone(),
+                token_count: to_i32(prompt),
+                model: user.model.clone(),
+                language: user.language.clone(),
+                created_at: Utc::now(),
+            },
+            ev::MessageCreated {
+                message_id: assistant_id,
+                conversation_id: user.conversation_id,
+                user_id: self.user_id,
+                role: "assistant".to_owned(),
+                token_count: to_i32(completion),
+                model: Some(self.model.clone()),
+                language: language.clone(),
+                created_at: Utc::now(),
+            },
+        ];
+        let mut outgoing = events
+            .iter()
+            .map(outbox::Outgoing::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        outgoing.push(outbox::Outgoing::new(&ev::TokensUsed {
+            usage_id,
+            user_id: self.user_id,
+            conversation_id: Some(user.conversation_id),
+            message_id: Some(assistant_id),
+            reservation_id: Some(self.reservation.id),
+            provider: self.provider.name.clone(),
+            model: self.model.clone(),
+            prompt_tokens: to_i32(prompt),
+            completion_tokens: to_i32(completion),
+            total_tokens: to_i32(prompt.saturating_add(completion)),
+            cost_usd: cost.clone(),
+            billing_month: month,
+            occurred_at: Utc::now(),
+        })?);
         let mut conn = self.chat.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Four round trips: BEGIN, both messages, then (pipelined, as they
+        // need the messages but not each other) the usage row, the counters
+        // and the events, and COMMIT.
         let assistant = conn
             .transaction::<Message, DbError, _>(async |conn| {
-                messages::insert(
+                let saved = messages::insert(
                     conn,
-                    &messages::New {
-                        id: user.id,
-                        conversation_id: user.conversation_id,
-                        role: "user",
-                        content: &user.content,
-                        token_count: to_i32(prompt),
-                        prompt_tokens: None,
-                        completion_tokens: None,
-                        model: Some(&self.model),
-                        language: user.language.as_deref(),
-                        created_at: user.created_at.unwrap_or(at),
-                    },
-                )
-                .await?;
-                let assistant = messages::insert(
-                    conn,
-                    &messages::New {
-                        id: assistant_id,
-                        conversation_id: user.conversation_id,
-                        role: "assistant",
-                        content: text,
-                        token_count: to_i32(completion),
-                        prompt_tokens: Some(to_i32(prompt)),
-                        completion_tokens: Some(to_i32(completion)),
-                        model: Some(&self.model),
-                        language: language.as_deref(),
-                        created_at: at,
-                    },
-                )
-                .await?;
-                usage::insert(
-                    conn,
-                    &usage::New {
-                        id: usage_id,
-                        user_id: self.user_id,
-                        conversation_id: Some(user.conversation_id),
-                        message_id: Some(assistant_id),
-                        provider: &self.provider.name,
-                        model: &self.model,
-                        prompt_tokens: to_i32(prompt),
-                        completion_tokens: to_i32(completion),
-                        cost_usd: &cost,
-                        billing_month: month,
-                        created_at: at,
-                    },
-                )
-                .await?;
-                conversations::add_counts(
-                    conn,
-                    user.conversation_id,
-                    2,
-                    to_i32(prompt.saturating_add(completion)),
-                )
-                .await?;
-                for m in [user, &assistant] {
-                    outbox::enqueue(
-                        conn,
-                        &ev::MessageCreated {
-                            message_id: m.id,
-                            conversation_id: m.conversation_id,
-                            user_id: self.user_id,
-                            role: m.role.clone(),
-                            token_count: m.token_count,
-                            model: m.model.clone(),
-                            language: m.language.clone(),
-                            created_at: Utc::now(),
+                    &[
+                        messages::New {
+                            id: user.id,
+                            conversation_id: user.conversation_id,
+                            role: "user",
+                            content: &user.content,
+                            token_count: to_i32(prompt),
+                            prompt_tokens: None,
+                            completion_tokens: None,
+                            model: Some(&self.model),
+                            language: user.language.as_deref(),
+                            created_at: user.created_at.unwrap_or(at),
                         },
-                    )
-                    .await?;
-                }
-                outbox::enqueue(
-                    conn,
-                    &ev::TokensUsed {
-                        usage_id,
-                        user_id: self.user_id,
-                        conversation_id: Some(user.conversation_id),
-                        message_id: Some(assistant_id),
-                        reservation_id: Some(self.reservation.id),
-                        provider: self.provider.name.clone(),
-                        model: self.model.clone(),
-                        prompt_tokens: to_i32(prompt),
-                        completion_tokens: to_i32(completion),
-                        total_tokens: to_i32(prompt.saturating_add(completion)),
-                        cost_usd: cost.clone(),
-                        billing_month: month,
-                        occurred_at: Utc::now(),
-                    },
+                        messages::New {
+                            id: assistant_id,
+                            conversation_id: user.conversation_id,
+                            role: "assistant",
+                            content: text,
+                            token_count: to_i32(completion),
+                            prompt_tokens: Some(to_i32(prompt)),
+                            completion_tokens: Some(to_i32(completion)),
+                            model: Some(&self.model),
+                            language: language.as_deref(),
+                            created_at: at,
+                        },
+                    ],
                 )
                 .await?;
-                Ok(assistant)
+                let shared: &diesel_async::AsyncPgConnection = conn;
+                let row = usage::New {
+                    id: usage_id,
+                    user_id: self.user_id,
+                    conversation_id: Some(user.conversation_id),
+                    message_id: Some(assistant_id),
+                    provider: &self.provider.name,
+                    model: &self.model,
+                    prompt_tokens: to_i32(prompt),
+                    completion_tokens: to_i32(completion),
+                    cost_usd: &cost,
+                    billing_month: month,
+                    created_at: at,
+                };
+                futures::try_join!(
+                    usage::insert(shared, &row),
+                    conversations::add_counts(
+                        shared,
+                        user.conversation_id,
+                        2,
+                        to_i32(prompt.saturating_add(completion)),
+                    ),
+                    outbox::insert(shared, &outgoing),
+                )?;
+                saved
+                    .into_iter()
+                    .find(|m| m.id == assistant_id)
+                    .ok_or(DbError::NotFound)
             })
             .await?;
         self.chat.waker.wake();

@@ -93,8 +93,8 @@ impl Chat {
 
     /// Active providers (models are listed from them).
     pub async fn providers(&self) -> Result<Vec<Provider>, Error> {
-        let mut conn = self.conn().await?;
-        Ok(providers::active(&mut conn).await?)
+        let conn = self.conn().await?;
+        Ok(providers::active(&conn).await?)
     }
 
     /// The provider serving `model`, or a field error naming `field_name`.
@@ -181,8 +181,8 @@ impl Chat {
     }
 
     pub async fn get_conversation(&self, user_id: Uuid, id: Uuid) -> Result<Conversation, Error> {
-        let mut conn = self.conn().await?;
-        conversations::find(&mut conn, user_id, id)
+        let conn = self.conn().await?;
+        conversations::find(&conn, user_id, id)
             .await?
             .ok_or(Error::NotFound)
     }
@@ -295,7 +295,7 @@ impl Chat {
     ) -> Result<Page<Message>, Error> {
         let (limit, after) = paging(limit, cursor)?;
         let mut conn = self.conn().await?;
-        if conversations::find(&mut conn, user_id, conversation_id)
+        if conversations::find(&conn, user_id, conversation_id)
             .await?
             .is_none()
         {
@@ -313,7 +313,7 @@ impl Chat {
         message_id: Uuid,
     ) -> Result<(), Error> {
         let mut conn = self.conn().await?;
-        if conversations::find(&mut conn, user_id, conversation_id)
+        if conversations::find(&conn, user_id, conversation_id)
             .await?
             .is_none()
         {

@@ -95,6 +95,22 @@ pub fn is_outage(error: &diesel::result::Error) -> bool {
     }
 }
 
+/// Lets the current transaction commit without waiting for its WAL flush
+/// (PostgreSQL's asynchronous commit, `SET LOCAL synchronous_commit = off`).
+/// A crash may lose the transaction, never corrupt anything, and no other
+/// transaction waits less. Only for transactions whose loss is harmless:
+/// a quota reservation (the call it holds quota for is settled from its
+/// event anyway), or marking outbox rows published (they are sent again,
+/// and consumers deduplicate). Takes a shared reference, so it pipelines
+/// with the transaction's next statements.
+pub async fn commit_without_flush(mut conn: &AsyncPgConnection) -> diesel::QueryResult<()> {
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut conn,
+        "SET LOCAL synchronous_commit = off",
+    )
+    .await
+}
+
 /// Runs `SELECT 1` through the pool: the readiness probe of a service.
 pub async fn check(pool: &Pool) -> anyhow::Result<()> {
     let mut conn = pool.get().await.context("getting a connection")?;

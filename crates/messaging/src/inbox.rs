@@ -9,14 +9,14 @@ use crate::schema::inbox;
 /// Claims `envelope` for this service: `true` the first time, `false` when it
 /// was applied before (a redelivery), in which case the caller skips the
 /// effect. Call it in the transaction that applies the event.
-pub async fn claim(conn: &mut AsyncPgConnection, envelope: &Envelope) -> QueryResult<bool> {
+pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryResult<bool> {
     let inserted = diesel::insert_into(inbox::table)
         .values((
             inbox::event_id.eq(envelope.id),
             inbox::event_type.eq(&envelope.event_type),
         ))
         .on_conflict_do_nothing()
-        .execute(conn)
+        .execute(&mut conn)
         .await?;
     Ok(inserted == 1)
 }

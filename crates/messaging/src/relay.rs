@@ -94,8 +94,13 @@ impl Relay {
             }
             let Some(l) = link.as_ref() else { continue };
             match self.publish_batch(&l.channel).await {
-                Ok(0) => {
-                    if last_prune.elapsed() > Duration::from_secs(600) {
+                // A full batch: more may be waiting.
+                Ok(n) if i64::try_from(n).unwrap_or(i64::MAX) >= BATCH => failures = 0,
+                // Caught up. A commit made meanwhile has woken the waker
+                // already (it keeps the permit), so waiting loses nothing.
+                Ok(n) => {
+                    failures = 0;
+                    if n == 0 && last_prune.elapsed() > Duration::from_secs(600) {
                         last_prune = std::time::Instant::now();
                         if let Err(error) = self.prune().await {
                             tracing::warn!(
@@ -110,7 +115,6 @@ impl Relay {
                         () = shutdown.cancelled() => {}
                     }
                 }
-                Ok(_) => failures = 0,
                 Err(error) => {
                     tracing::warn!(
                         error = format!("{error:#}"),
@@ -177,6 +181,11 @@ impl Relay {
                     }
                 }
             }
+            // Losing this commit to a crash only sends the rows again, which
+            // consumers deduplicate: it need not wait for the WAL flush.
+            aichat_db::commit_without_flush(conn)
+                .await
+                .context("relaxing the commit")?;
             let now = Utc::now().naive_utc();
             diesel::update(outbox::table.filter(outbox::id.eq_any(&acked)))
                 .set((

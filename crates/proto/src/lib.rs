@@ -43,3 +43,9 @@ pub fn problem_status(
         serde_json::to_vec(&details).unwrap_or_default().into(),
     )
 }
+
+/// The stable problem code a refusal carries (see [`problem_status`]).
+pub fn problem_code(status: &tonic::Status) -> Option<String> {
+    let details: serde_json::Value = serde_json::from_slice(status.details()).ok()?;
+    details.get("code")?.as_str().map(str::to_owned)
+}

@@ -53,11 +53,11 @@ pub async fn list_active(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Plan>>
 }
 
 /// A plan by name, on sale or not.
-pub async fn find_by_name(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Plan>> {
+pub async fn find_by_name(mut conn: &AsyncPgConnection, name: &str) -> QueryResult<Option<Plan>> {
     plans::table
         .filter(plans::name.eq(name))
         .select(Plan::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

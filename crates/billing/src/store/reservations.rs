@@ -32,7 +32,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, reservation: &Reservation) -> 
 
 /// Tokens the user's unexpired reservations hold at `at`.
 pub async fn active_total(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user_id: Uuid,
     at: Timestamp,
 ) -> QueryResult<i64> {
@@ -40,7 +40,7 @@ pub async fn active_total(
         .filter(token_reservations::user_id.eq(user_id))
         .filter(token_reservations::expires_at.gt(at))
         .select(sum(token_reservations::tokens))
-        .get_result(conn)
+        .get_result(&mut conn)
         .await?;
     Ok(total.unwrap_or(0))
 }
@@ -66,7 +66,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool>
 /// Deletes the user's reservation `id` (settled by its usage event); `true`
 /// if it was there. Another user's reservation of that id is left alone.
 pub async fn delete_of_user(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user_id: Uuid,
     id: Uuid,
 ) -> QueryResult<bool> {
@@ -75,7 +75,7 @@ pub async fn delete_of_user(
             .find(id)
             .filter(token_reservations::user_id.eq(user_id)),
     )
-    .execute(conn)
+    .execute(&mut conn)
     .await?;
     Ok(deleted == 1)
 }

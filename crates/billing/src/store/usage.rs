@@ -95,12 +95,12 @@ pub async fn insert_if_absent(
 
 /// The user's row, locked (`FOR UPDATE`) for the rest of the transaction:
 /// whoever checks the quota and reserves holds it, so checks never race.
-pub async fn lock(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Option<Usage>> {
+pub async fn lock(mut conn: &AsyncPgConnection, user_id: Uuid) -> QueryResult<Option<Usage>> {
     usage_tracking::table
         .filter(usage_tracking::user_id.eq(user_id))
         .select(Usage::as_select())
         .for_update()
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -184,7 +184,7 @@ fn reset(
 /// maximum rather than failing), one message more, `cost` more. The cost is
 /// rounded to the column's 6 decimals by PostgreSQL.
 pub async fn add_tokens(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user_id: Uuid,
     tokens: i32,
     cost: &BigDecimal,
@@ -204,7 +204,7 @@ pub async fn add_tokens(
             usage_tracking::updated_at.eq(now()),
         ))
         .returning(Usage::as_returning())
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
 }
 

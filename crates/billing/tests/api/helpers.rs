@@ -125,6 +125,7 @@ impl Harness {
             .reserve(ReserveRequest {
                 user_id: user_id.to_string(),
                 tokens,
+                conversation_messages: None,
             })
             .await
             .map(tonic::Response::into_inner)

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use aichat_billing::store::reservations;
-use aichat_proto::billing::v1::ReleaseRequest;
+use aichat_proto::billing::v1::{ReleaseRequest, ReserveRequest};
 use chrono::Utc;
 use tonic::Code;
 use uuid::Uuid;
@@ -125,5 +125,33 @@ async fn an_expired_reservation_frees_its_quota_and_is_swept() {
             .is_none()
     })
     .await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserve_refuses_a_send_past_the_plans_message_limit() {
+    let h = Harness::start().await;
+    let user = Uuid::now_v7();
+    let ask = |held: i64| {
+        let mut c = h.client.clone();
+        async move {
+            c.reserve(ReserveRequest {
+                user_id: user.to_string(),
+                tokens: 1_000,
+                conversation_messages: Some(held),
+            })
+            .await
+        }
+    };
+
+    // Free allows 50 messages per conversation, and a send adds two.
+    let refused = ask(49).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(details(&refused)["code"], "message_limit");
+    assert_eq!(h.usage(user).await.reserved_tokens, 0, "nothing is held");
+
+    let granted = ask(48).await.unwrap().into_inner();
+    assert_eq!(granted.remaining, 99_000);
+    assert_eq!(h.usage(user).await.reserved_tokens, 1_000);
     h.stop().await;
 }

@@ -22,6 +22,7 @@ async fn malformed_ids_and_non_positive_token_counts_are_invalid_arguments() {
             c.reserve(ReserveRequest {
                 user_id: bad.into(),
                 tokens: 10,
+                conversation_messages: None,
             })
             .await,
             "userId",
@@ -39,11 +40,21 @@ async fn malformed_ids_and_non_positive_token_counts_are_invalid_arguments() {
             c.reserve(ReserveRequest {
                 user_id: user.to_string(),
                 tokens,
+                conversation_messages: None,
             })
             .await,
             "tokens",
         );
     }
+    assert_invalid(
+        c.reserve(ReserveRequest {
+            user_id: user.to_string(),
+            tokens: 10,
+            conversation_messages: Some(-1),
+        })
+        .await,
+        "conversationMessages",
+    );
     assert!(h.row(user).await.is_none(), "refused calls write nothing");
     h.stop().await;
 }

@@ -52,9 +52,10 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &New<'_>) -> QueryResult<
         .await
 }
 
-/// The user's conversation, if it is theirs.
+/// The user's conversation, if it is theirs. Takes a shared reference so
+/// it can be pipelined with other reads on the same connection.
 pub async fn find(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user_id: Uuid,
     id: Uuid,
 ) -> QueryResult<Option<Conversation>> {
@@ -62,7 +63,7 @@ pub async fn find(
         .filter(conversations::id.eq(id))
         .filter(conversations::user_id.eq(user_id))
         .select(Conversation::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -188,9 +189,10 @@ pub async fn set_archived(
     .optional()
 }
 
-/// Adds a send's messages and tokens to the counters.
+/// Adds a send's messages and tokens to the counters (pipelines with the
+/// transaction's other writes).
 pub async fn add_counts(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     id: Uuid,
     messages: i32,
     tokens: i32,
@@ -210,7 +212,7 @@ pub async fn add_counts(
             conversations::updated_at.eq(now()),
         ))
         .returning(Conversation::as_returning())
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
 }
 

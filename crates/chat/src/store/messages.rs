@@ -4,7 +4,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{Timestamp, now, schema::messages};
+use super::{
+    Timestamp, now,
+    schema::{conversations, messages},
+};
 use crate::domain::Cursor;
 
 /// A message row.
@@ -37,24 +40,34 @@ pub struct New<'a> {
     pub created_at: Timestamp,
 }
 
-pub async fn insert(conn: &mut AsyncPgConnection, new: &New<'_>) -> QueryResult<Message> {
-    diesel::insert_into(messages::table)
-        .values((
-            messages::id.eq(new.id),
-            messages::conversation_id.eq(new.conversation_id),
-            messages::role.eq(new.role),
-            messages::content.eq(new.content),
-            messages::token_count.eq(new.token_count),
-            messages::prompt_tokens.eq(new.prompt_tokens),
-            messages::completion_tokens.eq(new.completion_tokens),
-            messages::model.eq(new.model),
-            messages::language.eq(new.language),
-            messages::created_at.eq(new.created_at),
-            messages::updated_at.eq(new.created_at),
-        ))
+/// Saves messages in one statement; the rows in the order given.
+pub async fn insert(conn: &mut AsyncPgConnection, new: &[New<'_>]) -> QueryResult<Vec<Message>> {
+    let rows: Vec<_> = new
+        .iter()
+        .map(|m| {
+            (
+                messages::id.eq(m.id),
+                messages::conversation_id.eq(m.conversation_id),
+                messages::role.eq(m.role),
+                messages::content.eq(m.content),
+                messages::token_count.eq(m.token_count),
+                messages::prompt_tokens.eq(m.prompt_tokens),
+                messages::completion_tokens.eq(m.completion_tokens),
+                messages::model.eq(m.model),
+                messages::language.eq(m.language),
+                messages::created_at.eq(m.created_at),
+                messages::updated_at.eq(m.created_at),
+            )
+        })
+        .collect();
+    let mut saved: Vec<Message> = diesel::insert_into(messages::table)
+        .values(rows)
         .returning(Message::as_returning())
-        .get_result(conn)
-        .await
+        .get_results(conn)
+        .await?;
+    // RETURNING's order is not promised; give the caller theirs.
+    saved.sort_by_key(|m| new.iter().position(|n| n.id == m.id));
+    Ok(saved)
 }
 
 /// A page of a conversation's visible messages, oldest first.
@@ -83,26 +96,24 @@ pub async fn page(
     query.load(conn).await
 }
 
-/// The conversation's visible history, oldest first (what the provider sees).
+/// The visible history of the user's conversation, oldest first (what the
+/// provider sees); empty when the conversation is not theirs. Pipelines with
+/// other reads on the same connection.
 pub async fn history(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
+    user_id: Uuid,
     conversation_id: Uuid,
 ) -> QueryResult<Vec<Message>> {
+    let theirs = conversations::table
+        .filter(conversations::id.eq(conversation_id))
+        .filter(conversations::user_id.eq(user_id))
+        .select(conversations::id);
     messages::table
-        .filter(messages::conversation_id.eq(conversation_id))
+        .filter(messages::conversation_id.eq_any(theirs))
         .filter(messages::is_deleted.eq(false))
         .select(Message::as_select())
         .order((messages::created_at.asc(), messages::id.asc()))
-        .load(conn)
-        .await
-}
-
-/// How many messages the conversation holds (deleted ones count: they were sent).
-pub async fn count(conn: &mut AsyncPgConnection, conversation_id: Uuid) -> QueryResult<i64> {
-    messages::table
-        .filter(messages::conversation_id.eq(conversation_id))
-        .count()
-        .get_result(conn)
+        .load(&mut conn)
         .await
 }
 

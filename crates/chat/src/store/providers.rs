@@ -43,13 +43,13 @@ impl Provider {
     }
 }
 
-/// Active providers, by name.
-pub async fn active(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Provider>> {
+/// Active providers, by name (pipelines with other reads).
+pub async fn active(mut conn: &AsyncPgConnection) -> QueryResult<Vec<Provider>> {
     ai_providers::table
         .filter(ai_providers::is_active.eq(true))
         .order(ai_providers::name)
         .select(Provider::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -23,7 +23,8 @@ pub struct New<'a> {
     pub created_at: Timestamp,
 }
 
-pub async fn insert(conn: &mut AsyncPgConnection, new: &New<'_>) -> QueryResult<()> {
+/// Saves a usage row (pipelines with the transaction's other writes).
+pub async fn insert(mut conn: &AsyncPgConnection, new: &New<'_>) -> QueryResult<()> {
     diesel::insert_into(token_usage::table)
         .values((
             token_usage::id.eq(new.id),
@@ -39,7 +40,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &New<'_>) -> QueryResult<
             token_usage::billing_month.eq(new.billing_month),
             token_usage::created_at.eq(new.created_at),
         ))
-        .execute(conn)
+        .execute(&mut conn)
         .await
         .map(drop)
 }
