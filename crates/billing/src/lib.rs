@@ -80,75 +80,15 @@ pub async fn run(
         shutdown.clone(),
     ));
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<BillingServer<grpc::BillingService>>()
-        .await;
-    // Readiness follows the database: NOT_SERVING while it cannot be reached.
-    {
-        let pool = pool.clone();
-        let shutdown = shutdown.clone();
-        let reporter = health_reporter.clone();
-        tasks.spawn(async move {
-            loop {
-                let up = aichat_db::check(&pool).await.is_ok();
-                if up {
-                    reporter
-                        .set_serving::<BillingServer<grpc::BillingService>>()
-                        .await;
-                } else {
-                    reporter
-                        .set_not_serving::<BillingServer<grpc::BillingService>>()
-                        .await;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-                    () = shutdown.cancelled() => break,
-                }
-            }
-            reporter
-                .set_not_serving::<BillingServer<grpc::BillingService>>()
-                .await;
-        });
-    }
-
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "billing gRPC listening");
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = tonic::transport::Server::builder()
-        .trace_fn(|request| {
-            let request_id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let span =
-                tracing::info_span!("grpc", path = %request.uri().path(), request_id = %request_id);
-            // Continue the caller's trace (W3C trace context in the metadata).
-            let headers: std::collections::HashMap<String, String> = ["traceparent", "tracestate"]
-                .into_iter()
-                .filter_map(|k| {
-                    Some((
-                        k.to_owned(),
-                        request.headers().get(k)?.to_str().ok()?.to_owned(),
-                    ))
-                })
-                .collect();
-            if !headers.is_empty() {
-                aichat_telemetry::set_parent_from_headers(&span, &headers);
-            }
-            span
-        })
-        .add_service(health_service)
-        .add_service(BillingServer::new(grpc::BillingService::new(metering)))
-        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
-    let served = server.await.context("serving gRPC");
-    shutdown.cancel();
-    tasks.close();
-    tasks.wait().await;
-    tracing::info!("billing stopped");
-    served
+    aichat_lifecycle::serve_grpc(
+        <BillingServer<grpc::BillingService> as tonic::server::NamedService>::NAME,
+        tonic::service::Routes::new(BillingServer::new(grpc::BillingService::new(metering))),
+        listener,
+        pool,
+        &tasks,
+        shutdown,
+    )
+    .await
 }
 
 /// Every `interval` (and once at start): resets the usage rows of past

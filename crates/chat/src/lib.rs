@@ -116,52 +116,13 @@ pub async fn run(
     ));
     tasks.spawn(keep_partitions(pool.clone(), shutdown.clone()));
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<ChatServer<grpc::ChatService>>()
-        .await;
-    {
-        let (pool, shutdown, reporter) = (pool.clone(), shutdown.clone(), health_reporter.clone());
-        tasks.spawn(async move {
-            loop {
-                if aichat_db::check(&pool).await.is_ok() {
-                    reporter
-                        .set_serving::<ChatServer<grpc::ChatService>>()
-                        .await;
-                } else {
-                    reporter
-                        .set_not_serving::<ChatServer<grpc::ChatService>>()
-                        .await;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    () = shutdown.cancelled() => break,
-                }
-            }
-        });
-    }
-
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "chat gRPC listening");
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let served = tonic::transport::Server::builder()
-        .trace_fn(|request| {
-            let request_id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            tracing::info_span!("grpc", path = %request.uri().path(), request_id = %request_id)
-        })
-        .add_service(health_service)
-        .add_service(ChatServer::new(grpc::ChatService::new(chat, sender)))
-        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned())
-        .await
-        .context("serving gRPC");
-    shutdown.cancel();
-    tasks.close();
-    tasks.wait().await;
-    tracing::info!("chat stopped");
-    served
+    aichat_lifecycle::serve_grpc(
+        <ChatServer<grpc::ChatService> as tonic::server::NamedService>::NAME,
+        tonic::service::Routes::new(ChatServer::new(grpc::ChatService::new(chat, sender))),
+        listener,
+        pool,
+        &tasks,
+        shutdown,
+    )
+    .await
 }

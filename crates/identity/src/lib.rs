@@ -109,73 +109,13 @@ pub async fn run(
 
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<IdentityServer<grpc::IdentityService>>()
-        .await;
-    // Readiness follows the database: NOT_SERVING while it cannot be reached.
-    {
-        let pool = pool.clone();
-        let shutdown = shutdown.clone();
-        let reporter = health_reporter.clone();
-        tasks.spawn(async move {
-            loop {
-                let up = aichat_db::check(&pool).await.is_ok();
-                if up {
-                    reporter
-                        .set_serving::<IdentityServer<grpc::IdentityService>>()
-                        .await;
-                } else {
-                    reporter
-                        .set_not_serving::<IdentityServer<grpc::IdentityService>>()
-                        .await;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-                    () = shutdown.cancelled() => break,
-                }
-            }
-            reporter
-                .set_not_serving::<IdentityServer<grpc::IdentityService>>()
-                .await;
-        });
-    }
-
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "identity gRPC listening");
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = tonic::transport::Server::builder()
-        .trace_fn(|request| {
-            let request_id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let span =
-                tracing::info_span!("grpc", path = %request.uri().path(), request_id = %request_id);
-            // Continue the caller's trace (W3C trace context in the metadata).
-            let headers: std::collections::HashMap<String, String> = ["traceparent", "tracestate"]
-                .into_iter()
-                .filter_map(|k| {
-                    Some((
-                        k.to_owned(),
-                        request.headers().get(k)?.to_str().ok()?.to_owned(),
-                    ))
-                })
-                .collect();
-            if !headers.is_empty() {
-                aichat_telemetry::set_parent_from_headers(&span, &headers);
-            }
-            span
-        })
-        .add_service(health_service)
-        .add_service(IdentityServer::new(grpc::IdentityService::new(accounts)))
-        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
-    let served = server.await.context("serving gRPC");
-    shutdown.cancel();
-    tasks.close();
-    tasks.wait().await;
-    tracing::info!("identity stopped");
-    served
+    aichat_lifecycle::serve_grpc(
+        <IdentityServer<grpc::IdentityService> as tonic::server::NamedService>::NAME,
+        tonic::service::Routes::new(IdentityServer::new(grpc::IdentityService::new(accounts))),
+        listener,
+        pool,
+        &tasks,
+        shutdown,
+    )
+    .await
 }
