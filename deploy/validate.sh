@@ -63,7 +63,7 @@ step "hadolint deploy/Dockerfile"
 "$BIN/hadolint" --failure-threshold warning deploy/Dockerfile || fail "hadolint"
 
 step "Dockerfile targets used by compose and k8s exist"
-for target in identity gateway; do
+for target in identity chat billing gateway mockllm; do
   grep -Eq "^FROM[[:space:]].*[[:space:]]AS[[:space:]]+${target}[[:space:]]*$" deploy/Dockerfile \
     || fail "deploy/Dockerfile has no stage '$target'"
 done
@@ -80,23 +80,26 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 bad = []
 svcs = c["services"]
-for name in ("postgres", "rabbitmq", "identity-migrate", "identity", "gateway"):
+for name in ("postgres", "rabbitmq", "identity-migrate", "identity", "chat-migrate", "chat",
+             "billing-migrate", "billing", "mockllm", "gateway"):
     if name not in svcs:
         bad.append(f"service {name} missing")
 for name in ("postgres", "rabbitmq"):
     if not svcs.get(name, {}).get("healthcheck"):
         bad.append(f"{name}: no healthcheck")
-for name in ("identity-migrate", "identity", "gateway"):
+for name in ("identity-migrate", "identity", "chat-migrate", "chat", "billing-migrate", "billing",
+             "mockllm", "gateway"):
     s = svcs.get(name, {})
     if not s.get("read_only"):
         bad.append(f"{name}: not read_only")
     if "ALL" not in (s.get("cap_drop") or []):
         bad.append(f"{name}: does not drop ALL capabilities")
-    if s.get("build", {}).get("target") not in ("identity", "gateway"):
+    if s.get("build", {}).get("target") not in ("identity", "chat", "billing", "mockllm", "gateway"):
         bad.append(f"{name}: build target is not a service stage")
-dep = svcs.get("identity", {}).get("depends_on", {}).get("identity-migrate", {})
-if dep.get("condition") != "service_completed_successfully":
-    bad.append("identity must wait for identity-migrate to complete")
+for name in ("identity", "chat", "billing"):
+    dep = svcs.get(name, {}).get("depends_on", {}).get(f"{name}-migrate", {})
+    if dep.get("condition") != "service_completed_successfully":
+        bad.append(f"{name} must wait for {name}-migrate to complete")
 for b in bad:
     print("  problem:", b)
 sys.exit(1 if bad else 0)
