@@ -111,12 +111,17 @@ pub async fn run(
     served
 }
 
+/// A backend's gRPC endpoint. No `http2_adaptive_window`: on a short round
+/// trip it shrinks the connection window, and h2 (0.4.20) sizes its budget
+/// for small DATA frames by that window. Streamed deltas are small frames:
+/// with a few hundred replies in flight on a busy gateway the budget ran out
+/// and h2 closed the connection with ENHANCE_YOUR_CALM, failing every reply
+/// on it. hyper's fixed windows (5 MiB per connection) leave ample room.
 fn service_endpoint(url: &str) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(15))
-        .tcp_nodelay(true)
-        .http2_adaptive_window(true))
+        .tcp_nodelay(true))
 }
 
 /// The actix application: middleware, routes, error shapes.
