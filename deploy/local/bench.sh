@@ -74,14 +74,28 @@ for scenario in me login refresh; do
   results+=("$line")
 done
 
+# The chat path: the same streamed request straight to the mock and through
+# the platform, at a light load (the platform's own latency), at the
+# concurrency the target names, and at a saturating one (the most metered
+# messages per second these cores sustain).
 chat_results=()
-: "${BENCH_CHAT_CONCURRENCY:=64}"
-log "scenario direct: straight to the mock provider, concurrency $BENCH_CHAT_CONCURRENCY"
-chat_results+=("$("$bin/loadgen" --base "http://$BENCH_MOCK_ADDR/v1" --scenario direct --concurrency "$BENCH_CHAT_CONCURRENCY" --duration "$BENCH_SECONDS")")
-log "${chat_results[-1]}"
-log "scenario chat: through gateway → chat → billing → mock, concurrency $BENCH_CHAT_CONCURRENCY"
-chat_results+=("$("$bin/loadgen" --base "http://$BENCH_HTTP_ADDR" --scenario chat --concurrency "$BENCH_CHAT_CONCURRENCY" --duration "$BENCH_SECONDS")")
-log "${chat_results[-1]}"
+: "${BENCH_CHAT_CONCURRENCY:=8 64 256}"
+: "${BENCH_CPU_AT:=64}"
+cpu_pid=
+for c in $BENCH_CHAT_CONCURRENCY; do
+  log "scenario direct: straight to the mock provider, concurrency $c"
+  chat_results+=("$("$bin/loadgen" --base "http://$BENCH_MOCK_ADDR/v1" --scenario direct --concurrency "$c" --duration "$BENCH_SECONDS")")
+  log "${chat_results[-1]}"
+  log "scenario chat: through gateway → chat → billing → mock, concurrency $c"
+  if [ "$c" = "$BENCH_CPU_AT" ]; then
+    # Where the CPU goes, measured inside the run (after set-up and warm-up).
+    (sleep 5; python3 deploy/local/cpu_share.py $((BENCH_SECONDS - 4)) >"$run_dir/cpu.md") &
+    cpu_pid=$!
+  fi
+  chat_results+=("$("$bin/loadgen" --base "http://$BENCH_HTTP_ADDR" --scenario chat --concurrency "$c" --duration "$BENCH_SECONDS")")
+  log "${chat_results[-1]}"
+done
+[ -z "${cpu_pid:-}" ] || wait "$cpu_pid"
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 table=$(printf '%s\n' "${results[@]}" | python3 -c '
@@ -113,15 +127,20 @@ PY
 chat_table=$(printf '%s\n' "${chat_results[@]}" | python3 -c '
 import json, sys
 rows = [json.loads(line) for line in sys.stdin]
-print("| path | concurrency | messages/s | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms | errors |")
+print("| concurrency | path | messages/s | TTFT p50 ms | TTFT p99 ms | total p50 ms | total p99 ms | errors |")
 print("|---|---|---|---|---|---|---|---|")
 for r in rows:
     name = {"direct": "straight to the mock", "chat": "gateway → chat → billing → mock"}[r["scenario"]]
-    print("| {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} |".format(name, r["concurrency"], r["rps"], r["ttft_p50_ms"], r["ttft_p99_ms"], r["p50_ms"], r["p99_ms"], r["errors"]))
-d, c = rows
+    print("| {} | {} | {:.0f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} |".format(r["concurrency"], name, r["rps"], r["ttft_p50_ms"], r["ttft_p99_ms"], r["p50_ms"], r["p99_ms"], r["errors"]))
 print()
-print("Overhead of the platform (chat − direct): TTFT p50 {:+.2f} ms, p99 {:+.2f} ms; total p50 {:+.2f} ms, p99 {:+.2f} ms.".format(
-    c["ttft_p50_ms"] - d["ttft_p50_ms"], c["ttft_p99_ms"] - d["ttft_p99_ms"], c["p50_ms"] - d["p50_ms"], c["p99_ms"] - d["p99_ms"]))
+print("Overhead of the platform (chat − direct at the same concurrency):")
+print()
+print("| concurrency | metered messages/s | TTFT p50 | TTFT p99 | total p50 | total p99 |")
+print("|---|---|---|---|---|---|")
+for d, c in zip(rows[::2], rows[1::2]):
+    print("| {} | {:.0f} | {:+.2f} ms | {:+.2f} ms | {:+.2f} ms | {:+.2f} ms |".format(
+        c["concurrency"], c["rps"], c["ttft_p50_ms"] - d["ttft_p50_ms"], c["ttft_p99_ms"] - d["ttft_p99_ms"],
+        c["p50_ms"] - d["p50_ms"], c["p99_ms"] - d["p99_ms"]))
 ')
 chat_block=$(cat <<MD
 <!-- BENCH:chat:start -->
@@ -129,6 +148,10 @@ Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, load generator on the sa
 mock provider: 50 ms to the first token, then 20 tokens 5 ms apart; \`make bench\`.
 
 $chat_table
+
+CPU per component during the run through the platform at concurrency $BENCH_CPU_AT:
+
+$(cat "$run_dir/cpu.md" 2>/dev/null || echo "(not measured)")
 <!-- BENCH:chat:end -->
 MD
 )
