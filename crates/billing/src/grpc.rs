@@ -6,10 +6,8 @@
 //! do. The gateway turns that into the HTTP problem body.
 
 use aichat_proto::billing::v1::{self as pb, billing_server::Billing};
-use aichat_proto::problem_status as status;
-use chrono::{DateTime, Utc};
+use aichat_proto::{parse_uuid, problem_status as status, timestamp};
 use tonic::{Code, Request, Response, Status};
-use uuid::Uuid;
 
 use crate::{
     domain::money::{COST_SCALE, PRICE_SCALE, to_wire},
@@ -52,34 +50,10 @@ impl From<Error> for Status {
                 None,
             ),
             Error::NotFound => status(Code::NotFound, "not_found", "not found", None),
-            Error::Unavailable(error) => {
-                tracing::error!(error = format!("{error:#}"), "database unavailable");
-                status(Code::Unavailable, "unavailable", "try again later", None)
-            }
-            Error::Unexpected(error) => {
-                tracing::error!(error = format!("{error:#}"), "unexpected error");
-                status(Code::Internal, "internal", "internal error", None)
-            }
+            Error::Unavailable(error) => aichat_proto::unavailable(&error),
+            Error::Unexpected(error) => aichat_proto::internal(&error),
         }
     }
-}
-
-fn uuid(value: &str, field: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(value).map_err(|_| {
-        status(
-            Code::InvalidArgument,
-            "validation_failed",
-            &format!("{field} is not a UUID"),
-            Some(serde_json::json!({ field: "is not a valid id" })),
-        )
-    })
-}
-
-fn timestamp(at: DateTime<Utc>) -> Option<aichat_proto::Timestamp> {
-    Some(aichat_proto::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    })
 }
 
 fn plan(p: &Plan) -> pb::Plan {
@@ -105,7 +79,7 @@ impl Billing for BillingService {
     }
 
     async fn get_usage(&self, request: Request<pb::UserRef>) -> Answer<pb::Usage> {
-        let user_id = uuid(&request.into_inner().user_id, "userId")?;
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
         let u = self.metering.usage(user_id).await?;
         Ok(Response::new(pb::Usage {
             billing_month: u.month.to_string(),
@@ -120,7 +94,7 @@ impl Billing for BillingService {
     }
 
     async fn get_limits(&self, request: Request<pb::UserRef>) -> Answer<pb::Limits> {
-        let user_id = uuid(&request.into_inner().user_id, "userId")?;
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
         let l = self.metering.limits(user_id).await?;
         Ok(Response::new(pb::Limits {
             plan_name: l.plan.name,
@@ -133,20 +107,20 @@ impl Billing for BillingService {
 
     async fn reserve(&self, request: Request<pb::ReserveRequest>) -> Answer<pb::Reservation> {
         let r = request.into_inner();
-        let user_id = uuid(&r.user_id, "userId")?;
+        let user_id = parse_uuid(&r.user_id, "userId")?;
         let granted = self
             .metering
             .reserve(user_id, r.tokens, r.conversation_messages)
             .await?;
         Ok(Response::new(pb::Reservation {
             reservation_id: granted.id.to_string(),
-            expires_at: timestamp(granted.expires_at),
+            expires_at: Some(timestamp(granted.expires_at)),
             remaining: granted.remaining,
         }))
     }
 
     async fn release(&self, request: Request<pb::ReleaseRequest>) -> Answer<pb::ReleaseResponse> {
-        let id = uuid(&request.into_inner().reservation_id, "reservationId")?;
+        let id = parse_uuid(&request.into_inner().reservation_id, "reservationId")?;
         let released = self.metering.release(id).await?;
         Ok(Response::new(pb::ReleaseResponse { released }))
     }

@@ -5,8 +5,7 @@
 use std::pin::Pin;
 
 use aichat_proto::chat::v1::{self as pb, chat_server};
-use aichat_proto::problem_status as status;
-use chrono::NaiveDateTime;
+use aichat_proto::{parse_uuid, problem_status as status, timestamp};
 use futures::Stream;
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
@@ -42,40 +41,15 @@ impl From<Error> for Status {
                 serde_json::to_value(errors).ok(),
             ),
             Error::NotFound => status(Code::NotFound, "not_found", "not found", None),
-            Error::Unavailable(error) => {
-                tracing::error!(error = format!("{error:#}"), "database unavailable");
-                status(Code::Unavailable, "unavailable", "try again later", None)
-            }
-            Error::Unexpected(error) => {
-                tracing::error!(error = format!("{error:#}"), "unexpected error");
-                status(Code::Internal, "internal", "internal error", None)
-            }
+            Error::Unavailable(error) => aichat_proto::unavailable(&error),
+            Error::Unexpected(error) => aichat_proto::internal(&error),
         }
     }
-}
-
-fn user(value: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(value).map_err(|_| {
-        status(
-            Code::InvalidArgument,
-            "validation_failed",
-            "userId is not a UUID",
-            None,
-        )
-    })
 }
 
 /// An id in a path: malformed means "no such thing", like any other.
 fn id(value: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(value).map_err(|_| Error::NotFound.into())
-}
-
-fn timestamp(at: Option<NaiveDateTime>) -> Option<aichat_proto::Timestamp> {
-    let at = at?.and_utc();
-    Some(aichat_proto::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    })
 }
 
 pub(crate) fn conversation(c: &Conversation) -> pb::Conversation {
@@ -88,8 +62,8 @@ pub(crate) fn conversation(c: &Conversation) -> pb::Conversation {
         message_count: c.message_count.unwrap_or(0),
         token_count: c.token_count.unwrap_or(0),
         is_archived: c.is_archived == Some(true),
-        created_at: timestamp(c.created_at),
-        updated_at: timestamp(c.updated_at),
+        created_at: c.created_at.map(|t| timestamp(t.and_utc())),
+        updated_at: c.updated_at.map(|t| timestamp(t.and_utc())),
     }
 }
 
@@ -104,7 +78,7 @@ pub(crate) fn message(m: &Message) -> pb::Message {
         completion_tokens: m.completion_tokens,
         model: m.model.clone(),
         language: m.language.clone(),
-        created_at: timestamp(m.created_at),
+        created_at: m.created_at.map(|t| timestamp(t.and_utc())),
     }
 }
 
@@ -133,7 +107,7 @@ impl chat_server::Chat for ChatService {
         request: Request<pb::CreateConversationRequest>,
     ) -> Answer<pb::Conversation> {
         let r = request.into_inner();
-        let user_id = user(&r.user_id)?;
+        let user_id = parse_uuid(&r.user_id, "userId")?;
         let c = self
             .sender
             .create_conversation(
@@ -157,7 +131,7 @@ impl chat_server::Chat for ChatService {
         let r = request.into_inner();
         let c = self
             .chat
-            .get_conversation(user(&r.user_id)?, id(&r.conversation_id)?)
+            .get_conversation(parse_uuid(&r.user_id, "userId")?, id(&r.conversation_id)?)
             .await?;
         Ok(Response::new(conversation(&c)))
     }
@@ -169,7 +143,12 @@ impl chat_server::Chat for ChatService {
         let r = request.into_inner();
         let page = self
             .chat
-            .list_conversations(user(&r.user_id)?, r.archived, r.limit, &r.cursor)
+            .list_conversations(
+                parse_uuid(&r.user_id, "userId")?,
+                r.archived,
+                r.limit,
+                &r.cursor,
+            )
             .await?;
         Ok(Response::new(pb::ConversationPage {
             items: page.items.iter().map(conversation).collect(),
@@ -185,7 +164,7 @@ impl chat_server::Chat for ChatService {
         let c = self
             .chat
             .update_conversation(
-                user(&r.user_id)?,
+                parse_uuid(&r.user_id, "userId")?,
                 id(&r.conversation_id)?,
                 ConversationPatch {
                     title: r.title.as_deref(),
@@ -205,7 +184,11 @@ impl chat_server::Chat for ChatService {
         let r = request.into_inner();
         let c = self
             .chat
-            .set_archived(user(&r.user_id)?, id(&r.conversation_id)?, r.archived)
+            .set_archived(
+                parse_uuid(&r.user_id, "userId")?,
+                id(&r.conversation_id)?,
+                r.archived,
+            )
             .await?;
         Ok(Response::new(conversation(&c)))
     }
@@ -216,7 +199,7 @@ impl chat_server::Chat for ChatService {
     ) -> Answer<pb::Empty> {
         let r = request.into_inner();
         self.chat
-            .delete_conversation(user(&r.user_id)?, id(&r.conversation_id)?)
+            .delete_conversation(parse_uuid(&r.user_id, "userId")?, id(&r.conversation_id)?)
             .await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -229,7 +212,7 @@ impl chat_server::Chat for ChatService {
         let page = self
             .chat
             .list_messages(
-                user(&r.user_id)?,
+                parse_uuid(&r.user_id, "userId")?,
                 id(&r.conversation_id)?,
                 r.limit,
                 &r.cursor,
@@ -245,7 +228,7 @@ impl chat_server::Chat for ChatService {
         let r = request.into_inner();
         self.chat
             .delete_message(
-                user(&r.user_id)?,
+                parse_uuid(&r.user_id, "userId")?,
                 id(&r.conversation_id)?,
                 id(&r.message_id)?,
             )
@@ -261,7 +244,7 @@ impl chat_server::Chat for ChatService {
         request: Request<pb::SendMessageRequest>,
     ) -> Answer<Self::SendMessageStream> {
         let r = request.into_inner();
-        let user_id = user(&r.user_id)?;
+        let user_id = parse_uuid(&r.user_id, "userId")?;
         let conversation_id = id(&r.conversation_id)?;
         let stream = self
             .sender

@@ -6,7 +6,7 @@
 //! turns that into the HTTP problem body.
 
 use aichat_proto::identity::v1::{self as pb, identity_server::Identity};
-use aichat_proto::problem_status as status;
+use aichat_proto::{parse_uuid, problem_status as status, timestamp};
 use chrono::{DateTime, Utc};
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
@@ -63,34 +63,10 @@ impl From<Error> for Status {
                 None,
             ),
             Error::NotFound => status(Code::NotFound, "not_found", "not found", None),
-            Error::Unavailable(error) => {
-                tracing::error!(error = format!("{error:#}"), "database unavailable");
-                status(Code::Unavailable, "unavailable", "try again later", None)
-            }
-            Error::Unexpected(error) => {
-                tracing::error!(error = format!("{error:#}"), "unexpected error");
-                status(Code::Internal, "internal", "internal error", None)
-            }
+            Error::Unavailable(error) => aichat_proto::unavailable(&error),
+            Error::Unexpected(error) => aichat_proto::internal(&error),
         }
     }
-}
-
-fn uuid(value: &str, field: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(value).map_err(|_| {
-        status(
-            Code::InvalidArgument,
-            "validation_failed",
-            &format!("{field} is not a UUID"),
-            Some(serde_json::json!({ field: "is not a valid id" })),
-        )
-    })
-}
-
-fn timestamp(at: DateTime<Utc>) -> Option<aichat_proto::Timestamp> {
-    Some(aichat_proto::Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
-    })
 }
 
 fn user(u: &User) -> pb::User {
@@ -101,7 +77,7 @@ fn user(u: &User) -> pb::User {
         plan_tier: u.plan_tier.clone(),
         role: u.role.clone(),
         email_verified: u.email_verified == Some(true),
-        created_at: u.created_at.and_then(|t| timestamp(t.and_utc())),
+        created_at: u.created_at.map(|t| timestamp(t.and_utc())),
     }
 }
 
@@ -113,9 +89,9 @@ fn session(s: &Session, current: Uuid) -> pb::Session {
             .ip_address
             .map(|ip| ip.ip().to_string())
             .unwrap_or_default(),
-        created_at: s.created_at.and_then(|t| timestamp(t.and_utc())),
-        last_activity_at: s.last_activity_at.and_then(|t| timestamp(t.and_utc())),
-        expires_at: timestamp(s.expires_at.and_utc()),
+        created_at: s.created_at.map(|t| timestamp(t.and_utc())),
+        last_activity_at: s.last_activity_at.map(|t| timestamp(t.and_utc())),
+        expires_at: Some(timestamp(s.expires_at.and_utc())),
         current: s.id == current,
     }
 }
@@ -138,8 +114,8 @@ fn client(c: Option<pb::ClientInfo>) -> crate::store::sessions::Client {
 fn session_ref(r: Option<pb::SessionRef>) -> Result<(Uuid, Uuid), Status> {
     let r = r.ok_or_else(|| Status::invalid_argument("session is required"))?;
     Ok((
-        uuid(&r.user_id, "userId")?,
-        uuid(&r.session_id, "sessionId")?,
+        parse_uuid(&r.user_id, "userId")?,
+        parse_uuid(&r.session_id, "sessionId")?,
     ))
 }
 
@@ -187,7 +163,7 @@ impl Identity for IdentityService {
     }
 
     async fn resend_verification(&self, request: Request<pb::UserRef>) -> Answer<pb::Empty> {
-        let user_id = uuid(&request.into_inner().user_id, "userId")?;
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
         self.accounts.resend_verification(user_id).await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -212,14 +188,14 @@ impl Identity for IdentityService {
     }
 
     async fn get_user(&self, request: Request<pb::UserRef>) -> Answer<pb::User> {
-        let user_id = uuid(&request.into_inner().user_id, "userId")?;
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
         let u = self.accounts.get_user(user_id).await?;
         Ok(Response::new(user(&u)))
     }
 
     async fn update_user(&self, request: Request<pb::UpdateUserRequest>) -> Answer<pb::User> {
         let r = request.into_inner();
-        let user_id = uuid(&r.user_id, "userId")?;
+        let user_id = parse_uuid(&r.user_id, "userId")?;
         let u = self
             .accounts
             .update_user(user_id, r.name.as_deref())
@@ -241,7 +217,7 @@ impl Identity for IdentityService {
 
     async fn delete_user(&self, request: Request<pb::DeleteUserRequest>) -> Answer<pb::Empty> {
         let r = request.into_inner();
-        let user_id = uuid(&r.user_id, "userId")?;
+        let user_id = parse_uuid(&r.user_id, "userId")?;
         self.accounts.delete_user(user_id, &r.password).await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -259,7 +235,7 @@ impl Identity for IdentityService {
         request: Request<pb::RevokeSessionRequest>,
     ) -> Answer<pb::Empty> {
         let r = request.into_inner();
-        let user_id = uuid(&r.user_id, "userId")?;
+        let user_id = parse_uuid(&r.user_id, "userId")?;
         // A malformed id names no session of this user: 404, like any other.
         let Ok(session_id) = Uuid::parse_str(&r.session_id) else {
             return Err(Error::NotFound.into());
@@ -299,7 +275,7 @@ impl Identity for IdentityService {
                 .into_iter()
                 .map(|(id, at)| pb::RevokedSession {
                     session_id: id.to_string(),
-                    revoked_at: timestamp(at),
+                    revoked_at: Some(timestamp(at)),
                 })
                 .collect(),
         }))

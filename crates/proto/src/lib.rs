@@ -49,3 +49,43 @@ pub fn problem_code(status: &tonic::Status) -> Option<String> {
     let details: serde_json::Value = serde_json::from_slice(status.details()).ok()?;
     details.get("code")?.as_str().map(str::to_owned)
 }
+
+/// A UUID from a request field; refused as `validation_failed` naming the
+/// field.
+pub fn parse_uuid(value: &str, field: &str) -> Result<uuid::Uuid, tonic::Status> {
+    uuid::Uuid::parse_str(value).map_err(|_| {
+        problem_status(
+            tonic::Code::InvalidArgument,
+            "validation_failed",
+            &format!("{field} is not a UUID"),
+            Some(serde_json::json!({ field: "is not a valid id" })),
+        )
+    })
+}
+
+/// `at` on the wire.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// The answer to an outage (the service's database cannot be reached in
+/// time): UNAVAILABLE `unavailable`, logged with its cause.
+pub fn unavailable(error: &anyhow::Error) -> tonic::Status {
+    tracing::error!(error = format!("{error:#}"), "database unavailable");
+    problem_status(
+        tonic::Code::Unavailable,
+        "unavailable",
+        "try again later",
+        None,
+    )
+}
+
+/// The answer to a bug or an outage nobody planned for: INTERNAL
+/// `internal`, logged with its cause.
+pub fn internal(error: &anyhow::Error) -> tonic::Status {
+    tracing::error!(error = format!("{error:#}"), "unexpected error");
+    problem_status(tonic::Code::Internal, "internal", "internal error", None)
+}
