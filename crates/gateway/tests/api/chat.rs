@@ -517,25 +517,9 @@ async fn a_message_is_answered_saved_counted_priced_and_settled_at_billing() {
         1
     );
 
-    // Billing settles the usage from chat.tokens.used.
-    let mut settled = Value::Null;
-    for _ in 0..100 {
-        settled = app
-            .call(
-                Method::GET,
-                "/api/v1/billing/usage",
-                Some(&login.access),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if settled["tokensUsed"].as_i64() == Some(prompt + completion) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Billing settles the usage from chat.tokens.used (tokens and the
+    // message count move in the same transaction).
+    let settled = settled_usage(&app, &login, 1).await;
     assert_eq!(
         settled["tokensUsed"].as_i64(),
         Some(prompt + completion),

@@ -86,6 +86,18 @@ impl Mock {
         assert!(response.status().is_success(), "{response:?}");
     }
 
+    /// One reply to [`request`] from the mock as a provider of `kind`,
+    /// collected to its end.
+    pub async fn reply(&self, kind: ProviderKind) -> Outcome {
+        collect(
+            client()
+                .stream(&self.provider(kind), &request(kind))
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
     /// Model requests of `kind`'s format the mock received.
     pub async fn requests(&self, kind: ProviderKind) -> u64 {
         let stats: serde_json::Value = self

@@ -7,26 +7,14 @@
 use aichat_llm::{LlmError, ProviderKind};
 use serde_json::json;
 
-use crate::helpers::{Mock, client, collect, each_provider, request};
+use crate::helpers::{Mock, each_provider};
 
 async fn a_cut_mid_reply_ends_interrupted_after_the_text_so_far(kind: ProviderKind) {
     let mock = Mock::start().await;
-    let full = collect(
-        client()
-            .stream(&mock.provider(kind), &request(kind))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let full = mock.reply(kind).await;
     mock.faults(json!([{"kind": "cut", "afterTokens": 3}]))
         .await;
-    let outcome = collect(
-        client()
-            .stream(&mock.provider(kind), &request(kind))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let outcome = mock.reply(kind).await;
     assert_eq!(outcome.pieces, full.pieces[..3]);
     assert_eq!(outcome.usage, None);
     assert!(
@@ -46,13 +34,7 @@ async fn an_error_event_mid_reply_ends_interrupted(kind: ProviderKind) {
     let mock = Mock::start().await;
     mock.faults(json!([{"kind": "error_event", "afterTokens": 2}]))
         .await;
-    let outcome = collect(
-        client()
-            .stream(&mock.provider(kind), &request(kind))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let outcome = mock.reply(kind).await;
     assert_eq!(outcome.pieces.len(), 2);
     assert_eq!(outcome.usage, None);
     assert!(

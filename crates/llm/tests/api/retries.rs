@@ -58,13 +58,7 @@ each_provider!(
 async fn a_500_is_retried_then_the_reply_streams(kind: ProviderKind) {
     let mock = Mock::start().await;
     mock.faults(json!([{"kind": "server_error"}])).await;
-    let outcome = collect(
-        client()
-            .stream(&mock.provider(kind), &request(kind))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let outcome = mock.reply(kind).await;
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.pieces.len(), REPLY_TOKENS);
     assert_eq!(mock.requests(kind).await, 2);
@@ -98,13 +92,7 @@ async fn an_error_event_before_any_text_is_retried(kind: ProviderKind) {
     let mock = Mock::start().await;
     mock.faults(json!([{"kind": "error_event", "afterTokens": 0}]))
         .await;
-    let outcome = collect(
-        client()
-            .stream(&mock.provider(kind), &request(kind))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let outcome = mock.reply(kind).await;
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.pieces.len(), REPLY_TOKENS);
     assert_eq!(mock.requests(kind).await, 2);
