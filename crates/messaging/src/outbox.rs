@@ -34,11 +34,6 @@ impl Outgoing {
             created_at: envelope.occurred_at.naive_utc(),
         })
     }
-
-    /// The event's id.
-    pub fn id(&self) -> Uuid {
-        self.id
-    }
 }
 
 /// Adds `event` to the outbox. Call it in the transaction that makes the

@@ -40,7 +40,7 @@ pub struct New<'a> {
     pub created_at: Timestamp,
 }
 
-/// Saves messages in one statement; the rows in the order given.
+/// Saves messages in one statement; the saved rows, in no promised order.
 pub async fn insert(conn: &mut AsyncPgConnection, new: &[New<'_>]) -> QueryResult<Vec<Message>> {
     let rows: Vec<_> = new
         .iter()
@@ -60,14 +60,11 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &[New<'_>]) -> QueryResul
             )
         })
         .collect();
-    let mut saved: Vec<Message> = diesel::insert_into(messages::table)
+    diesel::insert_into(messages::table)
         .values(rows)
         .returning(Message::as_returning())
         .get_results(conn)
-        .await?;
-    // RETURNING's order is not promised; give the caller theirs.
-    saved.sort_by_key(|m| new.iter().position(|n| n.id == m.id));
-    Ok(saved)
+        .await
 }
 
 /// A page of a conversation's visible messages, oldest first.
