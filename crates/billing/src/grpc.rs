@@ -116,6 +116,8 @@ impl Billing for BillingService {
             reservation_id: granted.id.to_string(),
             expires_at: Some(timestamp(granted.expires_at)),
             remaining: granted.remaining,
+            plan_name: granted.plan.name.clone(),
+            max_messages_per_conversation: granted.plan.max_messages_per_conversation,
         }))
     }
 

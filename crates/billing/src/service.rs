@@ -102,6 +102,8 @@ pub struct Granted {
     pub expires_at: DateTime<Utc>,
     /// What is left of the quota with this reservation held.
     pub remaining: i64,
+    /// The plan it was checked against.
+    pub plan: Plan,
 }
 
 /// What an event did.
@@ -252,6 +254,7 @@ impl Metering {
                 id: reservation.id,
                 expires_at,
                 remaining: before.with_reserved(tokens).remaining(),
+                plan,
             })
         })
         .await
@@ -356,8 +359,12 @@ impl Metering {
                 None => match lock_or_start(conn, user_id, BillingMonth::of(now)).await? {
                     Some(row) => row,
                     None => {
-                        tracing::info!(user.id = %user_id, "tokens of a deleted user; not counted");
-                        return Ok(Applied::Ignored);
+                        // A reply that streamed while the account was deleted:
+                        // the provider produced it, so it is kept on the
+                        // tombstone (the reservation went with the usage row).
+                        deleted_users::add_usage(conn, user_id, tokens, &cost).await?;
+                        tracing::info!(user.id = %user_id, tokens, "tokens of a deleted user; recorded on its tombstone");
+                        return Ok(Applied::Done);
                     }
                 },
             };

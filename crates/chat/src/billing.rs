@@ -22,6 +22,10 @@ pub struct Limits {
 #[derive(Debug, Clone)]
 pub struct Reservation {
     pub id: Uuid,
+    /// The user's plan (`Free`, `Plus`, `Pro`).
+    pub plan: String,
+    /// The plan's limit of messages per conversation, if any.
+    pub max_messages_per_conversation: Option<i64>,
 }
 
 /// Billing's answer to a reservation.
@@ -91,10 +95,17 @@ impl Billing {
             .await
         {
             Ok(answer) => {
-                let id = Uuid::parse_str(&answer.into_inner().reservation_id).map_err(|e| {
+                let answer = answer.into_inner();
+                let id = Uuid::parse_str(&answer.reservation_id).map_err(|e| {
                     Error::Unexpected(anyhow::anyhow!("billing sent a bad reservation id: {e}"))
                 })?;
-                Ok(Reserved::Held(Reservation { id }))
+                Ok(Reserved::Held(Reservation {
+                    id,
+                    plan: answer.plan_name,
+                    max_messages_per_conversation: answer
+                        .max_messages_per_conversation
+                        .map(i64::from),
+                }))
             }
             Err(status) if status.code() == tonic::Code::ResourceExhausted => {
                 Ok(Reserved::QuotaExceeded)

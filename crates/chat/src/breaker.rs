@@ -3,10 +3,15 @@
 //! trial call is let through (half-open), and its outcome closes or reopens
 //! it. Transitions are reported so the service can flip
 //! `aiProviders.isAvailable` and back.
+//!
+//! A call goes out under a [`Permit`]. Only a real provider call may use the
+//! half-open trial: a send refused after taking the permit (quota, message
+//! limit, rate limit, billing down) drops it unused, which hands the trial
+//! back, so the breaker can never wait for an outcome nobody will report.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -43,9 +48,33 @@ impl Breakers {
         }
     }
 
-    /// Whether a call may go to `provider` now.
-    pub fn allow(&self, provider: &str) -> bool {
-        self.allow_at(provider, Instant::now())
+    /// The right to call `provider` now, if its circuit lets a call through
+    /// (in half-open, only one holds it at a time).
+    pub fn permit(self: &Arc<Self>, provider: &str) -> Option<Permit> {
+        let now = Instant::now();
+        let trial = self.is_trial_at(provider, now);
+        self.allow_at(provider, now).then(|| Permit {
+            breakers: self.clone(),
+            provider: provider.to_owned(),
+            trial,
+            reported: false,
+        })
+    }
+
+    fn is_trial_at(&self, provider: &str, now: Instant) -> bool {
+        self.states.lock().is_ok_and(
+            |states| matches!(states.get(provider), Some(State::Open { until }) if now >= *until),
+        )
+    }
+
+    /// An unused trial comes back: the next call may take it at once.
+    fn hand_back(&self, provider: &str, now: Instant) {
+        if let Ok(mut states) = self.states.lock()
+            && let Some(state) = states.get_mut(provider)
+            && *state == State::HalfOpen
+        {
+            *state = State::Open { until: now };
+        }
     }
 
     fn allow_at(&self, provider: &str, now: Instant) -> bool {
@@ -66,7 +95,7 @@ impl Breakers {
     }
 
     /// Records a call's outcome.
-    pub fn record(&self, provider: &str, ok: bool) -> Transition {
+    fn record(&self, provider: &str, ok: bool) -> Transition {
         self.record_at(provider, ok, Instant::now())
     }
 
@@ -104,6 +133,37 @@ impl Breakers {
         };
         *state = next;
         transition
+    }
+}
+
+/// The right to make one provider call, and the duty to report its outcome
+/// ([`Permit::record`]). Dropped unreported, it hands a half-open trial back.
+pub struct Permit {
+    breakers: Arc<Breakers>,
+    provider: String,
+    /// This permit is the half-open trial.
+    trial: bool,
+    reported: bool,
+}
+
+impl Permit {
+    /// Records how the call went.
+    pub fn record(mut self, ok: bool) -> Transition {
+        self.reported = true;
+        self.breakers.record(&self.provider, ok)
+    }
+
+    /// The provider it is for.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.reported && self.trial {
+            self.breakers.hand_back(&self.provider, Instant::now());
+        }
     }
 }
 
@@ -148,5 +208,31 @@ mod tests {
             Transition::None
         );
         assert!(!b.allow_at("g", t0 + Duration::from_secs(12)));
+    }
+
+    #[test]
+    fn a_trial_refused_before_the_call_is_handed_back() {
+        let b = Arc::new(Breakers::new(1, Duration::from_millis(1)));
+        let first = b.permit("openai").unwrap();
+        assert_eq!(first.record(false), Transition::Opened);
+        std::thread::sleep(Duration::from_millis(5));
+        // The trial is taken by a send that is then refused (quota, ...).
+        let trial = b.permit("openai").unwrap();
+        assert!(b.permit("openai").is_none(), "one trial at a time");
+        drop(trial);
+        // Before, the breaker stayed half-open for ever; now the next call
+        // gets the trial, and its outcome closes the circuit.
+        let next = b.permit("openai").expect("the trial was handed back");
+        assert_eq!(next.record(true), Transition::Closed);
+        assert!(b.permit("openai").is_some());
+    }
+
+    #[test]
+    fn an_unreported_permit_of_a_closed_circuit_changes_nothing() {
+        let b = Arc::new(Breakers::new(2, Duration::from_secs(10)));
+        drop(b.permit("g").unwrap());
+        b.permit("g").unwrap().record(false);
+        drop(b.permit("g").unwrap());
+        assert_eq!(b.permit("g").unwrap().record(false), Transition::Opened);
     }
 }

@@ -24,6 +24,10 @@ pub struct ProviderEndpoint {
 /// | `GOOGLE_BASE_URL`, `GOOGLE_API_KEY` | `https://generativelanguage.googleapis.com`, empty | Google Gemini |
 /// | `PROVIDER_MAX_ATTEMPTS` | `3` | tries before the first token (429/5xx/connect errors) |
 /// | `BREAKER_THRESHOLD` / `BREAKER_COOL_DOWN_SECS` | `5` / `30` | consecutive failures that open a provider's circuit, and for how long |
+/// | `SENDS_PER_MINUTE_FREE` / `_PLUS` / `_PRO` | `20` / `60` / `120` | messages a user may send per minute on each plan (0: unlimited) |
+/// | `CHECKPOINT_SECS` | `1` | how often a streaming reply's tokens are saved for recovery |
+/// | `REPLICA_TIMEOUT_SECS` | `30` | a replica silent this long is dead: another charges its calls in flight |
+/// | `STALE_CALL_SECS` | `900` | a call not checkpointed this long is charged even if its replica lives |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -37,6 +41,11 @@ pub struct Config {
     pub provider_max_attempts: u32,
     pub breaker_threshold: u32,
     pub breaker_cool_down_secs: u64,
+    /// Sends per minute by plan name.
+    pub sends_per_minute: Vec<(String, u32)>,
+    pub checkpoint_every: std::time::Duration,
+    pub replica_timeout: std::time::Duration,
+    pub stale_call_after: std::time::Duration,
 }
 
 fn endpoint(prefix: &str, default_url: &str) -> ProviderEndpoint {
@@ -69,6 +78,23 @@ impl Config {
             provider_max_attempts: aichat_config::parse("PROVIDER_MAX_ATTEMPTS", 3)?,
             breaker_threshold: aichat_config::parse("BREAKER_THRESHOLD", 5)?,
             breaker_cool_down_secs: aichat_config::parse("BREAKER_COOL_DOWN_SECS", 30)?,
+            sends_per_minute: vec![
+                (
+                    "Free".to_owned(),
+                    aichat_config::parse("SENDS_PER_MINUTE_FREE", 20)?,
+                ),
+                (
+                    "Plus".to_owned(),
+                    aichat_config::parse("SENDS_PER_MINUTE_PLUS", 60)?,
+                ),
+                (
+                    "Pro".to_owned(),
+                    aichat_config::parse("SENDS_PER_MINUTE_PRO", 120)?,
+                ),
+            ],
+            checkpoint_every: aichat_config::seconds("CHECKPOINT_SECS", 1)?,
+            replica_timeout: aichat_config::seconds("REPLICA_TIMEOUT_SECS", 30)?,
+            stale_call_after: aichat_config::seconds("STALE_CALL_SECS", 900)?,
         })
     }
 }

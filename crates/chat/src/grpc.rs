@@ -6,13 +6,13 @@ use std::pin::Pin;
 
 use aichat_proto::chat::v1::{self as pb, chat_server};
 use aichat_proto::{parse_uuid, problem_status as status, timestamp};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tonic::{Code, Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
     domain::pricing,
-    send::{SendError, Sender},
+    send::{Failure, SendError, SendEvent, Sender},
     service::{Chat, ConversationPatch, Error, NewConversation},
     store::{conversations::Conversation, messages::Message},
 };
@@ -257,8 +257,40 @@ impl chat_server::Chat for ChatService {
             )
             .await
             .map_err(Status::from)?;
-        Ok(Response::new(stream))
+        Ok(Response::new(Box::pin(stream.map(|e| Ok(send_event(e))))))
     }
+}
+
+/// A send's event on the wire.
+fn send_event(event: SendEvent) -> pb::SendMessageEvent {
+    use pb::send_message_event::Event;
+    let event = match event {
+        SendEvent::UserMessage(m) => Event::UserMessage(message(&m)),
+        SendEvent::Delta(text) => Event::Delta(text),
+        SendEvent::Done { message: m, usage } => Event::Done(pb::Done {
+            message: Some(message(&m)),
+            usage: Some(pb::Usage {
+                prompt_tokens: i32::try_from(usage.prompt_tokens).unwrap_or(i32::MAX),
+                completion_tokens: i32::try_from(usage.completion_tokens).unwrap_or(i32::MAX),
+                total_tokens: i32::try_from(
+                    usage.prompt_tokens.saturating_add(usage.completion_tokens),
+                )
+                .unwrap_or(i32::MAX),
+                cost_usd: pricing::to_text(&usage.cost),
+            }),
+        }),
+        SendEvent::Failed { failure, message } => Event::Error(pb::StreamError {
+            code: match failure {
+                Failure::ProviderError => "provider_error",
+                Failure::ProviderInterrupted => "provider_interrupted",
+                Failure::ConversationDeleted => "conversation_deleted",
+                Failure::Internal => "internal",
+            }
+            .to_owned(),
+            message,
+        }),
+    };
+    pb::SendMessageEvent { event: Some(event) }
 }
 
 impl From<SendError> for Status {
@@ -286,7 +318,7 @@ impl From<SendError> for Status {
             SendError::RateLimited { retry_after_secs } => status(
                 Code::ResourceExhausted,
                 "rate_limited",
-                &format!("the provider's request limit is reached; retry in {retry_after_secs} s"),
+                &format!("too many messages for now; retry in {retry_after_secs} s"),
                 Some(serde_json::json!({ "retryAfter": retry_after_secs.to_string() })),
             ),
             SendError::ProviderRejected => status(

@@ -91,6 +91,12 @@ pub async fn run(
     let tasks = TaskTracker::new();
     let waker = Waker::default();
     let chat = service::Chat::new(pool.clone(), waker.clone());
+    // This process's identity for its calls in flight, registered before it
+    // serves: a call of an unregistered replica looks orphaned.
+    let replica = uuid::Uuid::now_v7();
+    send::charge::heartbeat(&chat, replica)
+        .await
+        .context("registering the replica")?;
     let llm = LlmClient::new(RetryPolicy {
         max_attempts: config.provider_max_attempts.max(1),
         base_delay: Duration::from_millis(200),
@@ -105,6 +111,11 @@ pub async fn run(
             config.breaker_threshold,
             Duration::from_secs(config.breaker_cool_down_secs),
         ),
+        send::Settings {
+            sends_per_minute: config.sends_per_minute.iter().cloned().collect(),
+            checkpoint_every: config.checkpoint_every.max(Duration::from_millis(10)),
+        },
+        replica,
         tasks.clone(),
     );
 
@@ -115,6 +126,15 @@ pub async fn run(
         shutdown.clone(),
     ));
     tasks.spawn(keep_partitions(pool.clone(), shutdown.clone()));
+    tasks.spawn(send::charge::recover(
+        chat.clone(),
+        replica,
+        send::charge::Recovery {
+            replica_timeout: config.replica_timeout.max(Duration::from_millis(30)),
+            stale_after: config.stale_call_after,
+        },
+        shutdown.clone(),
+    ));
 
     aichat_lifecycle::serve_grpc(
         <ChatServer<grpc::ChatService> as tonic::server::NamedService>::NAME,

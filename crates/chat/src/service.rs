@@ -47,6 +47,22 @@ impl From<aichat_db::PoolError> for Error {
     }
 }
 
+/// Why a conversation was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The plan's conversation limit is reached.
+    #[error("conversation limit")]
+    Limit,
+    #[error(transparent)]
+    Chat(#[from] Error),
+}
+
+impl From<DbError> for CreateError {
+    fn from(e: DbError) -> Self {
+        Self::Chat(e.into())
+    }
+}
+
 /// `validation_failed` for one field.
 pub fn field(name: &str, reason: &str) -> Error {
     Error::Validation(FieldErrors::from([(name.to_owned(), reason.to_owned())]))
@@ -111,11 +127,15 @@ impl Chat {
             })
     }
 
+    /// Creates a conversation; with `max_conversations`, only while the user
+    /// has fewer. The count and the insert run under the user's lock, so
+    /// parallel creates cannot pass the limit together.
     pub async fn create_conversation(
         &self,
         user_id: Uuid,
         new: NewConversation<'_>,
-    ) -> Result<Conversation, Error> {
+        max_conversations: Option<i64>,
+    ) -> Result<Conversation, CreateError> {
         let mut errors = FieldErrors::new();
         let title = match new.title {
             Some(t) => input::title(t)
@@ -146,12 +166,18 @@ impl Chat {
             errors.extend(e);
         }
         if !errors.is_empty() {
-            return Err(Error::Validation(errors));
+            return Err(Error::Validation(errors).into());
         }
         let title = title.unwrap_or_else(input::default_title);
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn().await.map_err(CreateError::Chat)?;
         let conversation = conn
-            .transaction::<Conversation, DbError, _>(async |conn| {
+            .transaction::<Conversation, CreateError, _>(async |conn| {
+                if let Some(max) = max_conversations {
+                    conversations::lock_user(conn, user_id).await?;
+                    if conversations::count(conn, user_id).await? >= max {
+                        return Err(CreateError::Limit);
+                    }
+                }
                 let c = conversations::insert(
                     conn,
                     &conversations::New {

@@ -66,6 +66,10 @@ impl TestChat {
             provider_max_attempts: 3,
             breaker_threshold: 3,
             breaker_cool_down_secs: 1,
+            sends_per_minute: Vec::new(),
+            checkpoint_every: Duration::from_millis(200),
+            replica_timeout: Duration::from_secs(1),
+            stale_call_after: Duration::from_secs(900),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);

@@ -20,6 +20,8 @@ use aichat_messaging::AmqpConfig;
 /// | `TRUST_FORWARDED_FOR` | `false` | take the client IP from `X-Forwarded-For` (behind a proxy) |
 /// | `JSON_BODY_LIMIT` | `262144` | largest JSON body, bytes (a message may hold 32,000 characters) |
 /// | `RATE_LIMIT_MULTIPLIER` | `1` | scales every rate limit; `0` turns them off |
+/// | `GRPC_TIMEOUT_SECS` | `15` | deadline of each call to a backend, streamed replies aside |
+/// | `CHAT_STREAM_TIMEOUT_SECS` | `600` | deadline of a streamed reply, from the send to its end: chat waits up to 180 s for a provider's first token and tries 3 times |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub http_addr: String,
@@ -33,6 +35,10 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     pub json_body_limit: usize,
     pub rate_limit_multiplier: u32,
+    /// Unary calls to identity, chat and billing.
+    pub grpc_timeout: Duration,
+    /// A send, from the request to the reply's last event.
+    pub chat_stream_timeout: Duration,
 }
 
 impl Config {
@@ -55,6 +61,8 @@ impl Config {
             trust_forwarded_for: aichat_config::flag("TRUST_FORWARDED_FOR", false)?,
             json_body_limit: aichat_config::parse("JSON_BODY_LIMIT", 256 * 1024)?,
             rate_limit_multiplier: aichat_config::parse("RATE_LIMIT_MULTIPLIER", 1)?,
+            grpc_timeout: aichat_config::seconds("GRPC_TIMEOUT_SECS", 15)?,
+            chat_stream_timeout: aichat_config::seconds("CHAT_STREAM_TIMEOUT_SECS", 600)?,
         })
     }
 }

@@ -47,9 +47,13 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let endpoint = service_endpoint(&config.identity_url).context("IDENTITY_GRPC_URL")?;
-    let chat_endpoint = service_endpoint(&config.chat_url).context("CHAT_GRPC_URL")?;
-    let billing_endpoint = service_endpoint(&config.billing_url).context("BILLING_GRPC_URL")?;
+    let unary = config.grpc_timeout;
+    let endpoint = service_endpoint(&config.identity_url, unary).context("IDENTITY_GRPC_URL")?;
+    let chat_endpoint = service_endpoint(&config.chat_url, unary).context("CHAT_GRPC_URL")?;
+    let chat_stream_endpoint =
+        service_endpoint(&config.chat_url, config.chat_stream_timeout).context("CHAT_GRPC_URL")?;
+    let billing_endpoint =
+        service_endpoint(&config.billing_url, unary).context("BILLING_GRPC_URL")?;
     let sessions = Arc::new(Sessions::new(
         IdentityClient::new(endpoint.connect_lazy()),
         config.access_token_ttl,
@@ -75,6 +79,7 @@ pub async fn run(
             identity: IdentityClient::new(channel.clone()),
             identity_channel: channel,
             chat: ChatClient::new(chat_channel.clone()),
+            chat_stream: ChatClient::new(chat_stream_endpoint.connect_lazy()),
             chat_channel,
             billing: BillingClient::new(billing_channel.clone()),
             billing_channel,
@@ -117,10 +122,14 @@ pub async fn run(
 /// with a few hundred replies in flight on a busy gateway the budget ran out
 /// and h2 closed the connection with ENHANCE_YOUR_CALM, failing every reply
 /// on it. hyper's fixed windows (5 MiB per connection) leave ample room.
-fn service_endpoint(url: &str) -> anyhow::Result<Endpoint> {
+///
+/// `timeout` is every call's deadline (sent along as `grpc-timeout`); a call
+/// past it fails as `Cancelled`, which the gateway answers as 504
+/// `upstream_timeout`.
+fn service_endpoint(url: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(15))
+        .timeout(timeout)
         .tcp_nodelay(true))
 }
 

@@ -27,6 +27,11 @@ pub enum Code {
     MessageLimit,
     ProviderUnavailable,
     ProviderError,
+    /// A backend or the provider did not answer within its deadline.
+    UpstreamTimeout,
+    /// The conversation was deleted while its reply streamed (the reply
+    /// was charged all the same).
+    ConversationDeleted,
     Unavailable,
     Internal,
 }
@@ -52,6 +57,8 @@ impl Code {
             Self::MessageLimit => "message_limit",
             Self::ProviderUnavailable => "provider_unavailable",
             Self::ProviderError => "provider_error",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::ConversationDeleted => "conversation_deleted",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -70,6 +77,8 @@ impl Code {
             "message_limit" => Self::MessageLimit,
             "provider_unavailable" => Self::ProviderUnavailable,
             "provider_error" | "provider_interrupted" => Self::ProviderError,
+            "upstream_timeout" => Self::UpstreamTimeout,
+            "conversation_deleted" => Self::ConversationDeleted,
             "unavailable" => Self::Unavailable,
             _ => return None,
         })
@@ -94,6 +103,8 @@ impl Code {
             }
             Self::ProviderUnavailable | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ProviderError => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::ConversationDeleted => StatusCode::GONE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -117,6 +128,8 @@ impl Code {
             Self::MessageLimit => "Your plan allows no more messages in this conversation",
             Self::ProviderUnavailable => "The model's provider is unavailable; try again shortly",
             Self::ProviderError => "The model's provider failed",
+            Self::UpstreamTimeout => "No answer in time; try again",
+            Self::ConversationDeleted => "The conversation was deleted while its reply streamed",
             Self::Unavailable => "The service is unavailable; try again shortly",
             Self::Internal => "Internal error",
         }
@@ -283,7 +296,16 @@ impl From<tonic::Status> for Problem {
                 Self::rate_limited(seconds)
             }
             (_, Some(code)) => Self::new(code, status.message()),
-            (tonic::Code::Unavailable | tonic::Code::DeadlineExceeded, None) => {
+            // A deadline passed (ours, enforced by the client as Cancelled,
+            // or the backend's): the call may still finish over there.
+            (tonic::Code::DeadlineExceeded | tonic::Code::Cancelled, None) => {
+                tracing::warn!(grpc.code = ?status.code(), grpc.message = status.message(), "upstream deadline passed");
+                Self::new(
+                    Code::UpstreamTimeout,
+                    "The service did not answer in time; try again.",
+                )
+            }
+            (tonic::Code::Unavailable, None) => {
                 tracing::error!(grpc.code = ?status.code(), grpc.message = status.message(), "upstream unavailable");
                 Self::new(
                     Code::Unavailable,

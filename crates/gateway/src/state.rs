@@ -55,6 +55,9 @@ pub struct AppState {
     /// The same connection, for the health client.
     pub identity_channel: Channel,
     pub chat: ChatClient<Channel>,
+    /// Chat for streamed sends: a connection of its own whose deadline is
+    /// the stream's, not the unary calls'.
+    pub chat_stream: ChatClient<Channel>,
     pub chat_channel: Channel,
     pub billing: BillingClient<Channel>,
     pub billing_channel: Channel,

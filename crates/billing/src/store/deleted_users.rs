@@ -1,6 +1,7 @@
 //! The `deletedUsers` table: users whose deletion was applied, so a late
 //! event about them does not bring their usage back.
 
+use bigdecimal::BigDecimal;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -25,4 +26,23 @@ pub async fn contains(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResul
     diesel::select(diesel::dsl::exists(deleted_users::table.find(user_id)))
         .get_result(conn)
         .await
+}
+
+/// Records tokens produced for the user after their deletion (a reply that
+/// was streaming when the account went): kept on the tombstone, so every
+/// charged token is accounted for. `false` if the user is not deleted.
+pub async fn add_usage(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    tokens: i32,
+    cost: &BigDecimal,
+) -> QueryResult<bool> {
+    let n = diesel::update(deleted_users::table.find(user_id))
+        .set((
+            deleted_users::tokens_used.eq(deleted_users::tokens_used + i64::from(tokens)),
+            deleted_users::cost_usd.eq(deleted_users::cost_usd + cost.clone()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
 }

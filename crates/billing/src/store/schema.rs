@@ -77,6 +77,10 @@ diesel::table! {
         user_id -> Uuid,
         #[sql_name = "deletedat"]
         deleted_at -> Timestamp,
+        #[sql_name = "tokensused"]
+        tokens_used -> Int8,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
     }
 }
 

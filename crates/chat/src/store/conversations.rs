@@ -84,6 +84,17 @@ pub async fn lock(
         .optional()
 }
 
+/// Serialises the rest of the transaction with every other one that takes
+/// the same user's lock (a transaction-level advisory lock): the
+/// conversation limit's count and insert happen under it.
+pub async fn lock_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<diesel::sql_types::Text, _>(format!("chat.user:{user_id}"))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
 /// How many conversations the user has (for the plan's limit).
 pub async fn count(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<i64> {
     conversations::table

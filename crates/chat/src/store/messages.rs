@@ -93,13 +93,15 @@ pub async fn page(
     query.load(conn).await
 }
 
-/// The visible history of the user's conversation, oldest first (what the
-/// provider sees); empty when the conversation is not theirs. Pipelines with
-/// other reads on the same connection.
+/// The newest `limit` visible messages of the user's conversation, oldest
+/// first (what the provider sees); empty when the conversation is not
+/// theirs. Bounded in the query, so a long conversation costs a send no
+/// more than a short one. Pipelines with other reads on the same connection.
 pub async fn history(
     mut conn: &AsyncPgConnection,
     user_id: Uuid,
     conversation_id: Uuid,
+    limit: i64,
 ) -> QueryResult<Vec<Message>> {
     let theirs = conversations::table
         .filter(conversations::id.eq(conversation_id))
@@ -109,9 +111,14 @@ pub async fn history(
         .filter(messages::conversation_id.eq_any(theirs))
         .filter(messages::is_deleted.eq(false))
         .select(Message::as_select())
-        .order((messages::created_at.asc(), messages::id.asc()))
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .limit(limit)
         .load(&mut conn)
         .await
+        .map(|mut newest_first: Vec<Message>| {
+            newest_first.reverse();
+            newest_first
+        })
 }
 
 /// Soft-deletes a message of the conversation; `false` if there is none.

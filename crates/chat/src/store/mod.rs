@@ -3,6 +3,7 @@
 
 pub mod conversations;
 pub mod messages;
+pub mod pending;
 pub mod providers;
 pub mod schema;
 pub mod usage;

@@ -53,6 +53,16 @@ pub async fn active(mut conn: &AsyncPgConnection) -> QueryResult<Vec<Provider>> 
         .await
 }
 
+/// A provider by name, active or not (the prices a call is charged at).
+pub async fn by_name(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<Option<Provider>> {
+    ai_providers::table
+        .filter(ai_providers::name.eq(name))
+        .select(Provider::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Marks a provider available or not (the circuit breaker's verdict).
 pub async fn set_available(
     conn: &mut AsyncPgConnection,

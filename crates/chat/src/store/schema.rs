@@ -106,5 +106,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    #[sql_name = "chatreplicas"]
+    chat_replicas (id) {
+        id -> Uuid,
+        #[sql_name = "startedat"]
+        started_at -> Timestamp,
+        #[sql_name = "heartbeatat"]
+        heartbeat_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "pendingsends"]
+    pending_sends (id) {
+        id -> Uuid,
+        #[sql_name = "replicaid"]
+        replica_id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "conversationid"]
+        conversation_id -> Nullable<Uuid>,
+        #[sql_name = "usermessageid"]
+        user_message_id -> Nullable<Uuid>,
+        #[sql_name = "reservationid"]
+        reservation_id -> Uuid,
+        provider -> Varchar,
+        model -> Varchar,
+        #[sql_name = "prompttokens"]
+        prompt_tokens -> Int4,
+        #[sql_name = "completiontokens"]
+        completion_tokens -> Int4,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+        #[sql_name = "checkpointat"]
+        checkpoint_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(messages -> conversations (conversation_id));
-diesel::allow_tables_to_appear_in_same_query!(conversations, messages, token_usage, ai_providers);
+diesel::joinable!(pending_sends -> conversations (conversation_id));
+diesel::joinable!(pending_sends -> messages (user_message_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    conversations,
+    messages,
+    token_usage,
+    ai_providers,
+    chat_replicas,
+    pending_sends,
+);

@@ -470,13 +470,15 @@ pub async fn send_message(
     body: web::Json<SendMessageBody>,
 ) -> Answer {
     let b = body.into_inner();
+    // The whole send, first token to last, within the stream's deadline.
+    let deadline = tokio::time::Instant::now() + state.config.chat_stream_timeout;
     let wants_stream = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/event-stream"));
     let stream = state
-        .chat
+        .chat_stream
         .clone()
         .send_message(grpc(
             &req,
@@ -489,6 +491,7 @@ pub async fn send_message(
         ))
         .await?
         .into_inner();
+    let stream = Box::pin(until_deadline(stream, deadline));
 
     if wants_stream {
         let body = stream.map(|item| -> Result<Bytes, actix_web::Error> {
@@ -543,6 +546,31 @@ pub async fn send_message(
         "provider_error",
         "the reply ended without a result",
     ))
+}
+
+/// The reply's events until `deadline`; past it, a `DeadlineExceeded` (504
+/// `upstream_timeout`) ends the stream. Chat goes on with the call and
+/// charges what the provider produced.
+fn until_deadline<S>(
+    stream: S,
+    deadline: tokio::time::Instant,
+) -> impl futures::Stream<Item = Result<pb::SendMessageEvent, tonic::Status>>
+where
+    S: futures::Stream<Item = Result<pb::SendMessageEvent, tonic::Status>> + Unpin,
+{
+    futures::stream::unfold(Some(stream), move |stream| async move {
+        let mut stream = stream?;
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(item)) => Some((item, Some(stream))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(tonic::Status::deadline_exceeded(
+                    "the reply did not end within the stream's deadline",
+                )),
+                None,
+            )),
+        }
+    })
 }
 
 /// Mounts the chat routes under `/api/v1`.

@@ -119,6 +119,8 @@ impl TestApp {
             trust_forwarded_for: false,
             json_body_limit: 256 * 1024,
             rate_limit_multiplier: 1,
+            grpc_timeout: Duration::from_secs(15),
+            chat_stream_timeout: Duration::from_secs(600),
         };
         tweak(&mut config);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

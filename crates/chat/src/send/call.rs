@@ -1,0 +1,388 @@
+//! One send's task, from the reservation to the charge. It runs on the
+//! service's task tracker, not in the request's future: a caller that goes
+//! away cannot cut it between two steps.
+
+use std::time::Duration;
+
+use aichat_events::chat as ev;
+use aichat_llm::{ChatRequest, LlmError, ProviderConfig, ProviderKind, StreamEvent};
+use aichat_messaging::outbox;
+use chrono::Utc;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{
+    EventStream, Failure, REPLY_BUDGET, SendError, SendEvent, Sender,
+    charge::{self, Finished},
+    to_i32,
+};
+use crate::{
+    billing::{Reservation, Reserved},
+    breaker::Permit,
+    domain::language,
+    service::{Chat, Error},
+    store::{
+        self, conversations,
+        messages::{self, Message},
+        pending::{self, PendingSend},
+        providers::Provider,
+    },
+};
+
+/// A checked send, ready to run.
+pub(super) struct Call {
+    pub sender: Sender,
+    pub chat: Chat,
+    pub user_id: Uuid,
+    pub conversation_id: Uuid,
+    /// Messages the conversation held when the send was checked.
+    pub sent: i64,
+    pub provider: Provider,
+    pub config: ProviderConfig,
+    pub model: String,
+    pub content: String,
+    pub request: ChatRequest,
+    pub prompt_tokens: u32,
+    /// The breaker's leave to call the provider; reported after the call,
+    /// handed back unused if the send is refused before it.
+    pub permit: Permit,
+}
+
+/// Gives a reservation back unless disarmed: every way out of a send that
+/// made no provider call releases its tokens at once.
+struct ReservationGuard {
+    sender: Sender,
+    reservation: Option<Reservation>,
+}
+
+impl ReservationGuard {
+    fn reservation(&self) -> Option<&Reservation> {
+        self.reservation.as_ref()
+    }
+
+    /// The provider call begins: from now on the call's charge settles the
+    /// reservation (or [`charge::abandon`] releases it).
+    fn disarm(mut self) -> Option<Reservation> {
+        self.reservation.take()
+    }
+}
+
+impl Drop for ReservationGuard {
+    fn drop(&mut self) {
+        let Some(reservation) = self.reservation.take() else {
+            return;
+        };
+        let billing = self.sender.billing.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                self.sender
+                    .tasks
+                    .spawn_on(async move { billing.release(&reservation).await }, &handle);
+            }
+            Err(_) => {
+                tracing::warn!(reservation.id = %reservation.id, "no runtime to release a reservation; it will expire");
+            }
+        }
+    }
+}
+
+/// What the send holds once the user's message is saved.
+struct Prepared {
+    guard: ReservationGuard,
+    user_message: Message,
+    /// The pending send's id, and the tokenUsage row's.
+    usage_id: Uuid,
+}
+
+impl Call {
+    /// Runs the send; `started` learns of its refusal, or gets the events
+    /// once the provider's reply has begun.
+    pub(super) async fn run(self, started: oneshot::Sender<Result<EventStream, SendError>>) {
+        let prepared = match self.prepare().await {
+            Ok(prepared) => prepared,
+            Err(refusal) => {
+                let _ = started.send(Err(refusal));
+                return;
+            }
+        };
+        let Call {
+            sender,
+            chat,
+            user_id,
+            conversation_id,
+            provider,
+            config,
+            model,
+            request,
+            prompt_tokens,
+            permit,
+            ..
+        } = self;
+        let Prepared {
+            guard,
+            user_message,
+            usage_id,
+        } = prepared;
+        let Some(reservation) = guard.disarm() else {
+            return;
+        };
+
+        let mut stream = match sender.llm.stream(&config, &request).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                if error.counts_against_breaker() {
+                    sender.record(&chat, permit, false).await;
+                }
+                tracing::warn!(error = %error, provider = %provider.name, "provider call failed before the first token");
+                charge::abandon(&chat, &sender.billing, usage_id, user_id, &reservation).await;
+                let _ = started.send(Err(match error {
+                    LlmError::RateLimited { retry_after } => SendError::RateLimited {
+                        retry_after_secs: retry_after.map_or(1, |d| d.as_secs().max(1)),
+                    },
+                    LlmError::Rejected { .. } | LlmError::Misconfigured(_) => {
+                        SendError::ProviderRejected
+                    }
+                    _ => SendError::ProviderUnavailable,
+                }));
+                return;
+            }
+        };
+
+        let (tx, rx) = mpsc::channel::<SendEvent>(64);
+        let _ = tx.send(SendEvent::UserMessage(user_message)).await;
+        let _ = started.send(Ok(Box::pin(events_of(rx))));
+
+        // Driven to the end even when the client is gone (sends then fail).
+        let kind = provider.name.parse().unwrap_or(ProviderKind::OpenAi);
+        let mut text = String::new();
+        let mut usage = None;
+        let mut failure = None;
+        let mut checkpoints = tokio::time::interval(sender.settings.checkpoint_every);
+        checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        checkpoints.tick().await;
+        let mut checkpointed = 0;
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    None => break,
+                    Some(Ok(StreamEvent::Text(delta))) => {
+                        text.push_str(&delta);
+                        let _ = tx.send(SendEvent::Delta(delta)).await;
+                    }
+                    Some(Ok(StreamEvent::Done(u))) => usage = Some(u),
+                    Some(Err(error)) => {
+                        failure = Some(error);
+                        break;
+                    }
+                },
+                _ = checkpoints.tick() => {
+                    // A long reply's tokens so far, for recovery should this
+                    // replica die before the end.
+                    if text.len() > checkpointed {
+                        checkpointed = text.len();
+                        let tokens = aichat_llm::count_text_tokens(kind, &model, &text);
+                        charge::checkpoint(&chat, usage_id, to_i32(tokens)).await;
+                    }
+                }
+            }
+        }
+        sender.record(&chat, permit, failure.is_none()).await;
+        if text.is_empty() && usage.is_none() {
+            // Nothing was produced: nothing is charged.
+            charge::abandon(&chat, &sender.billing, usage_id, user_id, &reservation).await;
+            let message = failure.map_or_else(
+                || "the provider sent no reply".to_owned(),
+                |e| e.to_string(),
+            );
+            let _ = tx
+                .send(SendEvent::Failed {
+                    failure: Failure::ProviderError,
+                    message,
+                })
+                .await;
+            return;
+        }
+        // The provider's own count when it sent one; else ours (a cut stream).
+        let (prompt, completion) = match usage {
+            Some(u) => (u.prompt_tokens, u.completion_tokens),
+            None => (
+                prompt_tokens,
+                aichat_llm::count_text_tokens(kind, &model, &text),
+            ),
+        };
+        let reply = charge::Reply {
+            usage_id,
+            user_id,
+            conversation_id,
+            provider: &provider,
+            model: &model,
+            reservation_id: reservation.id,
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            text: &text,
+        };
+        let event = match charge::finish(&chat, &reply).await {
+            Ok(Finished::Saved { assistant, cost }) => match failure {
+                // Charged for what arrived; the client learns it was cut.
+                Some(error) => SendEvent::Failed {
+                    failure: Failure::ProviderInterrupted,
+                    message: error.to_string(),
+                },
+                None => SendEvent::Done {
+                    message: assistant,
+                    usage: super::Charged {
+                        prompt_tokens: prompt,
+                        completion_tokens: completion,
+                        cost,
+                    },
+                },
+            },
+            Ok(Finished::ConversationGone) => SendEvent::Failed {
+                failure: Failure::ConversationDeleted,
+                message: "the conversation was deleted while the reply streamed; what the \
+                          provider produced was charged"
+                    .to_owned(),
+            },
+            Ok(Finished::AlreadyCharged) => SendEvent::Failed {
+                failure: Failure::Internal,
+                message: "the reply was charged by recovery and not saved".to_owned(),
+            },
+            Err(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "saving a reply failed; recovery will charge it"
+                );
+                SendEvent::Failed {
+                    failure: Failure::Internal,
+                    message: "the reply could not be saved".to_owned(),
+                }
+            }
+        };
+        let _ = tx.send(event).await;
+    }
+
+    /// Reserves, applies the plan's send rate, and saves the user's message
+    /// with the pending send, checking the message limit under the
+    /// conversation's row lock.
+    async fn prepare(&self) -> Result<Prepared, SendError> {
+        let reservation = match self
+            .sender
+            .billing
+            .reserve(
+                self.user_id,
+                self.prompt_tokens.saturating_add(REPLY_BUDGET),
+                self.sent,
+            )
+            .await?
+        {
+            Reserved::Held(reservation) => reservation,
+            Reserved::QuotaExceeded => return Err(SendError::QuotaExceeded),
+            Reserved::MessageLimit => return Err(SendError::MessageLimit),
+        };
+        let guard = ReservationGuard {
+            sender: self.sender.clone(),
+            reservation: Some(reservation),
+        };
+        let Some(reservation) = guard.reservation() else {
+            return Err(SendError::Chat(Error::Unexpected(anyhow::anyhow!(
+                "a reservation guard without a reservation"
+            ))));
+        };
+        self.sender.user_rate(&reservation.plan, self.user_id)?;
+
+        let now = store::now();
+        let usage_id = Uuid::now_v7();
+        let message_id = Uuid::now_v7();
+        let language = language::detect(&self.content);
+        let token_count = to_i32(self.prompt_tokens);
+        let pending = PendingSend {
+            id: usage_id,
+            replica_id: self.sender.replica,
+            user_id: self.user_id,
+            conversation_id: Some(self.conversation_id),
+            user_message_id: Some(message_id),
+            reservation_id: reservation.id,
+            provider: self.provider.name.clone(),
+            model: self.model.clone(),
+            prompt_tokens: token_count,
+            completion_tokens: 0,
+            created_at: now,
+            checkpoint_at: now,
+        };
+        let created = outbox::Outgoing::new(&ev::MessageCreated {
+            message_id,
+            conversation_id: self.conversation_id,
+            user_id: self.user_id,
+            role: "user".to_owned(),
+            token_count,
+            model: Some(self.model.clone()),
+            language: language.clone(),
+            created_at: Utc::now(),
+        })?;
+        let max = reservation.max_messages_per_conversation;
+        let mut conn = self.chat.conn().await?;
+        let user_message = conn
+            .transaction::<Message, SendError, _>(async |conn| {
+                // Concurrent sends to one conversation wait here, and each
+                // sees the messages the others counted.
+                let conversation = conversations::lock(conn, self.user_id, self.conversation_id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                if let Some(max) = max
+                    && i64::from(conversation.message_count.unwrap_or(0)) + 2 > max
+                {
+                    return Err(SendError::MessageLimit);
+                }
+                let saved = messages::insert(
+                    conn,
+                    &[messages::New {
+                        id: message_id,
+                        conversation_id: self.conversation_id,
+                        role: "user",
+                        content: &self.content,
+                        token_count,
+                        prompt_tokens: None,
+                        completion_tokens: None,
+                        model: Some(&self.model),
+                        language: language.as_deref(),
+                        created_at: now,
+                    }],
+                )
+                .await?;
+                // The reply's place is counted now, so the limit holds while
+                // it streams; a send that produces nothing gives it back.
+                let shared: &AsyncPgConnection = conn;
+                futures::try_join!(
+                    conversations::add_counts(shared, self.conversation_id, 2, 0),
+                    pending::insert(shared, &pending),
+                    outbox::insert(shared, std::slice::from_ref(&created)),
+                )?;
+                saved
+                    .into_iter()
+                    .next()
+                    .ok_or(SendError::Chat(Error::Unexpected(anyhow::anyhow!(
+                        "the user's message was not returned"
+                    ))))
+            })
+            .await?;
+        self.chat.waker.wake();
+        Ok(Prepared {
+            guard,
+            user_message,
+            usage_id,
+        })
+    }
+}
+
+fn events_of<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Waits before the `attempt`th retry of a write (0.2 s doubling, at most 5 s).
+pub(super) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
+}

@@ -1,0 +1,1 @@
+ALTER TABLE deletedUsers DROP COLUMN tokensUsed, DROP COLUMN costUsd;

@@ -1,0 +1,2 @@
+DROP TABLE pendingSends;
+DROP TABLE chatReplicas;
