@@ -49,6 +49,16 @@ impl TestChat {
         billing_url: &str,
         providers: Providers,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with(amqp, billing_url, providers, |_| {}).await
+    }
+
+    /// The same, with the test's changes to the configuration.
+    pub async fn spawn_with(
+        amqp: AmqpConfig,
+        billing_url: &str,
+        providers: Providers,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let db = TestDatabase::new(&TEMPLATE).await?;
         let endpoint = |base_url: String| ProviderEndpoint {
             base_url,
@@ -71,6 +81,8 @@ impl TestChat {
             replica_timeout: Duration::from_secs(1),
             stale_call_after: Duration::from_secs(900),
         };
+        let mut config = config;
+        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Login, TestApp, problem, unique_email};
 
-async fn conversation(app: &TestApp, login: &Login, body: Value) -> Value {
+pub(crate) async fn conversation(app: &TestApp, login: &Login, body: Value) -> Value {
     let r = app
         .call(
             Method::POST,
@@ -22,7 +22,7 @@ async fn conversation(app: &TestApp, login: &Login, body: Value) -> Value {
     r.json().await.unwrap()
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     login: &Login,
     conversation_id: &str,
@@ -38,7 +38,7 @@ async fn send(
 }
 
 /// Parses an SSE body into (event, data) pairs.
-fn sse_events(body: &str) -> Vec<(String, Value)> {
+pub(crate) fn sse_events(body: &str) -> Vec<(String, Value)> {
     body.split("\n\n")
         .filter(|block| !block.trim().is_empty())
         .map(|block| {
@@ -56,14 +56,14 @@ fn sse_events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn billing_sql(app: &TestApp, sql: &str) {
+pub(crate) async fn billing_sql(app: &TestApp, sql: &str) {
     use diesel_async::SimpleAsyncConnection;
     let pool = app.billing.pool().unwrap();
     let mut conn = pool.get().await.unwrap();
     conn.batch_execute(sql).await.unwrap();
 }
 
-async fn chat_count(app: &TestApp, sql: &str) -> i64 {
+pub(crate) async fn chat_count(app: &TestApp, sql: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -79,7 +79,7 @@ async fn chat_count(app: &TestApp, sql: &str) -> i64 {
     row.n
 }
 
-async fn mock(app: &TestApp, faults: Value) {
+pub(crate) async fn mock(app: &TestApp, faults: Value) {
     let r = app
         .client
         .post(format!("{}/_mock/faults", app.mock))
@@ -768,14 +768,14 @@ async fn a_deleted_message_leaves_the_list_and_an_account_deletion_empties_chat(
     app.finish().await;
 }
 
-async fn chat_sql(app: &TestApp, sql: &str) {
+pub(crate) async fn chat_sql(app: &TestApp, sql: &str) {
     use diesel_async::SimpleAsyncConnection;
     let pool = app.chat.pool().unwrap();
     let mut conn = pool.get().await.unwrap();
     conn.batch_execute(sql).await.unwrap();
 }
 
-async fn settled_usage(app: &TestApp, login: &Login, messages: i64) -> Value {
+pub(crate) async fn settled_usage(app: &TestApp, login: &Login, messages: i64) -> Value {
     let mut usage = Value::Null;
     for _ in 0..400 {
         usage = app

@@ -58,6 +58,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_chat(tweak, |_| {}).await
+    }
+
+    /// With changes to the gateway's and to chat's configuration.
+    pub async fn spawn_with_chat(
+        tweak: impl FnOnce(&mut Config),
+        chat_tweak: impl FnOnce(&mut aichat_chat::Config),
+    ) -> Self {
         let amqp = AmqpConfig {
             url: amqp_url(),
             exchange: unique_exchange(),
@@ -84,9 +92,14 @@ impl TestApp {
                 panic!("mock LLM failed: {e:#}");
             }
         });
-        let chat = TestChat::spawn(amqp.clone(), &billing.url, Providers::mock(&mock))
-            .await
-            .expect("chat starts");
+        let chat = TestChat::spawn_with(
+            amqp.clone(),
+            &billing.url,
+            Providers::mock(&mock),
+            chat_tweak,
+        )
+        .await
+        .expect("chat starts");
         let mut app = Self {
             identity,
             billing,

@@ -4,6 +4,7 @@
 mod accounts;
 mod chat;
 mod helpers;
+mod metering;
 mod ops;
 mod sessions;
 mod validation;
