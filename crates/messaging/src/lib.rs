@@ -34,7 +34,9 @@ impl AmqpConfig {
         Self {
             url: aichat_config::string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             exchange: aichat_config::string("AMQP_EXCHANGE", "aichat.events"),
-            ephemeral: false,
+            // Tests that run a service binary set it, so the binary's
+            // exchange and queues go away with the test's.
+            ephemeral: aichat_config::flag("AMQP_EPHEMERAL", false).unwrap_or(false),
         }
     }
 

@@ -2,4 +2,5 @@
 //! real PostgreSQL and RabbitMQ. Conversations and replies end to end are
 //! tested through the gateway (crates/gateway/tests).
 
+mod recovery;
 mod storage;

@@ -170,3 +170,39 @@ async fn a_deleted_users_conversations_go_and_usage_rows_stay_unlinked_once() {
     let _ = connection.close(200, "done".into()).await;
     chat.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_of_a_send_is_bounded_to_the_newest_messages() {
+    let chat = spawn(amqp()).await;
+    let user = Uuid::now_v7();
+    let conversation = Uuid::now_v7();
+    let pool = chat.pool().unwrap();
+    let mut conn = pool.get().await.unwrap();
+    conn.batch_execute(&format!(
+        "INSERT INTO conversations (id, userId, title, model) VALUES ('{conversation}', '{user}', 't', 'gpt-4o'); \
+         INSERT INTO messages (id, conversationId, role, content, createdAt) \
+         SELECT gen_random_uuid(), '{conversation}', 'user', 'message ' || i, \
+                TIMESTAMP '2026-01-01' + i * INTERVAL '1 second' \
+         FROM generate_series(1, 250) AS i;"
+    ))
+    .await
+    .unwrap();
+    let history = aichat_chat::store::messages::history(&conn, user, conversation, 200)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 200, "bounded in the query");
+    assert_eq!(
+        history[0].content, "message 51",
+        "the newest 200, oldest first"
+    );
+    assert_eq!(history[199].content, "message 250");
+    let other = aichat_chat::store::messages::history(&conn, Uuid::now_v7(), conversation, 200)
+        .await
+        .unwrap();
+    assert!(
+        other.is_empty(),
+        "another user's conversation has no history"
+    );
+    drop(conn);
+    chat.stop().await;
+}
