@@ -136,7 +136,14 @@ impl Call {
                     sender.record(&chat, permit, false).await;
                 }
                 tracing::warn!(error = %error, provider = %provider.name, "provider call failed before the first token");
-                charge::abandon(&chat, &sender.billing, usage_id, user_id, &reservation).await;
+                charge::abandon(
+                    &chat,
+                    &sender.billing,
+                    usage_id,
+                    (user_id, conversation_id),
+                    &reservation,
+                )
+                .await;
                 let _ = started.send(Err(match error {
                     LlmError::RateLimited { retry_after } => SendError::RateLimited {
                         retry_after_secs: retry_after.map_or(1, |d| d.as_secs().max(1)),
@@ -191,7 +198,14 @@ impl Call {
         sender.record(&chat, permit, failure.is_none()).await;
         if text.is_empty() && usage.is_none() {
             // Nothing was produced: nothing is charged.
-            charge::abandon(&chat, &sender.billing, usage_id, user_id, &reservation).await;
+            charge::abandon(
+                &chat,
+                &sender.billing,
+                usage_id,
+                (user_id, conversation_id),
+                &reservation,
+            )
+            .await;
             let message = failure.map_or_else(
                 || "the provider sent no reply".to_owned(),
                 |e| e.to_string(),

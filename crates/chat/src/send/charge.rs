@@ -104,12 +104,14 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
     let mut conn = chat.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let finished = conn
         .transaction::<Finished, DbError, _>(async |conn| {
+            // Locked, so it cannot be deleted between here and the commit;
+            // first, as a delete locks the conversation before the pending
+            // send it unlinks (one lock order, no deadlock).
+            let conversation =
+                conversations::lock(conn, reply.user_id, reply.conversation_id).await?;
             if pending::claim(conn, reply.usage_id).await?.is_none() {
                 return Ok(Finished::AlreadyCharged);
             }
-            // Locked, so it cannot be deleted between here and the commit.
-            let conversation =
-                conversations::lock(conn, reply.user_id, reply.conversation_id).await?;
             let Some(conversation) = conversation else {
                 charge(
                     conn,
@@ -271,19 +273,19 @@ pub(super) async fn abandon(
     chat: &Chat,
     billing: &Billing,
     usage_id: Uuid,
-    user_id: Uuid,
+    (user_id, conversation_id): (Uuid, Uuid),
     reservation: &Reservation,
 ) {
     let abandoned = async {
         let mut conn = chat.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         conn.transaction::<bool, DbError, _>(async |conn| {
-            let Some(call) = pending::claim(conn, usage_id).await? else {
+            // The conversation first, as in `finish`.
+            let conversation = conversations::lock(conn, user_id, conversation_id).await?;
+            if pending::claim(conn, usage_id).await?.is_none() {
                 return Ok(false);
-            };
-            if let Some(id) = call.conversation_id
-                && conversations::lock(conn, user_id, id).await?.is_some()
-            {
-                conversations::add_counts(conn, id, -1, 0).await?;
+            }
+            if conversation.is_some() {
+                conversations::add_counts(conn, conversation_id, -1, 0).await?;
             }
             Ok(true)
         })
@@ -402,11 +404,16 @@ pub async fn recover_once(chat: &Chat, settings: Recovery) -> anyhow::Result<usi
     }
 }
 
-/// Charges one orphaned call (its row is locked by [`pending::orphaned`]).
-async fn charge_orphan(conn: &mut AsyncPgConnection, call: &PendingSend) -> Result<(), DbError> {
-    if pending::claim(conn, call.id).await?.is_none() {
+/// Charges one orphaned call, unless another recoverer claimed it first.
+async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Result<(), DbError> {
+    // The conversation first, then the claim: the order a delete locks them.
+    let conversation = match found.conversation_id {
+        Some(id) => conversations::lock(conn, found.user_id, id).await?,
+        None => None,
+    };
+    let Some(call) = pending::claim(conn, found.id).await? else {
         return Ok(());
-    }
+    };
     let prices = providers::by_name(conn, &call.provider).await?;
     let prompt = u32::try_from(call.prompt_tokens).unwrap_or(0);
     let completion = u32::try_from(call.completion_tokens).unwrap_or(0);
@@ -418,10 +425,8 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, call: &PendingSend) -> Resu
             &p.output_token_cost_per_1k,
         )
     });
-    let conversation = match call.conversation_id {
-        Some(id) => conversations::lock(conn, call.user_id, id).await?,
-        None => None,
-    };
+    // Deleted meanwhile (unlinked by SET NULL): charged unlinked.
+    let conversation = conversation.filter(|_| call.conversation_id.is_some());
     tracing::warn!(
         usage.id = %call.id,
         replica.id = %call.replica_id,

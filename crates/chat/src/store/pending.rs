@@ -74,7 +74,8 @@ pub async fn checkpoint(
 
 /// Up to `limit` calls of replicas whose heartbeat is older than `dead_before`
 /// (or that never registered), or whose last checkpoint is older than
-/// `stale_before`; locked, and skipped by other recoverers.
+/// `stale_before`. Not locked: each is then claimed one by one (after its
+/// conversation's lock, the order a delete takes them in).
 pub async fn orphaned(
     conn: &mut AsyncPgConnection,
     dead_before: Timestamp,
@@ -93,8 +94,6 @@ pub async fn orphaned(
         .select(PendingSend::as_select())
         .order(pending_sends::created_at.asc())
         .limit(limit)
-        .for_update()
-        .skip_locked()
         .load(conn)
         .await
 }
