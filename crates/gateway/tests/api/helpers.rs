@@ -116,7 +116,7 @@ impl TestApp {
             amqp: self.amqp.clone(),
             access_token_ttl: Duration::from_secs(900),
             cors_allowed_origins: vec!["https://app.example.com".into()],
-            trust_forwarded_for: false,
+            trusted_proxies: 0,
             json_body_limit: 256 * 1024,
             rate_limit_multiplier: 1,
         };

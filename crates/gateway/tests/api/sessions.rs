@@ -368,3 +368,31 @@ async fn requests_without_a_valid_access_token_are_refused() {
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     app.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_ip_is_the_entry_it_appended() {
+    let app = TestApp::spawn().await;
+    let proxied = app.gateway_with(|c| c.trusted_proxies = 1).await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.status(), StatusCode::CREATED);
+    // The client sent a spoofed entry; the proxy appended the address it saw.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/auth/login", proxied.base))
+        .header("x-forwarded-for", "6.6.6.6, 203.0.113.7")
+        .json(&json!({"email": email, "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let access = r.json::<Value>().await.unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .call(Method::GET, "/api/v1/me/sessions", Some(&access), None)
+        .await;
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list["items"][0]["ipAddress"], "203.0.113.7");
+    app.finish().await;
+}
