@@ -16,6 +16,7 @@ use aichat_messaging::AmqpConfig;
 /// | `BILLING_GRPC_URL` | `http://127.0.0.1:50053` | the billing service |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | revocation events |
 /// | `ACCESS_TOKEN_TTL_SECS` | `900` | how long revocations are remembered |
+/// | `REVOCATION_RESYNC_SECS` | `30` | how often the deny list is reloaded from identity (besides the events): how late a revocation may be seen while RabbitMQ is away |
 /// | `CORS_ALLOWED_ORIGINS` | empty (no CORS) | comma-separated origins |
 /// | `TRUSTED_PROXIES` | `0` | proxies in front of the gateway that append to `X-Forwarded-For`; the client IP is the entry this many places from the right (`0`: the header is ignored, the socket peer is the client) |
 /// | `TRUST_FORWARDED_FOR` | — | deprecated: `true` stands for `TRUSTED_PROXIES=1` when that is unset |
@@ -30,6 +31,7 @@ pub struct Config {
     pub billing_url: String,
     pub amqp: AmqpConfig,
     pub access_token_ttl: Duration,
+    pub revocation_resync: Duration,
     pub cors_allowed_origins: Vec<String>,
     /// Proxies in front of the gateway, each appending its peer's address
     /// to `X-Forwarded-For` (see [`crate::routes::forwarded_client`]).
@@ -54,6 +56,7 @@ impl Config {
             billing_url: aichat_config::string("BILLING_GRPC_URL", "http://127.0.0.1:50053"),
             amqp: AmqpConfig::from_env(),
             access_token_ttl: aichat_config::seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
+            revocation_resync: aichat_config::seconds("REVOCATION_RESYNC_SECS", 30)?,
             cors_allowed_origins: aichat_config::list("CORS_ALLOWED_ORIGINS", ""),
             trusted_proxies: aichat_config::parse(
                 "TRUSTED_PROXIES",
