@@ -206,12 +206,25 @@ impl Sessions {
             .is_ok_and(|r| r.contains_key(&session_id))
     }
 
-    /// Puts sessions on the deny list.
+    /// How long a revocation is kept: as long as one of the session's access
+    /// tokens may be alive, with a minute for clock skew.
+    fn keep(&self) -> Duration {
+        self.token_ttl + Duration::from_secs(60)
+    }
+
+    /// Puts sessions revoked just now on the deny list.
     pub fn revoke(&self, session_ids: impl IntoIterator<Item = Uuid>) {
-        let until = Instant::now() + self.token_ttl + Duration::from_secs(60);
+        let until = Instant::now() + self.keep();
+        self.deny_until(session_ids.into_iter().map(|id| (id, until)));
+    }
+
+    /// Puts sessions on the deny list until the given instants; an entry is
+    /// never shortened.
+    fn deny_until(&self, entries: impl IntoIterator<Item = (Uuid, Instant)>) {
         if let Ok(mut revoked) = self.revoked.write() {
-            for id in session_ids {
-                revoked.insert(id, until);
+            for (id, until) in entries {
+                let slot = revoked.entry(id).or_insert(until);
+                *slot = (*slot).max(until);
             }
         }
     }
@@ -227,8 +240,9 @@ impl Sessions {
     /// Rebuilds the deny list from identity: every revocation recent enough
     /// for one of its access tokens to be alive.
     pub async fn load_revocations(&self) -> anyhow::Result<usize> {
-        let window = chrono::Duration::from_std(self.token_ttl + Duration::from_secs(60))?;
-        let since = chrono::Utc::now() - window;
+        let window = chrono::Duration::from_std(self.keep())?;
+        let now = chrono::Utc::now();
+        let since = now - window;
         let answer = self
             .identity
             .clone()
@@ -240,16 +254,38 @@ impl Sessions {
             })
             .await?
             .into_inner();
-        let ids: Vec<Uuid> = answer
+        // Kept for what is left of their window, not a whole one from now:
+        // reloaded every REVOCATION_RESYNC_SECS, they would never expire.
+        let started = Instant::now();
+        let entries: Vec<(Uuid, Instant)> = answer
             .items
             .iter()
-            .filter_map(|r| Uuid::parse_str(&r.session_id).ok())
+            .filter_map(|r| {
+                let id = Uuid::parse_str(&r.session_id).ok()?;
+                let revoked_at = r
+                    .revoked_at
+                    .as_ref()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+                    .unwrap_or(now);
+                Some((id, started + remaining(self.keep(), revoked_at, now)))
+            })
             .collect();
-        let n = ids.len();
-        self.revoke(ids);
+        let n = entries.len();
+        self.deny_until(entries);
         self.revocations_loaded.store(true, Ordering::Release);
         Ok(n)
     }
+}
+
+/// What is left at `now` of a revocation's `keep` window that began at
+/// `revoked_at` (all of it if the clocks disagree the other way).
+fn remaining(
+    keep: Duration,
+    revoked_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Duration {
+    let age = (now - revoked_at).to_std().unwrap_or(Duration::ZERO);
+    keep.saturating_sub(age)
 }
 
 #[cfg(test)]
@@ -297,5 +333,35 @@ mod tests {
         assert_eq!(sessions.authenticate(&token).await, Ok(claims.clone()));
         sessions.revoke([claims.sid]);
         assert_eq!(sessions.authenticate(&token).await, Err(Refusal::Revoked));
+    }
+
+    #[test]
+    fn a_loaded_revocation_is_kept_for_what_is_left_of_its_window() {
+        let keep = Duration::from_secs(960);
+        let now = chrono::Utc::now();
+        let ten_minutes_ago = now - chrono::Duration::minutes(10);
+        assert_eq!(
+            remaining(keep, ten_minutes_ago, now),
+            Duration::from_secs(360)
+        );
+        let long_ago = now - chrono::Duration::hours(1);
+        assert_eq!(remaining(keep, long_ago, now), Duration::ZERO);
+        let ahead = now + chrono::Duration::seconds(5);
+        assert_eq!(remaining(keep, ahead, now), keep);
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_never_shortened() {
+        let identity =
+            IdentityClient::new(Endpoint::from_static("http://127.0.0.1:1").connect_lazy());
+        let sessions = Sessions::new(identity, Duration::from_secs(900));
+        let sid = Uuid::now_v7();
+        sessions.revoke([sid]);
+        sessions.deny_until([(sid, Instant::now())]);
+        sessions.prune();
+        assert!(sessions.is_revoked(sid));
+        sessions.deny_until([(Uuid::now_v7(), Instant::now())]);
+        sessions.prune();
+        assert_eq!(sessions.revoked.read().unwrap().len(), 1);
     }
 }
