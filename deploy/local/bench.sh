@@ -56,7 +56,8 @@ HTTP_ADDR="$BENCH_HTTP_ADDR" IDENTITY_GRPC_URL="http://$BENCH_GRPC_ADDR" RATE_LI
   CHAT_GRPC_URL=http://127.0.0.1:50152 BILLING_GRPC_URL=http://127.0.0.1:50153 "$bin/gateway" serve &
 pids+=($!)
 for _ in $(seq 1 120); do
-  curl -fsS "http://$BENCH_HTTP_ADDR/readyz" >/dev/null 2>&1 && break
+  # Ready and every backend up (/readyz alone does not wait for chat and billing).
+  ready=$(curl -fsS "http://$BENCH_HTTP_ADDR/readyz?verbose" 2>/dev/null) && ! grep -q '"down"' <<<"$ready" && break
   sleep 0.5
 done
 

@@ -80,12 +80,14 @@ HTTP_ADDR="$HTTP_ADDR" "$bin_dir/gateway" serve &
 pids+=($!)
 
 for _ in $(seq 1 240); do
-  if curl -fsS "http://$HTTP_ADDR/readyz" >/dev/null 2>&1; then
+  # Ready (keys and deny list loaded) and every backend up: /readyz alone
+  # no longer waits for chat and billing.
+  if ready=$(curl -fsS "http://$HTTP_ADDR/readyz?verbose" 2>/dev/null) && ! grep -q '"down"' <<<"$ready"; then
     cat >&2 <<MSG
 
   The AI chat platform is up.
     API        http://$HTTP_ADDR/api/v1   (contract: http://$HTTP_ADDR/openapi.json)
-    health     http://$HTTP_ADDR/healthz  /readyz  /metrics
+    health     http://$HTTP_ADDR/healthz  /readyz  /readyz?verbose  /metrics
     mails      $MAIL_DIR  (one .eml per mail; verification links carry ?token=)
     providers  OpenAI ${OPENAI_BASE_URL:-api.openai.com}, Anthropic ${ANTHROPIC_BASE_URL:-api.anthropic.com}, Google ${GOOGLE_BASE_URL:-generativelanguage.googleapis.com}
 

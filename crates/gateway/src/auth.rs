@@ -65,7 +65,7 @@ impl FromRequest for Caller {
                     Code::InvalidToken,
                     "The access token is invalid or expired.",
                 )),
-                Err(Refusal::NoKeys) => Err(Problem::new(
+                Err(Refusal::NotReady) => Err(Problem::new(
                     Code::Unavailable,
                     "Tokens cannot be checked yet; try again shortly.",
                 )),

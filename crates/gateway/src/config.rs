@@ -16,8 +16,10 @@ use aichat_messaging::AmqpConfig;
 /// | `BILLING_GRPC_URL` | `http://127.0.0.1:50053` | the billing service |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | revocation events |
 /// | `ACCESS_TOKEN_TTL_SECS` | `900` | how long revocations are remembered |
+/// | `REVOCATION_RESYNC_SECS` | `30` | how often the deny list is reloaded from identity (besides the events): how late a revocation may be seen while RabbitMQ is away |
 /// | `CORS_ALLOWED_ORIGINS` | empty (no CORS) | comma-separated origins |
-/// | `TRUST_FORWARDED_FOR` | `false` | take the client IP from `X-Forwarded-For` (behind a proxy) |
+/// | `TRUSTED_PROXIES` | `0` | proxies in front of the gateway that append to `X-Forwarded-For`; the client IP is the entry this many places from the right (`0`: the header is ignored, the socket peer is the client) |
+/// | `TRUST_FORWARDED_FOR` | — | deprecated: `true` stands for `TRUSTED_PROXIES=1` when that is unset |
 /// | `JSON_BODY_LIMIT` | `262144` | largest JSON body, bytes (a message may hold 32,000 characters) |
 /// | `RATE_LIMIT_MULTIPLIER` | `1` | scales every rate limit; `0` turns them off |
 /// | `GRPC_TIMEOUT_SECS` | `15` | deadline of each call to a backend, streamed replies aside |
@@ -31,8 +33,11 @@ pub struct Config {
     pub billing_url: String,
     pub amqp: AmqpConfig,
     pub access_token_ttl: Duration,
+    pub revocation_resync: Duration,
     pub cors_allowed_origins: Vec<String>,
-    pub trust_forwarded_for: bool,
+    /// Proxies in front of the gateway, each appending its peer's address
+    /// to `X-Forwarded-For` (see [`crate::routes::forwarded_client`]).
+    pub trusted_proxies: usize,
     pub json_body_limit: usize,
     pub rate_limit_multiplier: u32,
     /// Unary calls to identity, chat and billing.
@@ -57,8 +62,12 @@ impl Config {
             billing_url: aichat_config::string("BILLING_GRPC_URL", "http://127.0.0.1:50053"),
             amqp: AmqpConfig::from_env(),
             access_token_ttl: aichat_config::seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
+            revocation_resync: aichat_config::seconds("REVOCATION_RESYNC_SECS", 30)?,
             cors_allowed_origins: aichat_config::list("CORS_ALLOWED_ORIGINS", ""),
-            trust_forwarded_for: aichat_config::flag("TRUST_FORWARDED_FOR", false)?,
+            trusted_proxies: aichat_config::parse(
+                "TRUSTED_PROXIES",
+                usize::from(aichat_config::flag("TRUST_FORWARDED_FOR", false)?),
+            )?,
             json_body_limit: aichat_config::parse("JSON_BODY_LIMIT", 256 * 1024)?,
             rate_limit_multiplier: aichat_config::parse("RATE_LIMIT_MULTIPLIER", 1)?,
             grpc_timeout: aichat_config::seconds("GRPC_TIMEOUT_SECS", 15)?,

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
+pub mod backends;
 pub mod config;
 pub mod metrics;
 pub mod openapi;
@@ -41,7 +42,8 @@ use sessions::Sessions;
 use state::{AppState, Limits};
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, with the
-/// background work the gateway needs (signing keys, revocation feed).
+/// background work the gateway needs (signing keys, deny list, revocation
+/// feed, backend probes).
 pub async fn run(
     listener: std::net::TcpListener,
     config: Config,
@@ -60,6 +62,13 @@ pub async fn run(
     ));
     let tasks = TaskTracker::new();
     tasks.spawn(keep_keys_fresh(sessions.clone(), shutdown.clone()));
+    // The deny list comes from identity, not from the broker: a replica
+    // that cannot reach RabbitMQ still refuses revoked tokens.
+    tasks.spawn(keep_revocations_fresh(
+        sessions.clone(),
+        config.revocation_resync,
+        shutdown.clone(),
+    ));
     tasks.spawn(follow_revocations(
         config.amqp.clone(),
         sessions.clone(),
@@ -68,6 +77,16 @@ pub async fn run(
 
     let limits = Arc::new(Limits::new(config.rate_limit_multiplier));
     let metrics = Arc::new(metrics::Metrics::default());
+    tasks.spawn(backends::keep_probing(
+        backends::Channels {
+            identity: endpoint.connect_lazy(),
+            chat: chat_endpoint.connect_lazy(),
+            billing: billing_endpoint.connect_lazy(),
+        },
+        metrics.clone(),
+        Duration::from_secs(5),
+        shutdown.clone(),
+    ));
     let shared_config = Arc::new(config.clone());
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || {
@@ -77,12 +96,14 @@ pub async fn run(
         let billing_channel = billing_endpoint.connect_lazy();
         app(web::Data::new(AppState {
             identity: IdentityClient::new(channel.clone()),
-            identity_channel: channel,
             chat: ChatClient::new(chat_channel.clone()),
             chat_stream: ChatClient::new(chat_stream_endpoint.connect_lazy()),
-            chat_channel,
             billing: BillingClient::new(billing_channel.clone()),
-            billing_channel,
+            channels: backends::Channels {
+                identity: channel,
+                chat: chat_channel,
+                billing: billing_channel,
+            },
             sessions: sessions.clone(),
             limits: limits.clone(),
             metrics: metrics.clone(),
@@ -309,7 +330,42 @@ async fn keep_keys_fresh(sessions: Arc<Sessions>, shutdown: CancellationToken) {
     }
 }
 
-/// Keeps the deny list in step with identity's revocations.
+/// Loads the deny list from identity as soon as identity answers (tokens
+/// are refused with 503 until then), then reloads it every `resync`: events
+/// tell revocations within a second, this bounds how late one is seen while
+/// the broker cannot be reached or an event was lost.
+async fn keep_revocations_fresh(
+    sessions: Arc<Sessions>,
+    resync: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut failures = 0;
+    while !shutdown.is_cancelled() {
+        let wait = match sessions.load_revocations().await {
+            Ok(n) => {
+                tracing::debug!(revocations = n, "deny list loaded");
+                failures = 0;
+                resync
+            }
+            Err(error) => {
+                if failures % 20 == 0 {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        "cannot load the deny list from identity"
+                    );
+                }
+                failures += 1;
+                aichat_messaging::backoff(failures.min(6))
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// Keeps the deny list in step with identity's revocations as they happen.
 async fn follow_revocations(
     amqp: aichat_messaging::AmqpConfig,
     sessions: Arc<Sessions>,
@@ -325,6 +381,7 @@ async fn follow_revocations(
         move || {
             let sessions = sessions.clone();
             async move {
+                sessions.events_subscribed();
                 // Events missed while disconnected: ask identity.
                 match sessions.load_revocations().await {
                     Ok(n) => tracing::debug!(revocations = n, "deny list rebuilt"),

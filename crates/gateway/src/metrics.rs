@@ -1,10 +1,10 @@
 //! Prometheus metrics of the HTTP edge: request counts and latency
 //! histograms by method, route (the matched pattern, never the raw path)
-//! and status.
+//! and status; whether each backend answers its health check.
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
@@ -15,11 +15,18 @@ pub struct Labels {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    pub backend: &'static str,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
     requests: Family<Labels, Counter>,
     latency: Family<Labels, Histogram>,
+    /// 1 while a backend answers its health check as SERVING, else 0.
+    backend_up: Family<BackendLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -38,10 +45,17 @@ impl Default for Metrics {
             "Time to answer an HTTP request",
             latency.clone(),
         );
+        let backend_up = Family::<BackendLabels, Gauge>::default();
+        registry.register(
+            "backend_up",
+            "Whether a backend service (identity, chat, billing) answers its health check as SERVING",
+            backend_up.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            backend_up,
         }
     }
 }
@@ -51,6 +65,13 @@ impl Metrics {
     pub fn observe(&self, labels: Labels, seconds: f64) {
         self.latency.get_or_create(&labels).observe(seconds);
         self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Records whether `backend` answered its health check.
+    pub fn set_backend_up(&self, backend: &'static str, up: bool) {
+        self.backend_up
+            .get_or_create(&BackendLabels { backend })
+            .set(i64::from(up));
     }
 
     /// The text exposition format.

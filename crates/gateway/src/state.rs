@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 
 use aichat_ratelimit::RateLimiter;
 
-use crate::{config::Config, metrics::Metrics, sessions::Sessions};
+use crate::{backends::Channels, config::Config, metrics::Metrics, sessions::Sessions};
 
 /// The limits the account endpoints apply.
 pub struct Limits {
@@ -52,15 +52,13 @@ impl Limits {
 /// hops threads on its way to identity); everything else is shared.
 pub struct AppState {
     pub identity: IdentityClient<Channel>,
-    /// The same connection, for the health client.
-    pub identity_channel: Channel,
     pub chat: ChatClient<Channel>,
     /// Chat for streamed sends: a connection of its own whose deadline is
     /// the stream's, not the unary calls'.
     pub chat_stream: ChatClient<Channel>,
-    pub chat_channel: Channel,
     pub billing: BillingClient<Channel>,
-    pub billing_channel: Channel,
+    /// The same connections, for the health checks of `/readyz?verbose`.
+    pub channels: Channels,
     pub sessions: Arc<Sessions>,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,

@@ -6,6 +6,8 @@ pub mod billing;
 pub mod chat;
 pub mod ops;
 
+use std::net::{IpAddr, SocketAddr};
+
 use actix_web::{HttpMessage, HttpRequest};
 use tonic::metadata::MetadataValue;
 
@@ -36,22 +38,57 @@ pub fn grpc<T>(req: &HttpRequest, message: T) -> tonic::Request<T> {
     request
 }
 
-/// The client's IP: the socket peer, or the first `X-Forwarded-For` hop
-/// when the gateway sits behind a trusted proxy.
+/// The client's IP: the socket peer, or, behind `TRUSTED_PROXIES` = N
+/// proxies, the address the outermost of them saw (see [`forwarded_client`]).
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    if state.config.trust_forwarded_for
-        && let Some(ip) = req.connection_info().realip_remote_addr()
-    {
-        return ip
-            .trim_start_matches('[')
-            .split(']')
-            .next()
-            .unwrap_or(ip)
-            .to_owned();
-    }
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    let forwarded = req
+        .headers()
+        .get_all(actix_web::http::header::X_FORWARDED_FOR)
+        .filter_map(|v| v.to_str().ok());
+    forwarded_client(forwarded, state.config.trusted_proxies)
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map(|ip| ip.to_canonical().to_string())
         .unwrap_or_default()
+}
+
+/// The client's address in `X-Forwarded-For` when `trusted` proxies stand
+/// in front of the gateway, each appending the address of its own peer.
+///
+/// The rightmost entry was written by the proxy next to us, the one before
+/// it by the proxy before that, and so on: the entry `trusted` places from
+/// the right is what the outermost trusted proxy saw, the client. Entries
+/// further left came from the client itself and are never read (anyone can
+/// send `X-Forwarded-For: 1.2.3.4`). Several header lines count as one list,
+/// in order. `None` (the caller uses the socket peer) when `trusted` is 0,
+/// when there are fewer entries than trusted proxies (the request did not
+/// come through all of them), or when that entry is not an address
+/// (`ip`, `ip:port` or `[ipv6]:port`).
+pub fn forwarded_client<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    trusted: usize,
+) -> Option<IpAddr> {
+    if trusted == 0 {
+        return None;
+    }
+    let entries: Vec<&str> = headers
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .collect();
+    let entry = entries
+        .len()
+        .checked_sub(trusted)
+        .and_then(|i| entries.get(i))?;
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|e| e.strip_suffix(']'))
+                .and_then(|e| e.parse().ok())
+        })
 }
 
 /// Counts a request against a limit; a 429 problem when over it.
@@ -68,4 +105,78 @@ pub fn user_agent(req: &HttpRequest) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(headers: &[&str], trusted: usize) -> Option<String> {
+        forwarded_client(headers.iter().copied(), trusted).map(|ip| ip.to_string())
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_header_is_ignored() {
+        assert_eq!(client(&["203.0.113.7"], 0), None);
+    }
+
+    #[test]
+    fn the_entry_as_many_places_from_the_right_as_there_are_proxies_is_the_client() {
+        let chain = ["198.51.100.1, 203.0.113.7, 10.0.0.2"];
+        assert_eq!(client(&chain, 1).as_deref(), Some("10.0.0.2"));
+        assert_eq!(client(&chain, 2).as_deref(), Some("203.0.113.7"));
+        assert_eq!(client(&chain, 3).as_deref(), Some("198.51.100.1"));
+        // Several header lines are one list, in order.
+        assert_eq!(
+            client(&["198.51.100.1, 203.0.113.7", "10.0.0.2"], 2).as_deref(),
+            Some("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn spoofed_leftmost_entries_are_never_taken() {
+        // The client sent `X-Forwarded-For: 6.6.6.6, 7.7.7.7`; the one proxy
+        // appended the address it saw.
+        let spoofed = ["6.6.6.6, 7.7.7.7, 203.0.113.7"];
+        assert_eq!(client(&spoofed, 1).as_deref(), Some("203.0.113.7"));
+    }
+
+    #[test]
+    fn fewer_entries_than_proxies_fall_back_to_the_peer() {
+        assert_eq!(client(&["203.0.113.7"], 2), None);
+        assert_eq!(client(&[], 1), None);
+    }
+
+    #[test]
+    fn garbage_at_the_clients_place_falls_back_to_the_peer() {
+        for garbage in ["unknown", "", "203.0.113", "not an ip", "_hidden"] {
+            assert_eq!(
+                client(&[&format!("{garbage}, 10.0.0.2")], 2),
+                None,
+                "{garbage}"
+            );
+        }
+        // Garbage further left does not matter.
+        assert_eq!(
+            client(&["garbage, 203.0.113.7"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+    }
+
+    #[test]
+    fn ports_and_brackets_are_stripped() {
+        assert_eq!(
+            client(&["203.0.113.7:4711"], 1).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            client(&["[2001:db8::1]:443"], 1).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            client(&["[2001:db8::1]"], 1).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(client(&["2001:db8::1"], 1).as_deref(), Some("2001:db8::1"));
+    }
 }

@@ -1,13 +1,8 @@
 //! Operations endpoints (not under `/api/v1`): liveness, readiness,
 //! metrics, the OpenAPI document.
 
-use std::time::Duration;
-
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
 use utoipa::OpenApi as _;
 
 use crate::state::AppState;
@@ -17,41 +12,53 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Whether the service behind `channel` answers its gRPC health check for
-/// `service` as SERVING (each does only while its database is up).
-async fn serving(channel: &tonic::transport::Channel, service: &str) -> bool {
-    let mut health = HealthClient::new(channel.clone());
-    tokio::time::timeout(
-        Duration::from_secs(2),
-        health.check(HealthCheckRequest {
-            service: service.to_owned(),
-        }),
-    )
-    .await
-    .ok()
-    .and_then(Result::ok)
-    .is_some_and(|r| r.into_inner().status == ServingStatus::Serving as i32)
-}
-
-/// Ready: the signing keys are loaded and identity, chat and billing answer
-/// their health checks as SERVING.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+/// Ready: this replica can serve, i.e. it is listening (it answers) and can
+/// check tokens (signing keys and deny list loaded from identity). The
+/// backends' health is not part of it: an outage of one gives 503 problems
+/// on its routes only, rather than taking every gateway out of service.
+/// `?verbose` adds each backend's state (probed now) and whether the
+/// revocation events are subscribed; the status code stays this replica's.
+pub async fn readyz(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let keys = state.sessions.has_keys();
-    let (identity, chat, billing) = tokio::join!(
-        serving(&state.identity_channel, "identity.v1.Identity"),
-        serving(&state.chat_channel, "chat.v1.Chat"),
-        serving(&state.billing_channel, "billing.v1.Billing"),
-    );
-    let ready = keys && identity && chat && billing;
-    let body = json!({
+    let deny_list = state.sessions.has_revocations();
+    let ready = keys && deny_list;
+    let mut body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "identity": identity, "chat": chat, "billing": billing, "signingKeys": keys },
+        "checks": { "signingKeys": keys, "denyList": deny_list },
     });
+    if verbose(req.query_string()) {
+        let backends: serde_json::Map<String, serde_json::Value> = state
+            .channels
+            .probe(&state.metrics)
+            .await
+            .into_iter()
+            .map(|(backend, up)| {
+                (
+                    backend.name().to_owned(),
+                    json!(if up { "up" } else { "down" }),
+                )
+            })
+            .collect();
+        body["backends"] = backends.into();
+        body["revocationEvents"] = json!(if state.sessions.has_subscribed_to_events() {
+            "subscribed"
+        } else {
+            "not_subscribed"
+        });
+    }
     if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
+}
+
+/// Whether the query asks for details: `verbose`, `verbose=1`, `verbose=true`.
+fn verbose(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        name == "verbose" && !matches!(value, "0" | "false")
+    })
 }
 
 /// Prometheus text format.

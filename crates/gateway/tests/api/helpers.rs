@@ -128,14 +128,18 @@ impl TestApp {
             billing_url: self.billing.url.clone(),
             amqp: self.amqp.clone(),
             access_token_ttl: Duration::from_secs(900),
+            revocation_resync: Duration::from_secs(30),
             cors_allowed_origins: vec!["https://app.example.com".into()],
-            trust_forwarded_for: false,
+            trusted_proxies: 0,
             json_body_limit: 256 * 1024,
             rate_limit_multiplier: 1,
             grpc_timeout: Duration::from_secs(15),
             chat_stream_timeout: Duration::from_secs(600),
         };
         tweak(&mut config);
+        // With the test's broker, wait until it follows revocation events
+        // too, so a revocation made next is seen within a second.
+        let follows_events = config.amqp.url == self.amqp.url;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = self.shutdown.clone();
@@ -144,18 +148,30 @@ impl TestApp {
                 panic!("gateway failed: {e:#}");
             }
         });
-        // Ready once it has the keys and reaches identity.
+        // Ready once it has the signing keys and the deny list.
         for _ in 0..400 {
-            if let Ok(r) = self.client.get(format!("{base}/readyz")).send().await
+            if let Ok(r) = self
+                .client
+                .get(format!("{base}/readyz?verbose"))
+                .send()
+                .await
                 && r.status() == StatusCode::OK
+                && (!follows_events
+                    || r.json::<Value>().await.unwrap()["revocationEvents"] == "subscribed")
             {
-                // Give the revocation consumer a moment to bind its queue.
-                tokio::time::sleep(Duration::from_millis(100)).await;
                 return Gateway { base };
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the gateway did not become ready");
+    }
+
+    /// A URL where nothing listens (a stopped service).
+    pub fn closed_port_url(scheme: &str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        format!("{scheme}://{addr}")
     }
 
     pub fn url(&self, path: &str) -> String {

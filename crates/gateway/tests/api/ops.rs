@@ -13,8 +13,21 @@ async fn health_readiness_and_metrics_answer() {
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["checks"]["identity"], true);
+    assert_eq!(body["status"], "ready");
     assert_eq!(body["checks"]["signingKeys"], true);
+    assert_eq!(body["checks"]["denyList"], true);
+    assert!(body.get("backends").is_none(), "details only on request");
+    let r = app
+        .client
+        .get(app.url("/readyz?verbose"))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    for backend in ["identity", "chat", "billing"] {
+        assert_eq!(body["backends"][backend], "up", "{body}");
+    }
+    assert_eq!(body["revocationEvents"], "subscribed");
 
     app.signup(&unique_email()).await;
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
@@ -23,6 +36,75 @@ async fn health_readiness_and_metrics_answer() {
     assert!(text.contains(r#"gateway_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"} 1"#), "{text}");
     assert!(
         text.contains("gateway_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"gateway_backend_up{backend="billing"} 1"#),
+        "{text}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_backend_fails_only_its_routes_and_shows_without_unreadiness() {
+    let app = TestApp::spawn().await;
+    let login = app.signup(&unique_email()).await;
+    // A replica whose billing is down (nothing listens at its address).
+    let gateway = app
+        .gateway_with(|c| c.billing_url = TestApp::closed_port_url("http"))
+        .await;
+    let get = |path: &str| app.client.get(format!("{}{path}", gateway.base)).send();
+
+    let r = get("/readyz").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "this replica can serve");
+    let r = get("/readyz?verbose").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["backends"]["billing"], "down", "{body}");
+    assert_eq!(body["backends"]["identity"], "up", "{body}");
+    assert_eq!(body["backends"]["chat"], "up", "{body}");
+
+    let r = app
+        .call_at(
+            &gateway.base,
+            Method::GET,
+            "/api/v1/me",
+            Some(&login.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "identity's routes work");
+    let r = app
+        .call_at(
+            &gateway.base,
+            Method::GET,
+            "/api/v1/conversations",
+            Some(&login.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "chat's reads work");
+    let r = app
+        .call_at(
+            &gateway.base,
+            Method::GET,
+            "/api/v1/billing/usage",
+            Some(&login.access),
+            None,
+        )
+        .await;
+    problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let r = get("/api/v1/billing/plans").await.unwrap();
+    problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+    let r = get("/metrics").await.unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(r#"gateway_backend_up{backend="billing"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"gateway_backend_up{backend="identity"} 1"#),
         "{text}"
     );
     app.finish().await;
@@ -136,7 +218,7 @@ async fn the_openapi_document_matches_the_committed_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_answers_503_and_readiness_turns_false() {
+async fn a_database_outage_answers_503_and_shows_in_verbose_readiness_only() {
     let app = TestApp::spawn().await;
     let login = app.signup(&unique_email()).await;
     // Cut identity off its database: no new connections, existing ones killed.
@@ -155,24 +237,37 @@ async fn a_database_outage_answers_503_and_readiness_turns_false() {
 
     let r = app.me(&login.access).await;
     problem(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
-    // Identity reports NOT_SERVING within its 5 s check; the gateway follows.
-    let mut unready = false;
+    // Identity reports NOT_SERVING within its 5 s check: the gateway shows it
+    // and stays ready (it still checks tokens, and chat's routes work).
+    let mut shown = false;
     for _ in 0..80 {
-        if app
+        let r = app
             .client
-            .get(app.url("/readyz"))
+            .get(app.url("/readyz?verbose"))
             .send()
             .await
-            .unwrap()
-            .status()
-            == StatusCode::SERVICE_UNAVAILABLE
-        {
-            unready = true;
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        if body["backends"]["identity"] == "down" {
+            shown = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(unready, "readiness turns false while the database is away");
+    assert!(
+        shown,
+        "readyz?verbose shows identity down while its database is away"
+    );
+    let r = app
+        .call(
+            Method::GET,
+            "/api/v1/conversations",
+            Some(&login.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "chat's routes keep working");
 
     conn.batch_execute(&format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true"))
         .await

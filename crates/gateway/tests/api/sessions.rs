@@ -195,14 +195,17 @@ async fn logout_ends_the_session_everywhere_within_a_second() {
 async fn a_gateway_started_after_a_logout_still_refuses_the_token() {
     let app = TestApp::spawn().await;
     let login = app.signup(&unique_email()).await;
-    app.call(
-        Method::POST,
-        "/api/v1/auth/logout",
-        Some(&login.access),
-        None,
-    )
-    .await;
-    // A new replica rebuilds its deny list from identity.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&login.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // A new replica loads its deny list from identity before it is ready,
+    // and before it accepts any token: its very first answer refuses.
     let late = app.gateway_with(|_| {}).await;
     let r = app
         .call_at(
@@ -214,6 +217,81 @@ async fn a_gateway_started_after_a_logout_still_refuses_the_token() {
         )
         .await;
     problem(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_cannot_reach_the_broker_still_refuses_revoked_tokens() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let gone = app.signup(&email).await;
+    let kept = app.login(&email).await;
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&gone.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let isolated = app
+        .gateway_with(|c| {
+            c.amqp.url = format!("{}/%2f", TestApp::closed_port_url("amqp"));
+            c.revocation_resync = Duration::from_millis(200);
+        })
+        .await;
+    let r = app
+        .call_at(
+            &isolated.base,
+            Method::GET,
+            "/api/v1/me",
+            Some(&gone.access),
+            None,
+        )
+        .await;
+    problem(r, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let r = app
+        .call_at(
+            &isolated.base,
+            Method::GET,
+            "/api/v1/me",
+            Some(&kept.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "a live session's token works");
+    let r = app
+        .client
+        .get(format!("{}/readyz?verbose", isolated.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["revocationEvents"], "not_subscribed", "{body}");
+
+    // A log-out at another replica reaches it without events, by the
+    // periodic reload from identity.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            Some(&kept.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let took = app
+        .until_me_is(
+            &isolated.base,
+            &kept.access,
+            StatusCode::UNAUTHORIZED,
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(took.is_some(), "the reload picks the revocation up");
     app.finish().await;
 }
 
@@ -366,5 +444,33 @@ async fn requests_without_a_valid_access_token_are_refused() {
         .await
         .unwrap();
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_ip_is_the_entry_it_appended() {
+    let app = TestApp::spawn().await;
+    let proxied = app.gateway_with(|c| c.trusted_proxies = 1).await;
+    let email = unique_email();
+    assert_eq!(app.register(&email).await.status(), StatusCode::CREATED);
+    // The client sent a spoofed entry; the proxy appended the address it saw.
+    let r = app
+        .client
+        .post(format!("{}/api/v1/auth/login", proxied.base))
+        .header("x-forwarded-for", "6.6.6.6, 203.0.113.7")
+        .json(&json!({"email": email, "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let access = r.json::<Value>().await.unwrap()["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .call(Method::GET, "/api/v1/me/sessions", Some(&access), None)
+        .await;
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list["items"][0]["ipAddress"], "203.0.113.7");
     app.finish().await;
 }
