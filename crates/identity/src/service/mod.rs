@@ -1,6 +1,7 @@
 //! The account use cases. Each owns its transaction: it opens it, calls the
-//! store, writes the outbox rows, commits, and only then wakes the relay and
-//! sends mail. Password hashing happens outside transactions.
+//! store, writes the outbox rows and queues the mails, commits, and only then
+//! wakes the relay and the mail worker. No use case waits for a mail server.
+//! Password hashing happens outside transactions.
 //!
 //! One module per job: `register` (sign-up and email verification),
 //! `sessions` (log-in, refresh, log-out, revocation), `recovery`
@@ -24,7 +25,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::FieldErrors,
-    mail::Mailer,
+    mail::{Mail, Mailer, worker::MailWaker},
     store::{
         self,
         sessions::{self as session_store, Client},
@@ -111,14 +112,17 @@ pub struct Lifetimes {
 #[derive(Clone)]
 pub struct Accounts {
     pool: aichat_db::Pool,
+    /// Wakes the outbox relay after a commit that wrote events.
     waker: Waker,
+    /// Wakes the mail worker after a commit that queued a mail.
+    mail_waker: MailWaker,
+    /// Renders the mails; the worker sends them.
     mailer: Mailer,
     signer: Arc<Signer>,
     previous_keys: Vec<aichat_tokens::PublicKey>,
     pub(crate) issuer: String,
     pub(crate) audience: String,
     lifetimes: Lifetimes,
-    tasks: tokio_util::task::TaskTracker,
 }
 
 /// The caller's client as the gateway saw it.
@@ -134,24 +138,24 @@ impl Accounts {
     pub fn new(
         pool: aichat_db::Pool,
         waker: Waker,
+        mail_waker: MailWaker,
         mailer: Mailer,
         signer: Arc<Signer>,
         previous_keys: Vec<aichat_tokens::PublicKey>,
         issuer: String,
         audience: String,
         lifetimes: Lifetimes,
-        tasks: tokio_util::task::TaskTracker,
     ) -> Self {
         Self {
             pool,
             waker,
+            mail_waker,
             mailer,
             signer,
             previous_keys,
             issuer,
             audience,
             lifetimes,
-            tasks,
         }
     }
 
@@ -166,6 +170,18 @@ impl Accounts {
     async fn conn(&self) -> Result<aichat_db::PooledConnection, Error> {
         Ok(self.pool.get().await?)
     }
+}
+
+/// Queues `mail` to `user_id`; the worker sends it once the transaction
+/// commits.
+async fn queue_mail(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    mail: &Mail,
+) -> Result<(), DbError> {
+    store::mail::enqueue(conn, user_id, &mail.to, &mail.subject, &mail.body)
+        .await
+        .map(drop)
 }
 
 async fn publish_revoked(

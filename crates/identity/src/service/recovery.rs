@@ -4,7 +4,7 @@ use chrono::Utc;
 use diesel::result::Error as DbError;
 use diesel_async::AsyncConnection;
 
-use super::{Accounts, Error, field, publish_revoked};
+use super::{Accounts, Error, field, publish_revoked, queue_mail};
 use crate::{
     domain::{Email, Password, Validator, token},
     hasher,
@@ -16,9 +16,9 @@ use crate::{
 };
 
 impl Accounts {
-    /// Mails a reset link if the address has an active account. Answers the
-    /// same, in about the same time, either way: the mail leaves in the
-    /// background.
+    /// Queues a mail with a reset link if the address has an active account.
+    /// Answers the same, in about the same time, either way: the mail leaves
+    /// from the mail worker.
     pub async fn forgot_password(&self, email: &str) -> Result<(), Error> {
         let email = Email::parse(email).map_err(|reason| field("email", &reason))?;
         let (token, token_hash) = token::generate();
@@ -38,16 +38,13 @@ impl Accounts {
                     expires,
                 )
                 .await?;
+                let mail = self.mailer.password_reset(&user.email, &user.name, &token);
+                queue_mail(conn, user.id, &mail).await?;
                 Ok(Some(user))
             })
             .await?;
-        if let Some(user) = user {
-            let mailer = self.mailer.clone();
-            self.tasks.spawn(async move {
-                if let Err(error) = mailer.send_password_reset(&user.email, &user.name, &token).await {
-                    tracing::error!(error = format!("{error:#}"), user.id = %user.id, "reset mail not sent");
-                }
-            });
+        if user.is_some() {
+            self.mail_waker.wake();
         }
         Ok(())
     }

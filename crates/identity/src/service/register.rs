@@ -2,13 +2,12 @@
 
 use aichat_events::identity as ev;
 use aichat_messaging::outbox;
-use anyhow::Context;
 use chrono::Utc;
 use diesel::result::{DatabaseErrorKind, Error as DbError};
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use super::{Accounts, Error, field, snapshot};
+use super::{Accounts, Error, field, queue_mail, snapshot};
 use crate::{
     domain::{DisplayName, Email, Password, Validator, token},
     hasher,
@@ -20,7 +19,9 @@ use crate::{
 };
 
 impl Accounts {
-    /// Creates an account and mails the verification link.
+    /// Creates an account and queues the verification mail with it: the
+    /// account never exists without its mail on the way, and no mail server
+    /// is waited for.
     pub async fn register(&self, email: &str, password: &str, name: &str) -> Result<User, Error> {
         let mut v = Validator::default();
         let email = v.check("email", Email::parse(email));
@@ -53,6 +54,8 @@ impl Accounts {
                     expires,
                 )
                 .await?;
+                let mail = self.mailer.verification(&user.email, &user.name, &token);
+                queue_mail(conn, user.id, &mail).await?;
                 outbox::enqueue(
                     conn,
                     &ev::UserRegistered {
@@ -68,14 +71,7 @@ impl Accounts {
                 e => e.into(),
             })?;
         self.waker.wake();
-        if let Err(error) = self
-            .mailer
-            .send_verification(&user.email, &user.name, &token)
-            .await
-        {
-            // The account exists; the user can ask for the mail again.
-            tracing::error!(error = format!("{error:#}"), user.id = %user.id, "verification mail not sent");
-        }
+        self.mail_waker.wake();
         Ok(user)
     }
 
@@ -129,8 +125,8 @@ impl Accounts {
         user.ok_or(Error::InvalidLink)
     }
 
-    /// Mails a new verification link (the earlier ones stop working). Does
-    /// nothing for a verified address.
+    /// Queues a mail with a new verification link (the earlier ones stop
+    /// working). Does nothing for a verified address.
     pub async fn resend_verification(&self, user_id: Uuid) -> Result<(), Error> {
         let (token, token_hash) = token::generate();
         let expires = (Utc::now() + self.lifetimes.verification).naive_utc();
@@ -152,14 +148,13 @@ impl Accounts {
                     expires,
                 )
                 .await?;
+                let mail = self.mailer.verification(&user.email, &user.name, &token);
+                queue_mail(conn, user.id, &mail).await?;
                 Ok(Some(user))
             })
             .await?;
-        if let Some(user) = user {
-            self.mailer
-                .send_verification(&user.email, &user.name, &token)
-                .await
-                .context("sending the verification mail")?;
+        if user.is_some() {
+            self.mail_waker.wake();
         }
         Ok(())
     }

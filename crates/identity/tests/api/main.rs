@@ -2,4 +2,6 @@
 
 mod admin;
 mod chaos;
+mod mail;
 mod outbox;
+mod smtp;
