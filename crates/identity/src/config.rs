@@ -35,6 +35,8 @@ pub enum MailTransport {
 /// | `MAIL_RETRY_BASE_MS` | `2000` | wait after a mail's first failed attempt; doubles after each, at most 10 min |
 /// | `MAIL_FROM` | `AI Chat <no-reply@localhost>` | sender |
 /// | `PUBLIC_URL` | `http://localhost:8080` | base of the links in mails |
+/// | `RETENTION_DAYS` | `7` | how long ended sessions and expired mailed tokens are kept before the retention task deletes them |
+/// | `RETENTION_INTERVAL_SECS` | `3600` | how often the retention task runs |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -53,6 +55,8 @@ pub struct Config {
     pub mail_retry_base: Duration,
     pub mail_from: String,
     pub public_url: String,
+    pub retention_days: u32,
+    pub retention_interval: Duration,
 }
 
 impl Config {
@@ -106,6 +110,8 @@ impl Config {
             )?),
             mail_from: aichat_config::string("MAIL_FROM", "AI Chat <no-reply@localhost>"),
             public_url: aichat_config::string("PUBLIC_URL", "http://localhost:8080"),
+            retention_days: aichat_config::parse("RETENTION_DAYS", 7)?,
+            retention_interval: aichat_config::seconds("RETENTION_INTERVAL_SECS", 3600)?,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod domain;
 pub mod grpc;
 pub mod hasher;
 pub mod mail;
+pub mod retention;
 pub mod service;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -92,6 +93,16 @@ pub fn accounts(
     ))
 }
 
+/// What the retention task keeps, and how often it runs.
+pub fn retention(config: &Config) -> anyhow::Result<retention::Retention> {
+    Ok(retention::Retention {
+        ended: chrono::Duration::days(i64::from(config.retention_days)),
+        access_token: chrono::Duration::from_std(config.access_token_ttl)?,
+        inbox: aichat_messaging::inbox::DEDUP_WINDOW,
+        interval: config.retention_interval,
+    })
+}
+
 /// The pool the service uses.
 pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
     aichat_db::pool(
@@ -103,9 +114,9 @@ pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
     )
 }
 
-/// Migrates, then serves gRPC on `listener`, relays the outbox and sends
-/// the queued mails until `shutdown` is cancelled; returns once all have
-/// stopped.
+/// Migrates, then serves gRPC on `listener`, relays the outbox, sends the
+/// queued mails and prunes old rows until `shutdown` is cancelled; returns
+/// once all have stopped.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -136,6 +147,11 @@ pub async fn run(
         )
         .run(shutdown.clone()),
     );
+    tasks.spawn(retention::run(
+        pool.clone(),
+        retention(&config)?,
+        shutdown.clone(),
+    ));
 
     aichat_lifecycle::serve_grpc(
         <IdentityServer<grpc::IdentityService> as tonic::server::NamedService>::NAME,

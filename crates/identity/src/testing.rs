@@ -68,6 +68,8 @@ impl TestIdentity {
             mail_retry_base: Duration::from_millis(200),
             mail_from: "AI Chat <no-reply@localhost>".to_owned(),
             public_url: "http://localhost:8080".to_owned(),
+            retention_days: 7,
+            retention_interval: Duration::from_secs(3600),
         };
         configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

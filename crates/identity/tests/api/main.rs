@@ -4,4 +4,5 @@ mod admin;
 mod chaos;
 mod mail;
 mod outbox;
+mod retention;
 mod smtp;
