@@ -31,7 +31,7 @@ pub enum MailTransport {
 /// | `MAIL_DIR` | `./.run/mail` | where `file` mails go |
 /// | `SMTP_URL` | unset | the relay for `smtp` |
 /// | `SMTP_TIMEOUT_SECS` | `10` | the most one mail send may take (connecting included); then it is retried |
-/// | `MAIL_MAX_ATTEMPTS` | `8` | attempts per mail before it is given up (logged) |
+/// | `MAIL_MAX_ATTEMPTS` | `10` | attempts per mail before it is given up (logged) |
 /// | `MAIL_RETRY_BASE_MS` | `2000` | wait after a mail's first failed attempt; doubles after each, at most 10 min |
 /// | `MAIL_FROM` | `AI Chat <no-reply@localhost>` | sender |
 /// | `PUBLIC_URL` | `http://localhost:8080` | base of the links in mails |
@@ -103,7 +103,7 @@ impl Config {
             refresh_token_ttl: aichat_config::seconds("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             mail,
             smtp_timeout: aichat_config::seconds("SMTP_TIMEOUT_SECS", 10)?,
-            mail_max_attempts: aichat_config::parse("MAIL_MAX_ATTEMPTS", 8)?,
+            mail_max_attempts: aichat_config::parse("MAIL_MAX_ATTEMPTS", 10)?,
             mail_retry_base: Duration::from_millis(aichat_config::parse(
                 "MAIL_RETRY_BASE_MS",
                 2000,
