@@ -30,8 +30,8 @@ pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::days(7);
 /// Rows deleted per statement, so a large backlog never holds long locks.
 const PRUNE_BATCH: i64 = 1000;
 
-/// Forgets the events applied more than `window` ago, in batches of
-/// [`PRUNE_BATCH`] rows; returns how many rows it deleted. Every service's
+/// Forgets the events applied more than `window` ago, in batches of 1,000
+/// rows (one statement each: call it outside a transaction); returns how many rows it deleted. Every service's
 /// periodic task calls it with [`DEDUP_WINDOW`].
 pub async fn prune(conn: &mut AsyncPgConnection, window: chrono::Duration) -> QueryResult<usize> {
     let before = (chrono::Utc::now() - window).naive_utc();
