@@ -76,6 +76,7 @@ pub async fn run(
     // The eager half of the monthly reset, and the reservation sweeper.
     tasks.spawn(maintain(
         metering.clone(),
+        pool.clone(),
         config.maintenance_interval,
         shutdown.clone(),
     ));
@@ -93,9 +94,16 @@ pub async fn run(
 
 /// Every `interval` (and once at start): resets the usage rows of past
 /// months and deletes expired reservations. Requests do both lazily for the
-/// rows they touch; this keeps idle rows and the table tidy.
-async fn maintain(metering: Metering, interval: std::time::Duration, shutdown: CancellationToken) {
+/// rows they touch; this keeps idle rows and the table tidy. Also forgets
+/// inbox entries past the deduplication window.
+async fn maintain(
+    metering: Metering,
+    pool: aichat_db::Pool,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
     while !shutdown.is_cancelled() {
+        aichat_messaging::inbox::prune_expired(&pool).await;
         match metering.maintain(chrono::Utc::now()).await {
             Ok(done) if done != service::Maintenance::default() => {
                 tracing::info!(

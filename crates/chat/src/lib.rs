@@ -58,7 +58,8 @@ fn providers(config: &Config) -> Vec<ProviderConfig> {
     .collect()
 }
 
-/// Keeps next months' tokenUsage partitions created ahead of time.
+/// Keeps next months' tokenUsage partitions created ahead of time, and
+/// forgets inbox entries past the deduplication window.
 async fn keep_partitions(pool: aichat_db::Pool, shutdown: CancellationToken) {
     loop {
         let first = send::billing_month(chrono::Utc::now().date_naive());
@@ -70,6 +71,7 @@ async fn keep_partitions(pool: aichat_db::Pool, shutdown: CancellationToken) {
             },
             Err(error) => tracing::warn!(%error, "cannot reach the database to create partitions"),
         }
+        aichat_messaging::inbox::prune_expired(&pool).await;
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(6 * 3600)) => {}
             () = shutdown.cancelled() => return,

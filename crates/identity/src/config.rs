@@ -30,8 +30,13 @@ pub enum MailTransport {
 /// | `MAIL_TRANSPORT` | `file` | `file` or `smtp` |
 /// | `MAIL_DIR` | `./.run/mail` | where `file` mails go |
 /// | `SMTP_URL` | unset | the relay for `smtp` |
+/// | `SMTP_TIMEOUT_SECS` | `10` | the most one mail send may take (connecting included); then it is retried |
+/// | `MAIL_MAX_ATTEMPTS` | `10` | attempts per mail before it is given up (logged) |
+/// | `MAIL_RETRY_BASE_MS` | `2000` | wait after a mail's first failed attempt; doubles after each, at most 10 min |
 /// | `MAIL_FROM` | `AI Chat <no-reply@localhost>` | sender |
 /// | `PUBLIC_URL` | `http://localhost:8080` | base of the links in mails |
+/// | `RETENTION_DAYS` | `7` | how long ended sessions and expired mailed tokens are kept before the retention task deletes them |
+/// | `RETENTION_INTERVAL_SECS` | `3600` | how often the retention task runs |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -45,8 +50,13 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub mail: MailTransport,
+    pub smtp_timeout: Duration,
+    pub mail_max_attempts: u32,
+    pub mail_retry_base: Duration,
     pub mail_from: String,
     pub public_url: String,
+    pub retention_days: u32,
+    pub retention_interval: Duration,
 }
 
 impl Config {
@@ -92,8 +102,16 @@ impl Config {
             access_token_ttl: aichat_config::seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
             refresh_token_ttl: aichat_config::seconds("REFRESH_TOKEN_TTL_SECS", 30 * 24 * 3600)?,
             mail,
+            smtp_timeout: aichat_config::seconds("SMTP_TIMEOUT_SECS", 10)?,
+            mail_max_attempts: aichat_config::parse("MAIL_MAX_ATTEMPTS", 10)?,
+            mail_retry_base: Duration::from_millis(aichat_config::parse(
+                "MAIL_RETRY_BASE_MS",
+                2000,
+            )?),
             mail_from: aichat_config::string("MAIL_FROM", "AI Chat <no-reply@localhost>"),
             public_url: aichat_config::string("PUBLIC_URL", "http://localhost:8080"),
+            retention_days: aichat_config::parse("RETENTION_DAYS", 7)?,
+            retention_interval: aichat_config::seconds("RETENTION_INTERVAL_SECS", 3600)?,
         })
     }
 }

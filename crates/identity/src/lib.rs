@@ -5,6 +5,7 @@ pub mod domain;
 pub mod grpc;
 pub mod hasher;
 pub mod mail;
+pub mod retention;
 pub mod service;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -17,6 +18,7 @@ use aichat_proto::identity::v1::identity_server::IdentityServer;
 use aichat_tokens::{PublicKey, Signer};
 use anyhow::Context;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use mail::worker::MailWaker;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -49,12 +51,23 @@ pub fn signer(config: &Config) -> anyhow::Result<Signer> {
     }
 }
 
-/// The use cases, wired to their dependencies.
+/// The mailer: renders mails and sends them within `SMTP_TIMEOUT_SECS`.
+pub fn mailer(config: &Config) -> anyhow::Result<mail::Mailer> {
+    mail::Mailer::new(
+        &config.mail,
+        &config.mail_from,
+        &config.public_url,
+        config.smtp_timeout,
+    )
+}
+
+/// The use cases, wired to their dependencies. `waker` wakes the outbox
+/// relay, `mail_waker` the mail worker.
 pub fn accounts(
     config: &Config,
     pool: aichat_db::Pool,
     waker: Waker,
-    tasks: TaskTracker,
+    mail_waker: MailWaker,
 ) -> anyhow::Result<Accounts> {
     let previous = config
         .jwt_previous_public_keys
@@ -65,7 +78,8 @@ pub fn accounts(
     Ok(Accounts::new(
         pool,
         waker,
-        mail::Mailer::new(&config.mail, &config.mail_from, &config.public_url)?,
+        mail_waker,
+        mailer(config)?,
         Arc::new(signer(config)?),
         previous,
         config.jwt_issuer.clone(),
@@ -76,8 +90,17 @@ pub fn accounts(
             verification: chrono::Duration::hours(24),
             reset: chrono::Duration::hours(1),
         },
-        tasks,
     ))
+}
+
+/// What the retention task keeps, and how often it runs.
+pub fn retention(config: &Config) -> anyhow::Result<retention::Retention> {
+    Ok(retention::Retention {
+        ended: chrono::Duration::days(i64::from(config.retention_days)),
+        access_token: chrono::Duration::from_std(config.access_token_ttl)?,
+        inbox: aichat_messaging::inbox::DEDUP_WINDOW,
+        interval: config.retention_interval,
+    })
 }
 
 /// The pool the service uses.
@@ -91,8 +114,9 @@ pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
     )
 }
 
-/// Migrates, then serves gRPC on `listener` and relays the outbox until
-/// `shutdown` is cancelled; returns once both have stopped.
+/// Migrates, then serves gRPC on `listener`, relays the outbox, sends the
+/// queued mails and prunes old rows until `shutdown` is cancelled; returns
+/// once all have stopped.
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -104,10 +128,30 @@ pub async fn run(
     let pool = pool(&config)?;
     let tasks = TaskTracker::new();
     let waker = Waker::default();
-    let accounts = accounts(&config, pool.clone(), waker.clone(), tasks.clone())?;
+    let mail_waker = MailWaker::default();
+    let accounts = accounts(&config, pool.clone(), waker.clone(), mail_waker.clone())?;
     hasher::warm_up();
 
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
+    tasks.spawn(
+        mail::worker::Worker::new(
+            pool.clone(),
+            mailer(&config)?,
+            mail_waker,
+            mail::worker::Retry {
+                max_attempts: config.mail_max_attempts.max(1),
+                base: config.mail_retry_base,
+                max: std::time::Duration::from_secs(600),
+            },
+            config.smtp_timeout,
+        )
+        .run(shutdown.clone()),
+    );
+    tasks.spawn(retention::run(
+        pool.clone(),
+        retention(&config)?,
+        shutdown.clone(),
+    ));
 
     aichat_lifecycle::serve_grpc(
         <IdentityServer<grpc::IdentityService> as tonic::server::NamedService>::NAME,

@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
                 &config,
                 pool,
                 aichat_messaging::relay::Waker::default(),
-                tokio_util::task::TaskTracker::new(),
+                aichat_identity::mail::worker::MailWaker::default(),
             )?;
             match accounts.make_admin(&email).await {
                 Ok(user) => {

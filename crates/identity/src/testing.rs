@@ -39,10 +39,19 @@ pub fn amqp_url() -> String {
 impl TestIdentity {
     /// Starts one, publishing to `amqp`.
     pub async fn spawn(amqp: AmqpConfig) -> anyhow::Result<Self> {
+        Self::spawn_with(amqp, |_| {}).await
+    }
+
+    /// Starts one, publishing to `amqp`, with `configure` applied to its
+    /// test configuration (another mail transport, other timeouts).
+    pub async fn spawn_with(
+        amqp: AmqpConfig,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let db = TestDatabase::new(&TEMPLATE).await?;
         let mail_dir =
             std::env::temp_dir().join(format!("aichat-mail-{}", Uuid::now_v7().simple()));
-        let config = Config {
+        let mut config = Config {
             database_url: db.url().to_owned(),
             db_pool_size: 8,
             grpc_addr: "127.0.0.1:0".to_owned(),
@@ -54,9 +63,15 @@ impl TestIdentity {
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             mail: MailTransport::File(mail_dir.clone()),
+            smtp_timeout: Duration::from_secs(5),
+            mail_max_attempts: 8,
+            mail_retry_base: Duration::from_millis(200),
             mail_from: "AI Chat <no-reply@localhost>".to_owned(),
             public_url: "http://localhost:8080".to_owned(),
+            retention_days: 7,
+            retention_interval: Duration::from_secs(3600),
         };
+        configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();
@@ -143,16 +158,25 @@ impl TestIdentity {
             })
     }
 
-    /// Like [`Self::token_from_mail`], waiting up to 2 s for the mail (reset
-    /// mails leave in the background).
-    pub async fn wait_for_token(&self, email: &str, path: &str) -> Option<String> {
-        for _ in 0..100 {
-            if let Some(token) = self.token_from_mail(email, path) {
-                return Some(token);
+    /// Waits until the mail worker has sent every queued mail, or fails.
+    /// Mails leave after the request that queued them has answered; call
+    /// this before reading [`Self::mails`].
+    pub async fn mail_sent(&self) -> anyhow::Result<()> {
+        let pool = self.pool()?;
+        for _ in 0..400 {
+            let mut conn = pool.get().await?;
+            if crate::store::mail::pending(&mut conn).await? == 0 {
+                return Ok(());
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        None
+        anyhow::bail!("mails are still waiting to be sent")
+    }
+
+    /// Like [`Self::token_from_mail`], once every queued mail has been sent.
+    pub async fn wait_for_token(&self, email: &str, path: &str) -> Option<String> {
+        self.mail_sent().await.ok()?;
+        self.token_from_mail(email, path)
     }
 
     /// Waits until the relay has published every event, or fails.

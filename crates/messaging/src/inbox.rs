@@ -20,3 +20,51 @@ pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryRe
         .await?;
     Ok(inserted == 1)
 }
+
+/// How long an applied event's id is remembered. A redelivery older than
+/// this would be applied again, so it must exceed the longest time a
+/// message can wait on the broker or in a dead-letter queue before it is
+/// replayed. The same in every service.
+pub const DEDUP_WINDOW: chrono::Duration = chrono::Duration::days(7);
+
+/// Rows deleted per statement, so a large backlog never holds long locks.
+const PRUNE_BATCH: i64 = 1000;
+
+/// Forgets the events applied more than `window` ago, in batches of 1,000
+/// rows (one statement each: call it outside a transaction); returns how many rows it deleted. Every service's
+/// periodic task calls it with [`DEDUP_WINDOW`].
+pub async fn prune(conn: &mut AsyncPgConnection, window: chrono::Duration) -> QueryResult<usize> {
+    let before = (chrono::Utc::now() - window).naive_utc();
+    let mut deleted = 0;
+    loop {
+        // diesel cannot express a subquery on the table it deletes from.
+        let n = diesel::sql_query(
+            "DELETE FROM inbox WHERE eventId IN (SELECT eventId FROM inbox \
+             WHERE processedAt < $1 LIMIT $2)",
+        )
+        .bind::<diesel::sql_types::Timestamp, _>(before)
+        .bind::<diesel::sql_types::BigInt, _>(PRUNE_BATCH)
+        .execute(conn)
+        .await?;
+        deleted += n;
+        if i64::try_from(n).unwrap_or(i64::MAX) < PRUNE_BATCH {
+            return Ok(deleted);
+        }
+    }
+}
+
+/// [`prune`] with [`DEDUP_WINDOW`] on a connection of `pool`, for a
+/// service's periodic task: logs what it did, or why it could not (the
+/// next round tries again).
+pub async fn prune_expired(pool: &aichat_db::Pool) {
+    let pruned = async {
+        let mut conn = pool.get().await?;
+        anyhow::Ok(prune(&mut conn, DEDUP_WINDOW).await?)
+    }
+    .await;
+    match pruned {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(inbox.pruned = n, "inbox pruned"),
+        Err(error) => tracing::warn!(error = format!("{error:#}"), "pruning the inbox failed"),
+    }
+}

@@ -32,6 +32,7 @@ async fn sign_up_verify_log_in_and_read_me() {
     );
 
     // The verification mail is an RFC 5322 file with a ?token= link.
+    app.identity.mail_sent().await.unwrap();
     let mails = app.identity.mails();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains(&format!("To: {email}")));
@@ -39,7 +40,8 @@ async fn sign_up_verify_log_in_and_read_me() {
     assert!(mails[0].contains("http://localhost:8080/verify-email?token="));
     let token = app
         .identity
-        .token_from_mail(&email, "verify-email")
+        .wait_for_token(&email, "verify-email")
+        .await
         .unwrap();
     assert_eq!(token.len(), 43);
     // Only its hash is stored.
@@ -153,7 +155,8 @@ async fn a_verification_link_works_once_and_a_resend_replaces_it() {
     let login = app.signup(&email).await;
     let first = app
         .identity
-        .token_from_mail(&email, "verify-email")
+        .wait_for_token(&email, "verify-email")
+        .await
         .unwrap();
 
     let r = app
@@ -167,7 +170,8 @@ async fn a_verification_link_works_once_and_a_resend_replaces_it() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let second = app
         .identity
-        .token_from_mail(&email, "verify-email")
+        .wait_for_token(&email, "verify-email")
+        .await
         .unwrap();
     assert_ne!(first, second);
 
@@ -213,6 +217,7 @@ async fn a_verification_link_works_once_and_a_resend_replaces_it() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
+    app.identity.mail_sent().await.unwrap();
     assert_eq!(app.identity.mails().len(), before);
     app.finish().await;
 }
@@ -224,7 +229,8 @@ async fn an_expired_or_unknown_verification_token_is_refused() {
     app.register(&email).await;
     let token = app
         .identity
-        .token_from_mail(&email, "verify-email")
+        .wait_for_token(&email, "verify-email")
+        .await
         .unwrap();
     app.execute("UPDATE emailVerifications SET expiresAt = now() - interval '1 second'")
         .await;
@@ -260,6 +266,7 @@ async fn forgot_password_answers_the_same_for_any_email_and_mails_only_accounts(
     let app = TestApp::spawn().await;
     let email = unique_email();
     app.register(&email).await;
+    app.identity.mail_sent().await.unwrap();
     let mails_before = app.identity.mails().len();
 
     let known = app

@@ -125,10 +125,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    #[sql_name = "mailoutbox"]
+    mail_outbox (id) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        recipient -> Varchar,
+        subject -> Varchar,
+        body -> Text,
+        attempts -> Int4,
+        #[sql_name = "nextattemptat"]
+        next_attempt_at -> Timestamp,
+        #[sql_name = "lasterror"]
+        last_error -> Nullable<Text>,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(email_verifications -> users (user_id));
 diesel::joinable!(password_resets -> users (user_id));
 diesel::joinable!(session_rotated_tokens -> sessions (session_id));
+diesel::joinable!(mail_outbox -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
@@ -136,4 +156,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     session_revocations,
     email_verifications,
     password_resets,
+    mail_outbox,
 );

@@ -1,6 +1,6 @@
 //! The `sessions` table and the rotation/revocation bookkeeping beside it.
 
-use diesel::prelude::*;
+use diesel::{prelude::*, sql_types};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use ipnetwork::IpNetwork;
 use uuid::Uuid;
@@ -195,4 +195,62 @@ pub async fn revoked_since(
         ))
         .load(conn)
         .await
+}
+
+/// Deletes up to `limit` sessions that ended (expired or revoked) before
+/// `before`, with their rotated tokens (the foreign key cascades). Their
+/// revocation rows are kept: those live by their own clock
+/// ([`prune_revocations`]). Returns how many it deleted.
+pub async fn prune_ended(
+    conn: &mut AsyncPgConnection,
+    before: Timestamp,
+    limit: i64,
+) -> QueryResult<usize> {
+    // diesel cannot express a subquery on the table it deletes from.
+    diesel::sql_query(
+        "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+         WHERE expiresAt < $1 OR revokedAt < $1 LIMIT $2)",
+    )
+    .bind::<sql_types::Timestamp, _>(before)
+    .bind::<sql_types::BigInt, _>(limit)
+    .execute(conn)
+    .await
+}
+
+/// Deletes up to `limit` rotated-away refresh tokens of sessions that are no
+/// longer live: reuse detection only matters while the session could still
+/// be refreshed. Returns how many it deleted.
+pub async fn prune_rotated(
+    conn: &mut AsyncPgConnection,
+    at: Timestamp,
+    limit: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM sessionRotatedTokens WHERE tokenHash IN (SELECT r.tokenHash \
+         FROM sessionRotatedTokens r JOIN sessions s ON s.id = r.sessionId \
+         WHERE s.isActive IS NOT TRUE OR s.expiresAt <= $1 LIMIT $2)",
+    )
+    .bind::<sql_types::Timestamp, _>(at)
+    .bind::<sql_types::BigInt, _>(limit)
+    .execute(conn)
+    .await
+}
+
+/// Deletes up to `limit` revocations recorded before `before`. A revocation
+/// must outlive every access token of its session, so `before` is at least
+/// an access token's life ago: gateways rebuild their deny list from what is
+/// left ([`revoked_since`]). Returns how many it deleted.
+pub async fn prune_revocations(
+    conn: &mut AsyncPgConnection,
+    before: Timestamp,
+    limit: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM sessionRevocations WHERE sessionId IN (SELECT sessionId \
+         FROM sessionRevocations WHERE revokedAt < $1 LIMIT $2)",
+    )
+    .bind::<sql_types::Timestamp, _>(before)
+    .bind::<sql_types::BigInt, _>(limit)
+    .execute(conn)
+    .await
 }

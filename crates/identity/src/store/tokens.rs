@@ -183,3 +183,30 @@ pub async fn consume(
     };
     Ok(changed == 1)
 }
+
+/// Deletes up to `limit` mailed tokens of `purpose` that expired before
+/// `before` (used ones included: their use is recorded on the user).
+/// Returns how many it deleted.
+pub async fn prune_expired(
+    conn: &mut AsyncPgConnection,
+    purpose: Purpose,
+    before: Timestamp,
+    limit: i64,
+) -> QueryResult<usize> {
+    // diesel cannot express a subquery on the table it deletes from.
+    let sql = match purpose {
+        Purpose::VerifyEmail => {
+            "DELETE FROM emailVerifications WHERE id IN (SELECT id FROM emailVerifications \
+             WHERE expiresAt < $1 LIMIT $2)"
+        }
+        Purpose::ResetPassword => {
+            "DELETE FROM passwordResets WHERE id IN (SELECT id FROM passwordResets \
+             WHERE expiresAt < $1 LIMIT $2)"
+        }
+    };
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Timestamp, _>(before)
+        .bind::<diesel::sql_types::BigInt, _>(limit)
+        .execute(conn)
+        .await
+}

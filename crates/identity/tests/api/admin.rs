@@ -31,7 +31,7 @@ async fn make_admin_grants_the_role_and_reports_the_change() {
         &identity.config,
         pool.clone(),
         aichat_messaging::relay::Waker::default(),
-        tokio_util::task::TaskTracker::new(),
+        aichat_identity::mail::worker::MailWaker::default(),
     )
     .unwrap();
     let user = accounts.make_admin("  BOSS@example.com ").await.unwrap();

@@ -2,4 +2,7 @@
 
 mod admin;
 mod chaos;
+mod mail;
 mod outbox;
+mod retention;
+mod smtp;

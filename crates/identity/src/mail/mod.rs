@@ -1,4 +1,13 @@
 //! Outgoing mail (lettre): one RFC 5322 `.eml` per mail in a folder, or SMTP.
+//!
+//! Use cases render a [`Mail`] and queue it in `mailOutbox` in the
+//! transaction that issues its token; the [`worker`] sends it. Nothing here
+//! is called while a request waits, so a slow or failing mail server never
+//! fails a request.
+
+pub mod worker;
+
+use std::time::Duration;
 
 use anyhow::Context;
 use lettre::{
@@ -12,12 +21,22 @@ use secrecy::ExposeSecret;
 
 use crate::config::MailTransport;
 
-/// Sends the service's mails.
+/// Renders and sends the service's mails.
 #[derive(Clone)]
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     public_url: String,
+    /// The most one send may take, connecting included (`SMTP_TIMEOUT_SECS`).
+    timeout: Duration,
+}
+
+/// A rendered mail, ready to queue and send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
 }
 
 #[derive(Clone)]
@@ -27,8 +46,14 @@ enum Transport {
 }
 
 impl Mailer {
-    /// Builds the transport; for `file`, creates the folder.
-    pub fn new(transport: &MailTransport, from: &str, public_url: &str) -> anyhow::Result<Self> {
+    /// Builds the transport; for `file`, creates the folder. Each send gives
+    /// up after `timeout`.
+    pub fn new(
+        transport: &MailTransport,
+        from: &str,
+        public_url: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let transport = match transport {
             MailTransport::File(dir) => {
                 std::fs::create_dir_all(dir)
@@ -38,6 +63,7 @@ impl Mailer {
             MailTransport::Smtp(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
                     .context("reading SMTP_URL")?
+                    .timeout(Some(timeout))
                     .build(),
             ),
         };
@@ -45,44 +71,46 @@ impl Mailer {
             transport,
             from: from.parse().context("reading MAIL_FROM")?,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            timeout,
         })
     }
 
     /// The verification mail, with a link carrying `?token=`.
-    pub async fn send_verification(&self, to: &str, name: &str, token: &str) -> anyhow::Result<()> {
+    pub fn verification(&self, to: &str, name: &str, token: &str) -> Mail {
         let link = format!("{}/verify-email?token={token}", self.public_url);
         let body = format!(
             "Hello {name},\n\nplease confirm your email address by opening this link:\n\n{link}\n\n\
              The link works once and expires in 24 hours. If you did not sign up, ignore this mail.\n"
         );
-        self.send(to, "Confirm your email address", body).await
+        mail(to, "Confirm your email address", body)
     }
 
     /// The password reset mail, with a link carrying `?token=`.
-    pub async fn send_password_reset(
-        &self,
-        to: &str,
-        name: &str,
-        token: &str,
-    ) -> anyhow::Result<()> {
+    pub fn password_reset(&self, to: &str, name: &str, token: &str) -> Mail {
         let link = format!("{}/reset-password?token={token}", self.public_url);
         let body = format!(
             "Hello {name},\n\nsomeone asked to reset the password of this account. To choose a new \
              password, open this link:\n\n{link}\n\nThe link works once and expires in 1 hour. If it \
              was not you, ignore this mail: your password stays as it is.\n"
         );
-        self.send(to, "Reset your password", body).await
+        mail(to, "Reset your password", body)
     }
 
-    async fn send(&self, to: &str, subject: &str, body: String) -> anyhow::Result<()> {
-        let body = encode_body(&body);
+    /// Sends `mail`, giving up after the timeout.
+    pub async fn send(&self, mail: &Mail) -> anyhow::Result<()> {
         let message = Message::builder()
             .from(self.from.clone())
-            .to(to.parse().context("recipient address")?)
-            .subject(subject)
+            .to(mail.to.parse().context("recipient address")?)
+            .subject(&mail.subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(body)
+            .body(encode_body(&mail.body))
             .context("building a mail")?;
+        tokio::time::timeout(self.timeout, self.deliver(message))
+            .await
+            .with_context(|| format!("sending a mail timed out after {:?}", self.timeout))?
+    }
+
+    async fn deliver(&self, message: Message) -> anyhow::Result<()> {
         match &self.transport {
             Transport::File(t) => t
                 .send(message)
@@ -95,6 +123,14 @@ impl Mailer {
                 .map(drop)
                 .context("sending a mail over SMTP"),
         }
+    }
+}
+
+fn mail(to: &str, subject: &str, body: String) -> Mail {
+    Mail {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        body,
     }
 }
 
