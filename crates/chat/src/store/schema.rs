@@ -3,12 +3,41 @@
 // snake_case with `sql_name` pointing at the real column.
 
 diesel::table! {
+    #[sql_name = "aiproviders"]
+    ai_providers (id) {
+        id -> Uuid,
+        #[max_length = 100]
+        name -> Varchar,
+        #[sql_name = "inputtokencostper1k"]
+        input_token_cost_per_1k -> Numeric,
+        #[sql_name = "outputtokencostper1k"]
+        output_token_cost_per_1k -> Numeric,
+        #[sql_name = "requestsperminute"]
+        requests_per_minute -> Nullable<Int4>,
+        #[sql_name = "requestsperday"]
+        requests_per_day -> Nullable<Int4>,
+        #[sql_name = "supportedmodels"]
+        supported_models -> Json,
+        #[sql_name = "isactive"]
+        is_active -> Nullable<Bool>,
+        #[sql_name = "isavailable"]
+        is_available -> Nullable<Bool>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     conversations (id) {
         id -> Uuid,
         #[sql_name = "userid"]
         user_id -> Uuid,
+        #[max_length = 500]
         title -> Varchar,
         description -> Nullable<Text>,
+        #[max_length = 100]
         model -> Varchar,
         #[sql_name = "systemprompt"]
         system_prompt -> Nullable<Text>,
@@ -32,6 +61,7 @@ diesel::table! {
         id -> Uuid,
         #[sql_name = "conversationid"]
         conversation_id -> Uuid,
+        #[max_length = 50]
         role -> Varchar,
         content -> Text,
         #[sql_name = "tokencount"]
@@ -40,7 +70,9 @@ diesel::table! {
         prompt_tokens -> Nullable<Int4>,
         #[sql_name = "completiontokens"]
         completion_tokens -> Nullable<Int4>,
+        #[max_length = 100]
         model -> Nullable<Varchar>,
+        #[max_length = 10]
         language -> Nullable<Varchar>,
         #[sql_name = "isdeleted"]
         is_deleted -> Nullable<Bool>,
@@ -63,7 +95,9 @@ diesel::table! {
         conversation_id -> Nullable<Uuid>,
         #[sql_name = "messageid"]
         message_id -> Nullable<Uuid>,
+        #[max_length = 100]
         provider -> Varchar,
+        #[max_length = 100]
         model -> Varchar,
         #[sql_name = "prompttokens"]
         prompt_tokens -> Int4,
@@ -80,31 +114,8 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    #[sql_name = "aiproviders"]
-    ai_providers (id) {
-        id -> Uuid,
-        name -> Varchar,
-        #[sql_name = "inputtokencostper1k"]
-        input_token_cost_per_1k -> Numeric,
-        #[sql_name = "outputtokencostper1k"]
-        output_token_cost_per_1k -> Numeric,
-        #[sql_name = "requestsperminute"]
-        requests_per_minute -> Nullable<Int4>,
-        #[sql_name = "requestsperday"]
-        requests_per_day -> Nullable<Int4>,
-        #[sql_name = "supportedmodels"]
-        supported_models -> Json,
-        #[sql_name = "isactive"]
-        is_active -> Nullable<Bool>,
-        #[sql_name = "isavailable"]
-        is_available -> Nullable<Bool>,
-        #[sql_name = "createdat"]
-        created_at -> Nullable<Timestamp>,
-        #[sql_name = "updatedat"]
-        updated_at -> Nullable<Timestamp>,
-    }
-}
-
 diesel::joinable!(messages -> conversations (conversation_id));
-diesel::allow_tables_to_appear_in_same_query!(conversations, messages, token_usage, ai_providers);
+diesel::joinable!(token_usage -> conversations (conversation_id));
+diesel::joinable!(token_usage -> messages (message_id));
+
+diesel::allow_tables_to_appear_in_same_query!(ai_providers, conversations, messages, token_usage,);
