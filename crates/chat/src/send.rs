@@ -121,6 +121,7 @@ impl Sender {
         user_id: Uuid,
         new: NewConversation<'_>,
     ) -> Result<Conversation, SendError> {
+        let new = chat.check_new_conversation(new).await?;
         let limits = self.billing.limits(user_id).await?;
         if let Some(max) = limits.max_conversations {
             let mut conn = chat.conn().await?;

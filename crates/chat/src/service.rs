@@ -66,6 +66,15 @@ pub struct NewConversation<'a> {
     pub system_prompt: Option<&'a str>,
 }
 
+/// A new conversation whose fields passed the checks (see
+/// [`Chat::check_new_conversation`]).
+pub struct CheckedConversation {
+    model: String,
+    title: String,
+    description: Option<String>,
+    system_prompt: Option<String>,
+}
+
 /// A change to a conversation, as sent; absent fields stay.
 #[derive(Default)]
 pub struct ConversationPatch<'a> {
@@ -111,11 +120,13 @@ impl Chat {
             })
     }
 
-    pub async fn create_conversation(
+    /// The fields of a new conversation, checked: `validation_failed`
+    /// naming each bad one. Done before anything that depends on the user's
+    /// state (the plan's limit), so a bad request says so whatever the plan.
+    pub async fn check_new_conversation(
         &self,
-        user_id: Uuid,
         new: NewConversation<'_>,
-    ) -> Result<Conversation, Error> {
+    ) -> Result<CheckedConversation, Error> {
         let mut errors = FieldErrors::new();
         let title = match new.title {
             Some(t) => input::title(t)
@@ -148,7 +159,19 @@ impl Chat {
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
-        let title = title.unwrap_or_else(input::default_title);
+        Ok(CheckedConversation {
+            model: new.model.trim().to_owned(),
+            title: title.unwrap_or_else(input::default_title),
+            description,
+            system_prompt,
+        })
+    }
+
+    pub async fn create_conversation(
+        &self,
+        user_id: Uuid,
+        new: CheckedConversation,
+    ) -> Result<Conversation, Error> {
         let mut conn = self.conn().await?;
         let conversation = conn
             .transaction::<Conversation, DbError, _>(async |conn| {
@@ -156,10 +179,10 @@ impl Chat {
                     conn,
                     &conversations::New {
                         user_id,
-                        title: &title,
-                        description: description.as_deref(),
-                        model: new.model.trim(),
-                        system_prompt: system_prompt.as_deref(),
+                        title: &new.title,
+                        description: new.description.as_deref(),
+                        model: &new.model,
+                        system_prompt: new.system_prompt.as_deref(),
                     },
                 )
                 .await?;
