@@ -132,6 +132,39 @@ async fn the_openapi_document_matches_the_committed_contract() {
     ] {
         assert!(served["paths"][path].is_object(), "{path}");
     }
+    // Each operation declares its path parameters, and every error answer
+    // is a problem document; those needing a token declare 401.
+    for (path, item) in served["paths"].as_object().unwrap() {
+        let params: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split('}').next())
+            .collect();
+        for (method, operation) in item.as_object().unwrap() {
+            let declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(declared, params, "{method} {path}: path parameters");
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status}: {response}"
+                    );
+                }
+            }
+            if operation["security"].is_array() {
+                assert!(responses.contains_key("401"), "{method} {path}: 401");
+            }
+        }
+    }
     app.finish().await;
 }
 
