@@ -191,7 +191,9 @@ pub fn app(
         .wrap(from_fn(observe))
 }
 
-async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Problem> {
+/// The answer to a request no route takes: 405 with `Allow` for a known
+/// path (also the default service of each resource), else 404.
+pub(crate) async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Problem> {
     if let Some(pattern) = req.match_pattern() {
         // A known path with another method: 405 and the methods it has
         // (those of the contract; the operations endpoints answer GET).

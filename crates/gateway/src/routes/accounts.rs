@@ -572,6 +572,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/auth/reset-password", web::post().to(reset_password))
         .service(
             web::resource("/me")
+                .default_service(web::to(crate::not_found))
                 .route(web::get().to(me))
                 .route(web::patch().to(update_me))
                 .route(web::delete().to(delete_me)),

@@ -611,11 +611,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/models", web::get().to(models))
         .service(
             web::resource("/conversations")
+                .default_service(web::to(crate::not_found))
                 .route(web::post().to(create_conversation))
                 .route(web::get().to(list_conversations)),
         )
         .service(
             web::resource("/conversations/{id}")
+                .default_service(web::to(crate::not_found))
                 .route(web::get().to(get_conversation))
                 .route(web::patch().to(update_conversation))
                 .route(web::delete().to(delete_conversation)),
@@ -624,6 +626,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/unarchive", web::post().to(unarchive))
         .service(
             web::resource("/conversations/{id}/messages")
+                .default_service(web::to(crate::not_found))
                 .route(web::get().to(list_messages))
                 .route(web::post().to(send_message)),
         )

@@ -92,13 +92,16 @@ async fn unknown_routes_and_methods_are_problems() {
         "not_found",
     )
     .await;
-    problem(
-        app.call(Method::GET, "/api/v1/auth/login", None, None)
-            .await,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-    )
-    .await;
+    let r = app
+        .call(Method::GET, "/api/v1/auth/login", None, None)
+        .await;
+    assert_eq!(r.headers()["allow"], "POST", "405 says what is allowed");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let r = app
+        .call(Method::PUT, "/api/v1/conversations/x", None, None)
+        .await;
+    assert_eq!(r.headers()["allow"], "GET, PATCH, DELETE");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     app.finish().await;
 }
 
