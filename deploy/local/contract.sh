@@ -17,6 +17,14 @@ SCHEMATHESIS_VERSION=4.32.5
 log() { printf '\033[1;35m[contract]\033[0m %s\n' "$*" >&2; }
 started=$SECONDS
 
+# One run at a time on a machine: the databases and the exchange (and so its
+# queues, which outlive a run) have fixed names.
+exec 9>/var/tmp/aichat-contract.lock
+if ! flock -n 9; then
+  log "waiting for another contract run to finish"
+  flock 9
+fi
+
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   log "installing schemathesis $SCHEMATHESIS_VERSION in $VENV"
   python3 -m venv "$VENV"
