@@ -24,7 +24,7 @@ log() { printf '\033[1;32m[schema-check]\033[0m %s\n' "$*" >&2; }
 # diesel_cli, pinned; installed into ~/.cargo/bin when missing (about 4 min
 # on 2 cores, once per machine). It needs libpq's headers.
 DIESEL_VERSION=2.3.4
-if [ "$DIESEL" = diesel ] && ! diesel --version 2>/dev/null | grep -qx "diesel $DIESEL_VERSION"; then
+if [ "$DIESEL" = diesel ] && ! diesel --version 2>/dev/null | grep -q "Version: $DIESEL_VERSION$"; then
   if ! dpkg -s libpq-dev >/dev/null 2>&1; then
     log "installing libpq-dev with apt"
     export DEBIAN_FRONTEND=noninteractive
