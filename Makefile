@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/aichat-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test lint fmt services bench admin deploy-check
+.PHONY: run test lint fmt services bench admin deploy-check schema-check contract
 
 run: ## Build and start everything on http://127.0.0.1:8080 (Ctrl-C stops it)
 	bash deploy/local/run.sh
@@ -16,11 +16,17 @@ lint: ## Formatting and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test: services lint ## Every test: unit and integration, against real PostgreSQL and RabbitMQ
+test: services lint schema-check contract ## Every test: the schema and HTTP contract checks, unit and integration tests against real PostgreSQL and RabbitMQ
 	@log=$$(mktemp); set -o pipefail; \
 	cargo test --workspace --locked 2>&1 | tee "$$log"; status=$$?; \
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' "$$log"; \
 	rm -f "$$log"; exit $$status
+
+schema-check: services ## Each diesel schema.rs equals what its migrations create (diesel print-schema)
+	bash deploy/local/schema-check.sh
+
+contract: services ## schemathesis against /openapi.json on a fresh stack, signed in
+	bash deploy/local/contract.sh
 
 bench: services ## Load benchmarks through the gateway; writes docs/benchmarks.md
 	bash deploy/local/bench.sh

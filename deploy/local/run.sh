@@ -13,6 +13,7 @@ cd "$(dirname "$0")/../.."
 : "${PROFILE:=dev}"
 : "${RUN_DIR:=$PWD/.run}"
 : "${PG_URL:=postgres://postgres@127.0.0.1:5432}"
+: "${DB_PREFIX:=}" # databases ${DB_PREFIX}identity, ${DB_PREFIX}chat, ${DB_PREFIX}billing
 : "${AMQP_URL:=amqp://guest:guest@127.0.0.1:5672/%2f}"
 : "${AMQP_EXCHANGE:=aichat.events}"
 : "${IDENTITY_GRPC_ADDR:=127.0.0.1:50051}"
@@ -32,7 +33,7 @@ log() { printf '\033[1;32m[run]\033[0m %s\n' "$*" >&2; }
 bash deploy/local/services.sh
 
 # One database per service.
-for db in identity chat billing; do
+for db in "${DB_PREFIX}identity" "${DB_PREFIX}chat" "${DB_PREFIX}billing"; do
   if ! psql "$PG_URL/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
     log "creating database $db"
     psql "$PG_URL/postgres" -qc "CREATE DATABASE $db"
@@ -70,11 +71,11 @@ export CHAT_GRPC_URL="http://$CHAT_GRPC_ADDR" BILLING_GRPC_URL="http://$BILLING_
 
 MOCK_ADDR="$MOCK_ADDR" "$bin_dir/mockllm" &
 pids+=($!)
-DATABASE_URL="$PG_URL/identity" GRPC_ADDR="$IDENTITY_GRPC_ADDR" "$bin_dir/identity" serve &
+DATABASE_URL="$PG_URL/${DB_PREFIX}identity" GRPC_ADDR="$IDENTITY_GRPC_ADDR" "$bin_dir/identity" serve &
 pids+=($!)
-DATABASE_URL="$PG_URL/billing" GRPC_ADDR="$BILLING_GRPC_ADDR" "$bin_dir/billing" serve &
+DATABASE_URL="$PG_URL/${DB_PREFIX}billing" GRPC_ADDR="$BILLING_GRPC_ADDR" "$bin_dir/billing" serve &
 pids+=($!)
-DATABASE_URL="$PG_URL/chat" GRPC_ADDR="$CHAT_GRPC_ADDR" "$bin_dir/chat" serve &
+DATABASE_URL="$PG_URL/${DB_PREFIX}chat" GRPC_ADDR="$CHAT_GRPC_ADDR" "$bin_dir/chat" serve &
 pids+=($!)
 HTTP_ADDR="$HTTP_ADDR" "$bin_dir/gateway" serve &
 pids+=($!)

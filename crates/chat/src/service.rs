@@ -82,6 +82,15 @@ pub struct NewConversation<'a> {
     pub system_prompt: Option<&'a str>,
 }
 
+/// A new conversation whose fields passed the checks (see
+/// [`Chat::check_new_conversation`]).
+pub struct CheckedConversation {
+    model: String,
+    title: String,
+    description: Option<String>,
+    system_prompt: Option<String>,
+}
+
 /// A change to a conversation, as sent; absent fields stay.
 #[derive(Default)]
 pub struct ConversationPatch<'a> {
@@ -127,15 +136,13 @@ impl Chat {
             })
     }
 
-    /// Creates a conversation; with `max_conversations`, only while the user
-    /// has fewer. The count and the insert run under the user's lock, so
-    /// parallel creates cannot pass the limit together.
-    pub async fn create_conversation(
+    /// The fields of a new conversation, checked: `validation_failed`
+    /// naming each bad one. Done before anything that depends on the user's
+    /// state (the plan's limit), so a bad request says so whatever the plan.
+    pub async fn check_new_conversation(
         &self,
-        user_id: Uuid,
         new: NewConversation<'_>,
-        max_conversations: Option<i64>,
-    ) -> Result<Conversation, CreateError> {
+    ) -> Result<CheckedConversation, Error> {
         let mut errors = FieldErrors::new();
         let title = match new.title {
             Some(t) => input::title(t)
@@ -166,9 +173,25 @@ impl Chat {
             errors.extend(e);
         }
         if !errors.is_empty() {
-            return Err(Error::Validation(errors).into());
+            return Err(Error::Validation(errors));
         }
-        let title = title.unwrap_or_else(input::default_title);
+        Ok(CheckedConversation {
+            model: new.model.trim().to_owned(),
+            title: title.unwrap_or_else(input::default_title),
+            description,
+            system_prompt,
+        })
+    }
+
+    /// Creates a checked conversation; with `max_conversations`, only while
+    /// the user has fewer. The count and the insert run under the user's
+    /// lock, so parallel creates cannot pass the limit together.
+    pub async fn create_conversation(
+        &self,
+        user_id: Uuid,
+        new: CheckedConversation,
+        max_conversations: Option<i64>,
+    ) -> Result<Conversation, CreateError> {
         let mut conn = self.conn().await.map_err(CreateError::Chat)?;
         let conversation = conn
             .transaction::<Conversation, CreateError, _>(async |conn| {
@@ -182,10 +205,10 @@ impl Chat {
                     conn,
                     &conversations::New {
                         user_id,
-                        title: &title,
-                        description: description.as_deref(),
-                        model: new.model.trim(),
-                        system_prompt: system_prompt.as_deref(),
+                        title: &new.title,
+                        description: new.description.as_deref(),
+                        model: &new.model,
+                        system_prompt: new.system_prompt.as_deref(),
                     },
                 )
                 .await?;

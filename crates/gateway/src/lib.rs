@@ -221,13 +221,23 @@ pub fn app(
         .wrap(from_fn(observe))
 }
 
-async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Problem> {
-    if req.match_pattern().is_some() {
-        // A known path with another method.
-        return Err(Problem::new(
+/// The answer to a request no route takes: 405 with `Allow` for a known
+/// path (also the default service of each resource), else 404.
+pub(crate) async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Problem> {
+    if let Some(pattern) = req.match_pattern() {
+        // A known path with another method: 405 and the methods it has
+        // (those of the contract; the operations endpoints answer GET).
+        use actix_web::ResponseError as _;
+        let mut response = Problem::new(
             Code::MethodNotAllowed,
             format!("{} is not allowed here.", req.method()),
-        ));
+        )
+        .error_response();
+        let allow = openapi::allowed_methods(&pattern).unwrap_or("GET");
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        return Ok(response);
     }
     Err(Problem::new(Code::NotFound, "No such resource."))
 }
@@ -243,9 +253,7 @@ fn json_problem(error: &actix_web::error::JsonPayloadError) -> Problem {
             Code::UnsupportedMediaType,
             "Send the body as application/json.",
         ),
-        E::Deserialize(e) => {
-            Problem::new(Code::MalformedBody, format!("The body is not valid: {e}"))
-        }
+        E::Deserialize(e) => Problem::malformed_body(e),
         _ => Problem::new(Code::MalformedBody, "The body could not be read."),
     }
 }

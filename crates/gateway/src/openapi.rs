@@ -1,8 +1,17 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
+use std::{collections::BTreeMap, sync::LazyLock};
+
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+    openapi::{
+        Content, Ref, RefOr, Type,
+        header::Header,
+        path::Operation,
+        response::Response,
+        schema::Object,
+        security::{Http, HttpAuthScheme, SecurityScheme},
+    },
 };
 
 use crate::{
@@ -29,7 +38,7 @@ use crate::{
         c::SendResult, c::DoneEvent, c::CreateConversationBody, c::UpdateConversationBody, c::SendMessageBody,
         b::Plan, b::PlanList, b::Usage,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Problems),
     tags(
         (name = "accounts", description = "Sign-up, log-in, tokens, profile and sessions"),
         (name = "chat", description = "Models, conversations, messages and streamed replies"),
@@ -47,4 +56,112 @@ impl Modify for BearerAuth {
         scheme.bearer_format = Some("JWT".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
+}
+
+/// The media type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Makes every operation's error answers exact: each non-2xx response is an
+/// `application/problem+json` [`ProblemBody`](crate::problem::ProblemBody),
+/// and the answers any operation of a kind can give are declared once here
+/// rather than on each handler: the body refusals (400, 413, 415) where there
+/// is a JSON body, 401 where a token is required, and 500/503 on every API
+/// operation (they all call a service). A 429 carries `Retry-After`.
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                declare_problems(operation);
+            }
+        }
+    }
+}
+
+fn declare_problems(operation: &mut Operation) {
+    let mut shared: Vec<(&str, &str)> = vec![
+        ("500", "`internal`"),
+        (
+            "503",
+            "`unavailable`: a service behind the gateway is down; try again shortly",
+        ),
+    ];
+    if operation.request_body.is_some() {
+        shared.extend([
+            (
+                "400",
+                "`malformed_body`: not JSON, or a field of the wrong type",
+            ),
+            ("413", "`payload_too_large`"),
+            (
+                "415",
+                "`unsupported_media_type`: the body must be `application/json`",
+            ),
+        ]);
+    }
+    if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+        shared.push(("401", "`unauthorized` (no token) or `invalid_token`"));
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, description) in shared {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(Response::new(description)));
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if status.starts_with('2') || status.starts_with('3') {
+            continue;
+        }
+        response.content.clear();
+        response.content.insert(
+            PROBLEM_JSON.to_owned(),
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        );
+        if status == "429" {
+            response.headers.insert(
+                "Retry-After".to_owned(),
+                Header::new(Object::with_type(Type::Integer)),
+            );
+        }
+    }
+}
+
+/// The methods each path of the document answers, for the `Allow` header
+/// of a 405.
+pub fn allowed_methods(path: &str) -> Option<&'static str> {
+    static ALLOWED: LazyLock<BTreeMap<String, String>> = LazyLock::new(|| {
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .into_iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect::<Vec<_>>()
+                .join(", ");
+                (path, methods)
+            })
+            .collect()
+    });
+    ALLOWED.get(path).map(String::as_str)
 }

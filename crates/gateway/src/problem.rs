@@ -198,6 +198,14 @@ impl Problem {
         Self::validation(BTreeMap::from([(name.to_owned(), reason.to_owned())]))
     }
 
+    /// `malformed_body`: JSON, but not of the expected shape.
+    pub fn malformed_body(error: &impl std::fmt::Display) -> Self {
+        Self::new(
+            Code::MalformedBody,
+            format!("The body is not valid: {error}"),
+        )
+    }
+
     /// `rate_limited`, to be retried after `seconds`.
     pub fn rate_limited(seconds: u64) -> Self {
         let mut p = Self::new(Code::RateLimited, "Slow down and try again later.");

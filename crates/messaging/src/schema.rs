@@ -2,8 +2,21 @@
 //! service's first migration creates them).
 
 diesel::table! {
+    inbox (event_id) {
+        #[sql_name = "eventid"]
+        event_id -> Uuid,
+        #[max_length = 100]
+        #[sql_name = "eventtype"]
+        event_type -> Varchar,
+        #[sql_name = "processedat"]
+        processed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     outbox (id) {
         id -> Uuid,
+        #[max_length = 100]
         #[sql_name = "eventtype"]
         event_type -> Varchar,
         payload -> Jsonb,
@@ -17,13 +30,4 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    inbox (event_id) {
-        #[sql_name = "eventid"]
-        event_id -> Uuid,
-        #[sql_name = "eventtype"]
-        event_type -> Varchar,
-        #[sql_name = "processedat"]
-        processed_at -> Timestamp,
-    }
-}
+diesel::allow_tables_to_appear_in_same_query!(inbox, outbox,);

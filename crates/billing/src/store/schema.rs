@@ -4,9 +4,25 @@
 // outbox and inbox tables are aichat-messaging's.
 
 diesel::table! {
+    #[sql_name = "deletedusers"]
+    deleted_users (user_id) {
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "deletedat"]
+        deleted_at -> Timestamp,
+        #[sql_name = "tokensused"]
+        tokens_used -> Int8,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
+    }
+}
+
+diesel::table! {
     plans (id) {
         id -> Uuid,
+        #[max_length = 100]
         name -> Varchar,
+        #[max_length = 255]
         #[sql_name = "stripepriceid"]
         stripe_price_id -> Nullable<Varchar>,
         #[sql_name = "monthlyprice"]
@@ -26,6 +42,22 @@ diesel::table! {
         created_at -> Nullable<Timestamp>,
         #[sql_name = "updatedat"]
         updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "tokenreservations"]
+    token_reservations (id) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "billingmonth"]
+        billing_month -> Date,
+        tokens -> Int4,
+        #[sql_name = "expiresat"]
+        expires_at -> Timestamp,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
     }
 }
 
@@ -54,39 +86,9 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    #[sql_name = "tokenreservations"]
-    token_reservations (id) {
-        id -> Uuid,
-        #[sql_name = "userid"]
-        user_id -> Uuid,
-        #[sql_name = "billingmonth"]
-        billing_month -> Date,
-        tokens -> Int4,
-        #[sql_name = "expiresat"]
-        expires_at -> Timestamp,
-        #[sql_name = "createdat"]
-        created_at -> Timestamp,
-    }
-}
-
-diesel::table! {
-    #[sql_name = "deletedusers"]
-    deleted_users (user_id) {
-        #[sql_name = "userid"]
-        user_id -> Uuid,
-        #[sql_name = "deletedat"]
-        deleted_at -> Timestamp,
-        #[sql_name = "tokensused"]
-        tokens_used -> Int8,
-        #[sql_name = "costusd"]
-        cost_usd -> Numeric,
-    }
-}
-
 diesel::allow_tables_to_appear_in_same_query!(
+    deleted_users,
     plans,
-    usage_tracking,
     token_reservations,
-    deleted_users
+    usage_tracking,
 );

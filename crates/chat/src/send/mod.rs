@@ -190,6 +190,8 @@ impl Sender {
         user_id: Uuid,
         new: NewConversation<'_>,
     ) -> Result<Conversation, SendError> {
+        // Fields first: a bad request says so whatever the plan.
+        let new = chat.check_new_conversation(new).await?;
         let limits = self.billing.limits(user_id).await?;
         chat.create_conversation(user_id, new, limits.max_conversations)
             .await

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{client_ip, grpc, limit, user_agent};
+use super::{Json, client_ip, grpc, limit, user_agent};
 use crate::{
     auth::Caller,
     problem::{Problem, ProblemBody},
@@ -102,72 +102,116 @@ pub struct SessionList {
     pub items: Vec<SessionView>,
 }
 
-/// Missing fields read as empty strings, so identity answers
-/// `validation_failed` naming them instead of a parse error.
+// The bounds below are identity's (crates/identity/src/domain), stated for
+// clients. Missing fields read as empty strings, so identity answers
+// `validation_failed` naming them instead of a parse error; the schema still
+// says they are required. A name is trimmed of Unicode white space, must keep
+// a character, and has no control characters: the pattern says exactly that
+// (white space spelled out, as `\s` differs between regex dialects).
+
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple", "name": "Ada Lovelace"}))]
 pub struct RegisterBody {
     #[serde(default)]
+    #[schema(required, format = Email, max_length = 254)]
     pub email: String,
+    /// 10 to 128 characters, not a common password, not the email address.
     #[serde(default)]
+    #[schema(required, format = Password, min_length = 10, max_length = 128)]
     pub password: String,
     #[serde(default)]
+    #[schema(
+        required,
+        max_length = 255,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct LoginBody {
+    /// Not blank; any other text is answered 401 like a wrong password.
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    )]
     pub email: String,
     #[serde(default)]
+    #[schema(required, format = Password, min_length = 1)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"refreshToken": "q3Yx0mB1c2dEf4GhIj5KlMn6OpQr7StUv8WxYz9Ab0C"}))]
 pub struct RefreshBody {
     #[serde(default)]
+    #[schema(required, pattern = r"^[A-Za-z0-9_-]{43}$")]
     pub refresh_token: String,
 }
 
+/// A token from a mailed link (`?token=`).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "q3Yx0mB1c2dEf4GhIj5KlMn6OpQr7StUv8WxYz9Ab0C"}))]
 pub struct TokenBody {
     #[serde(default)]
+    #[schema(required, pattern = r"^[A-Za-z0-9_-]{43}$")]
     pub token: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com"}))]
 pub struct EmailBody {
     #[serde(default)]
+    #[schema(required, format = Email, max_length = 254)]
     pub email: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "q3Yx0mB1c2dEf4GhIj5KlMn6OpQr7StUv8WxYz9Ab0C", "password": "another horse battery staple"}))]
 pub struct ResetPasswordBody {
+    /// The token from the mailed link (`?token=`).
     #[serde(default)]
+    #[schema(required, pattern = r"^[A-Za-z0-9_-]{43}$")]
     pub token: String,
+    /// 10 to 128 characters, not a common password, not the email address.
     #[serde(default)]
+    #[schema(required, format = Password, min_length = 10, max_length = 128)]
     pub password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Ada King"}))]
 pub struct UpdateMeBody {
-    /// The new display name; absent leaves it unchanged.
+    /// The new display name; absent or `null` leaves it unchanged.
     #[serde(default)]
+    #[schema(
+        max_length = 255,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"currentPassword": "correct horse battery staple", "newPassword": "another horse battery staple"}))]
 pub struct ChangePasswordBody {
     #[serde(default)]
+    #[schema(required, format = Password, min_length = 1)]
     pub current_password: String,
+    /// 10 to 128 characters, not a common password, not the email address.
     #[serde(default)]
+    #[schema(required, format = Password, min_length = 10, max_length = 128)]
     pub new_password: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"password": "correct horse battery staple"}))]
 pub struct DeleteMeBody {
     #[serde(default)]
+    #[schema(required, format = Password, min_length = 1)]
     pub password: String,
 }
 
@@ -183,9 +227,9 @@ fn client(req: &HttpRequest, state: &AppState) -> Option<pb::ClientInfo> {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "accounts", request_body = RegisterBody,
-    responses((status = 201, body = UserEnvelope), (status = 409, body = ProblemBody, description = "email_taken"),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
-pub async fn register(state: Data, req: HttpRequest, body: web::Json<RegisterBody>) -> Answer {
+    responses((status = 201, body = UserEnvelope), (status = 409, body = ProblemBody, description = "`email_taken`"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
+pub async fn register(state: Data, req: HttpRequest, body: Json<RegisterBody>) -> Answer {
     limit(&state.limits.register_ip, &client_ip(&req, &state))?;
     limit(&state.limits.register_email, &email_key(&body.email))?;
     let body = body.into_inner();
@@ -206,9 +250,9 @@ pub async fn register(state: Data, req: HttpRequest, body: web::Json<RegisterBod
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
-    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "invalid_credentials"),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
-pub async fn login(state: Data, req: HttpRequest, body: web::Json<LoginBody>) -> Answer {
+    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "`invalid_credentials`, whether the email has an account or not"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
+pub async fn login(state: Data, req: HttpRequest, body: Json<LoginBody>) -> Answer {
     limit(&state.limits.login_ip, &client_ip(&req, &state))?;
     limit(&state.limits.login_email, &email_key(&body.email))?;
     let body = body.into_inner();
@@ -229,9 +273,9 @@ pub async fn login(state: Data, req: HttpRequest, body: web::Json<LoginBody>) ->
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshBody,
-    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "invalid_token"),
-        (status = 429, body = ProblemBody)))]
-pub async fn refresh(state: Data, req: HttpRequest, body: web::Json<RefreshBody>) -> Answer {
+    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "`invalid_token`: unknown, expired, rotated or revoked"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
+pub async fn refresh(state: Data, req: HttpRequest, body: Json<RefreshBody>) -> Answer {
     limit(&state.limits.refresh_ip, &client_ip(&req, &state))?;
     if body.refresh_token.trim().is_empty() {
         return Err(Problem::field("refreshToken", "is required"));
@@ -252,7 +296,7 @@ pub async fn refresh(state: Data, req: HttpRequest, body: web::Json<RefreshBody>
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ProblemBody)))]
+    responses((status = 204, description = "the session is revoked")))]
 pub async fn logout(state: Data, req: HttpRequest, caller: Caller) -> Answer {
     state
         .identity
@@ -271,9 +315,9 @@ pub async fn logout(state: Data, req: HttpRequest, caller: Caller) -> Answer {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "accounts", request_body = TokenBody,
-    responses((status = 200, body = UserEnvelope), (status = 400, body = ProblemBody, description = "invalid_token"),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
-pub async fn verify_email(state: Data, req: HttpRequest, body: web::Json<TokenBody>) -> Answer {
+    responses((status = 200, body = UserEnvelope), (status = 400, body = ProblemBody, description = "`invalid_token`: not a link of ours, used or expired"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
+pub async fn verify_email(state: Data, req: HttpRequest, body: Json<TokenBody>) -> Answer {
     limit(&state.limits.verify_ip, &client_ip(&req, &state))?;
     let user = state
         .identity
@@ -290,7 +334,7 @@ pub async fn verify_email(state: Data, req: HttpRequest, body: web::Json<TokenBo
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/resend-verification", tag = "accounts", security(("bearer" = [])),
-    responses((status = 202), (status = 401, body = ProblemBody), (status = 429, body = ProblemBody)))]
+    responses((status = 202, description = "a new link is mailed (none if already verified)"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
 pub async fn resend_verification(state: Data, req: HttpRequest, caller: Caller) -> Answer {
     limit(&state.limits.resend_user, &caller.user_id.to_string())?;
     state
@@ -308,8 +352,8 @@ pub async fn resend_verification(state: Data, req: HttpRequest, caller: Caller) 
 
 #[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "accounts", request_body = EmailBody,
     responses((status = 202, description = "always, whether or not the email has an account"),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
-pub async fn forgot_password(state: Data, req: HttpRequest, body: web::Json<EmailBody>) -> Answer {
+        (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
+pub async fn forgot_password(state: Data, req: HttpRequest, body: Json<EmailBody>) -> Answer {
     limit(&state.limits.forgot_ip, &client_ip(&req, &state))?;
     limit(&state.limits.forgot_email, &email_key(&body.email))?;
     state
@@ -326,12 +370,12 @@ pub async fn forgot_password(state: Data, req: HttpRequest, body: web::Json<Emai
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "accounts", request_body = ResetPasswordBody,
-    responses((status = 204), (status = 400, body = ProblemBody, description = "invalid_token"),
-        (status = 422, body = ProblemBody), (status = 429, body = ProblemBody)))]
+    responses((status = 204, description = "changed; every session of the user is revoked"), (status = 400, body = ProblemBody, description = "`invalid_token`: not a link of ours, used or expired"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
 pub async fn reset_password(
     state: Data,
     req: HttpRequest,
-    body: web::Json<ResetPasswordBody>,
+    body: Json<ResetPasswordBody>,
 ) -> Answer {
     limit(&state.limits.reset_ip, &client_ip(&req, &state))?;
     let body = body.into_inner();
@@ -350,7 +394,7 @@ pub async fn reset_password(
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = User)))]
 pub async fn me(state: Data, req: HttpRequest, caller: Caller) -> Answer {
     let user = state
         .identity
@@ -380,12 +424,12 @@ fn gone_is_unauthorized(status: tonic::Status) -> Problem {
 }
 
 #[utoipa::path(patch, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = UpdateMeBody,
-    responses((status = 200, body = User), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 200, body = User), (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`")))]
 pub async fn update_me(
     state: Data,
     req: HttpRequest,
     caller: Caller,
-    body: web::Json<UpdateMeBody>,
+    body: Json<UpdateMeBody>,
 ) -> Answer {
     let user = state
         .identity
@@ -404,12 +448,12 @@ pub async fn update_me(
 }
 
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", security(("bearer" = [])), request_body = ChangePasswordBody,
-    responses((status = 204, description = "changed; every other session is revoked"), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 204, description = "changed; every other session is revoked"), (status = 422, body = ProblemBody, description = "`validation_failed`: `currentPassword` is incorrect, or `newPassword` is not acceptable")))]
 pub async fn change_password(
     state: Data,
     req: HttpRequest,
     caller: Caller,
-    body: web::Json<ChangePasswordBody>,
+    body: Json<ChangePasswordBody>,
 ) -> Answer {
     let body = body.into_inner();
     state
@@ -432,12 +476,12 @@ pub async fn change_password(
 }
 
 #[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])), request_body = DeleteMeBody,
-    responses((status = 204, description = "the account and everything it owns goes"), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 204, description = "the account and everything it owns goes"), (status = 422, body = ProblemBody, description = "`validation_failed`: `password` is incorrect")))]
 pub async fn delete_me(
     state: Data,
     req: HttpRequest,
     caller: Caller,
-    body: web::Json<DeleteMeBody>,
+    body: Json<DeleteMeBody>,
 ) -> Answer {
     state
         .identity
@@ -456,7 +500,7 @@ pub async fn delete_me(
 }
 
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = SessionList), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = SessionList)))]
 pub async fn list_sessions(state: Data, req: HttpRequest, caller: Caller) -> Answer {
     let list = state
         .identity
@@ -487,8 +531,8 @@ pub async fn list_sessions(state: Data, req: HttpRequest, caller: Caller) -> Ans
 }
 
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "accounts", security(("bearer" = [])),
-    params(("id" = String, Path, description = "a session id from GET /me/sessions")),
-    responses((status = 204), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+    params(("id" = Uuid, Path, description = "a session id from GET /me/sessions")),
+    responses((status = 204, description = "the session is revoked"), (status = 404, body = ProblemBody, description = "`not_found`: no such session of the caller")))]
 pub async fn delete_session(
     state: Data,
     req: HttpRequest,
@@ -528,6 +572,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/auth/reset-password", web::post().to(reset_password))
         .service(
             web::resource("/me")
+                .default_service(web::to(crate::not_found))
                 .route(web::get().to(me))
                 .route(web::patch().to(update_me))
                 .route(web::delete().to(delete_me)),

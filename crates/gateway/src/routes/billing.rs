@@ -6,11 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::grpc;
-use crate::{
-    auth::Caller,
-    problem::{Problem, ProblemBody},
-    state::AppState,
-};
+use crate::{auth::Caller, problem::Problem, state::AppState};
 
 type Data = web::Data<AppState>;
 type Answer = Result<HttpResponse, Problem>;
@@ -39,6 +35,7 @@ pub struct PlanList {
 /// This month's usage.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = MonthlyUsage)]
 pub struct Usage {
     /// First day of the month (UTC).
     pub billing_month: String,
@@ -52,7 +49,7 @@ pub struct Usage {
 }
 
 #[utoipa::path(get, path = "/api/v1/billing/plans", tag = "billing",
-    responses((status = 200, body = PlanList), (status = 503, body = ProblemBody)))]
+    responses((status = 200, body = PlanList)))]
 pub async fn plans(state: Data, req: HttpRequest) -> Answer {
     let list = state
         .billing
@@ -78,7 +75,7 @@ pub async fn plans(state: Data, req: HttpRequest) -> Answer {
 }
 
 #[utoipa::path(get, path = "/api/v1/billing/usage", tag = "billing", security(("bearer" = [])),
-    responses((status = 200, body = Usage), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = Usage)))]
 pub async fn usage(state: Data, req: HttpRequest, caller: Caller) -> Answer {
     let u = state
         .billing

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::grpc;
+use super::{Json, grpc};
 use crate::{
     auth::Caller,
     problem::{Problem, ProblemBody},
@@ -126,6 +126,7 @@ pub struct MessagePage {
 /// Tokens and their price for one reply.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ReplyUsage)]
 pub struct Usage {
     pub prompt_tokens: i32,
     pub completion_tokens: i32,
@@ -161,39 +162,95 @@ pub struct DoneEvent {
     pub usage: Usage,
 }
 
+// The bounds below are chat's (crates/chat/src/domain/input.rs), stated
+// for clients: lengths count characters as sent. A title is trimmed of
+// Unicode white space, must keep a character, and has no control
+// characters: the pattern says exactly that (white space spelled out, as
+// `\s` differs between regex dialects). No text may hold U+0000.
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"model": "gpt-4o-mini", "title": "Trip to Lisbon", "systemPrompt": "Answer briefly."}))]
 pub struct CreateConversationBody {
+    /// A model id from `GET /models`.
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub model: String,
+    /// Default "New conversation".
+    #[schema(
+        max_length = 500,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub title: Option<String>,
+    /// Blank means none. No U+0000.
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
+    /// Blank means none. No U+0000.
+    #[schema(max_length = 8000, pattern = r"^[^\x00]*$")]
     pub system_prompt: Option<String>,
 }
 
+/// Absent or `null` fields stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"title": "Trip to Porto", "description": "three days in May"}))]
 pub struct UpdateConversationBody {
+    #[schema(
+        max_length = 500,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub title: Option<String>,
+    /// Blank clears it. No U+0000.
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     pub description: Option<String>,
+    /// A model id from `GET /models`.
+    #[schema(min_length = 1)]
     pub model: Option<String>,
+    /// Blank clears it. No U+0000.
+    #[schema(max_length = 8000, pattern = r"^[^\x00]*$")]
     pub system_prompt: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"content": "Where should I eat tonight?"}))]
 pub struct SendMessageBody {
+    /// Not blank (some character other than white space), no U+0000.
     #[serde(default)]
+    #[schema(
+        required,
+        max_length = 32000,
+        pattern = r"^[^\x00]*[^\x00\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub content: String,
-    /// Another model for this message only.
+    /// Another model for this message only (a model id from `GET /models`;
+    /// blank means the conversation's).
     pub model: Option<String>,
 }
 
-/// `?limit=&cursor=` (and `?archived=` for conversations).
+/// `?limit=&cursor=` of a list of messages.
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
     /// 1..100, default 20.
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    #[param(nullable = false, pattern = r"^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
+}
+
+/// `?limit=&cursor=&archived=` of a list of conversations.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    /// 1..100, default 20.
+    #[param(minimum = 1, maximum = 100, nullable = false)]
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page.
+    #[param(nullable = false, pattern = r"^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+    /// Only archived (`true`) or only active (`false`) ones; both if absent.
+    #[param(nullable = false)]
     pub archived: Option<bool>,
 }
 
@@ -204,8 +261,8 @@ fn conv_ref(caller: &Caller, id: String) -> pb::ConversationRef {
     }
 }
 
-fn limit_of(q: &ListQuery) -> Result<u32, Problem> {
-    match q.limit {
+fn limit_of(limit: Option<u32>) -> Result<u32, Problem> {
+    match limit {
         Some(0) => Err(Problem::field("limit", "must be between 1 and 100")),
         Some(n) => Ok(n),
         None => Ok(0),
@@ -213,7 +270,7 @@ fn limit_of(q: &ListQuery) -> Result<u32, Problem> {
 }
 
 #[utoipa::path(get, path = "/api/v1/models", tag = "chat", security(("bearer" = [])),
-    responses((status = 200, body = ModelList), (status = 401, body = ProblemBody)))]
+    responses((status = 200, body = ModelList)))]
 pub async fn models(state: Data, req: HttpRequest, _caller: Caller) -> Answer {
     let list = state
         .chat
@@ -236,12 +293,12 @@ pub async fn models(state: Data, req: HttpRequest, _caller: Caller) -> Answer {
 }
 
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "chat", security(("bearer" = [])), request_body = CreateConversationBody,
-    responses((status = 201, body = Conversation), (status = 401, body = ProblemBody), (status = 402, body = ProblemBody, description = "conversation_limit"), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = Conversation), (status = 402, body = ProblemBody, description = "`conversation_limit`: the plan allows no more conversations"), (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`")))]
 pub async fn create_conversation(
     state: Data,
     req: HttpRequest,
     caller: Caller,
-    body: web::Json<CreateConversationBody>,
+    body: Json<CreateConversationBody>,
 ) -> Answer {
     let b = body.into_inner();
     let c = state
@@ -262,13 +319,13 @@ pub async fn create_conversation(
     Ok(HttpResponse::Created().json(Conversation::from(c)))
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "chat", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = ConversationPage), (status = 401, body = ProblemBody), (status = 422, body = ProblemBody)))]
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "chat", security(("bearer" = [])), params(ConversationQuery),
+    responses((status = 200, body = ConversationPage), (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`")))]
 pub async fn list_conversations(
     state: Data,
     req: HttpRequest,
     caller: Caller,
-    q: web::Query<ListQuery>,
+    q: web::Query<ConversationQuery>,
 ) -> Answer {
     let page = state
         .chat
@@ -278,7 +335,7 @@ pub async fn list_conversations(
             pb::ListConversationsRequest {
                 user_id: caller.user_id.to_string(),
                 archived: q.archived,
-                limit: limit_of(&q)?,
+                limit: limit_of(q.limit)?,
                 cursor: q.cursor.clone().unwrap_or_default(),
             },
         ))
@@ -290,8 +347,8 @@ pub async fn list_conversations(
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])),
-    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path, description = "a conversation id")),
+    responses((status = 200, body = Conversation), (status = 404, body = ProblemBody, description = "`not_found`: no such conversation of the caller")))]
 pub async fn get_conversation(
     state: Data,
     req: HttpRequest,
@@ -307,14 +364,14 @@ pub async fn get_conversation(
     Ok(HttpResponse::Ok().json(Conversation::from(c)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), request_body = UpdateConversationBody,
-    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path, description = "a conversation id")), request_body = UpdateConversationBody,
+    responses((status = 200, body = Conversation), (status = 404, body = ProblemBody, description = "`not_found`: no such conversation of the caller"), (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`")))]
 pub async fn update_conversation(
     state: Data,
     req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<UpdateConversationBody>,
+    body: Json<UpdateConversationBody>,
 ) -> Answer {
     let b = body.into_inner();
     let c = state
@@ -359,8 +416,8 @@ async fn set_archived(
     Ok(HttpResponse::Ok().json(Conversation::from(c)))
 }
 
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/archive", tag = "chat", security(("bearer" = [])),
-    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/archive", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path, description = "a conversation id")),
+    responses((status = 200, body = Conversation), (status = 404, body = ProblemBody, description = "`not_found`: no such conversation of the caller")))]
 pub async fn archive(
     state: Data,
     req: HttpRequest,
@@ -370,8 +427,8 @@ pub async fn archive(
     set_archived(state, req, caller, id.into_inner(), true).await
 }
 
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/unarchive", tag = "chat", security(("bearer" = [])),
-    responses((status = 200, body = Conversation), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/unarchive", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path, description = "a conversation id")),
+    responses((status = 200, body = Conversation), (status = 404, body = ProblemBody, description = "`not_found`: no such conversation of the caller")))]
 pub async fn unarchive(
     state: Data,
     req: HttpRequest,
@@ -381,8 +438,8 @@ pub async fn unarchive(
     set_archived(state, req, caller, id.into_inner(), false).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path, description = "a conversation id")),
+    responses((status = 204, description = "deleted, with its messages"), (status = 404, body = ProblemBody, description = "`not_found`: no such conversation of the caller")))]
 pub async fn delete_conversation(
     state: Data,
     req: HttpRequest,
@@ -397,14 +454,14 @@ pub async fn delete_conversation(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = MessagePage), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path, description = "a conversation id"), PageQuery),
+    responses((status = 200, body = MessagePage), (status = 404, body = ProblemBody, description = "`not_found`: no such conversation of the caller"), (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`")))]
 pub async fn list_messages(
     state: Data,
     req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
-    q: web::Query<ListQuery>,
+    q: web::Query<PageQuery>,
 ) -> Answer {
     let page = state
         .chat
@@ -414,7 +471,7 @@ pub async fn list_messages(
             pb::ListMessagesRequest {
                 user_id: caller.user_id.to_string(),
                 conversation_id: id.into_inner(),
-                limit: limit_of(&q)?,
+                limit: limit_of(q.limit)?,
                 cursor: q.cursor.clone().unwrap_or_default(),
             },
         ))
@@ -427,7 +484,8 @@ pub async fn list_messages(
 }
 
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/messages/{messageId}", tag = "chat", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ProblemBody), (status = 404, body = ProblemBody)))]
+    params(("id" = Uuid, Path, description = "a conversation id"), ("messageId" = Uuid, Path, description = "a message id of that conversation")),
+    responses((status = 204, description = "deleted (soft)"), (status = 404, body = ProblemBody, description = "`not_found`: no such message in a conversation of the caller")))]
 pub async fn delete_message(
     state: Data,
     req: HttpRequest,
@@ -455,19 +513,23 @@ fn sse(event: &str, data: &impl Serialize) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {json}\n\n"))
 }
 
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), request_body = SendMessageBody,
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "chat", security(("bearer" = [])), params(("id" = Uuid, Path, description = "a conversation id")), request_body = SendMessageBody,
     responses(
-        (status = 200, content_type = "text/event-stream", description = "with `Accept: text/event-stream`: `message` (the saved user Message), `delta` ({text})…, then `done` ({message, usage}) or `error` (a problem)"),
+        (status = 200, content_type = "text/event-stream", description = "with `Accept: text/event-stream`: `message` (the saved user Message), `delta` ({text})…, then `done` ({message, usage}) or `error` (a problem: `provider_error`, `provider_interrupted` after a partial reply that was charged, `conversation_deleted` when the conversation or account went while the reply streamed (charged all the same), `upstream_timeout` past the stream's deadline)"),
         (status = 201, body = SendResult),
-        (status = 401, body = ProblemBody), (status = 402, body = ProblemBody, description = "quota_exceeded, message_limit"),
-        (status = 404, body = ProblemBody), (status = 422, body = ProblemBody), (status = 429, body = ProblemBody),
-        (status = 502, body = ProblemBody), (status = 503, body = ProblemBody)))]
+        (status = 402, body = ProblemBody, description = "`quota_exceeded` or `message_limit`"),
+        (status = 404, body = ProblemBody, description = "`not_found`: no such conversation of the caller"), (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"),
+        (status = 410, body = ProblemBody, description = "`conversation_deleted`: the conversation went while the reply was produced; the reply was charged, not saved"),
+        (status = 429, body = ProblemBody, description = "`rate_limited`: the model's provider is at its request limit, or the user at their plan's send rate"),
+        (status = 502, body = ProblemBody, description = "`provider_error`: the provider failed"),
+        (status = 503, body = ProblemBody, description = "`provider_unavailable`, or `unavailable`: a service is down"),
+        (status = 504, body = ProblemBody, description = "`upstream_timeout`: no reply in time")))]
 pub async fn send_message(
     state: Data,
     req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<SendMessageBody>,
+    body: Json<SendMessageBody>,
 ) -> Answer {
     let b = body.into_inner();
     // The whole send, first token to last, within the stream's deadline.
@@ -578,11 +640,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/models", web::get().to(models))
         .service(
             web::resource("/conversations")
+                .default_service(web::to(crate::not_found))
                 .route(web::post().to(create_conversation))
                 .route(web::get().to(list_conversations)),
         )
         .service(
             web::resource("/conversations/{id}")
+                .default_service(web::to(crate::not_found))
                 .route(web::get().to(get_conversation))
                 .route(web::patch().to(update_conversation))
                 .route(web::delete().to(delete_conversation)),
@@ -591,6 +655,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/unarchive", web::post().to(unarchive))
         .service(
             web::resource("/conversations/{id}/messages")
+                .default_service(web::to(crate::not_found))
                 .route(web::get().to(list_messages))
                 .route(web::post().to(send_message)),
         )

@@ -6,14 +6,57 @@ pub mod billing;
 pub mod chat;
 pub mod ops;
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
+};
 
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+use serde::de::DeserializeOwned;
 use tonic::metadata::MetadataValue;
 
 use aichat_ratelimit::RateLimiter;
 
 use crate::{problem::Problem, state::AppState};
+
+/// A JSON request body that must be an object, as the contract says:
+/// serde alone also reads a struct from an array of its fields in order.
+/// The size limit and the refusals of a body that is not JSON are
+/// `web::Json`'s (the app's `JsonConfig`).
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T> Json<T> {
+    /// The body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Json<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let object =
+            web::Json::<serde_json::Map<String, serde_json::Value>>::from_request(req, payload);
+        Box::pin(async move {
+            let object = object.await?.into_inner();
+            serde_json::from_value(serde_json::Value::Object(object))
+                .map(Json)
+                .map_err(|e| Problem::malformed_body(&e).into())
+        })
+    }
+}
 
 /// The request id the middleware gave this request.
 #[derive(Debug, Clone)]

@@ -282,6 +282,15 @@ async fn bad_input_is_refused_on_every_chat_field() {
             json!({"model": "gpt-4o", "systemPrompt": "x".repeat(8001)}),
             "systemPrompt",
         ),
+        // PostgreSQL's text cannot hold U+0000 (it answered 500).
+        (
+            json!({"model": "gpt-4o", "systemPrompt": "a\u{0}b"}),
+            "systemPrompt",
+        ),
+        (
+            json!({"model": "gpt-4o", "description": "a\u{0}b"}),
+            "description",
+        ),
     ];
     for (body, field) in cases {
         let r = app
@@ -303,6 +312,7 @@ async fn bad_input_is_refused_on_every_chat_field() {
         ("", "content"),
         ("   ", "content"),
         (&*"x".repeat(32_001), "content"),
+        ("a\u{0}b", "content"),
     ] {
         let p = problem(
             send(&app, &login, id, content).await,
@@ -623,6 +633,17 @@ async fn plan_limits_on_conversations_and_messages_answer_402() {
         )
         .await;
     problem(r, StatusCode::PAYMENT_REQUIRED, "conversation_limit").await;
+    // A request that is invalid anyway says so, whatever the plan.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/conversations",
+            Some(&login.access),
+            Some(json!({"title": "no model"})),
+        )
+        .await;
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(p["errors"]["model"].is_string(), "{p}");
     let id = c["id"].as_str().unwrap();
     assert_eq!(
         send(&app, &login, id, "first").await.status(),

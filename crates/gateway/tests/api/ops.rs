@@ -174,13 +174,16 @@ async fn unknown_routes_and_methods_are_problems() {
         "not_found",
     )
     .await;
-    problem(
-        app.call(Method::GET, "/api/v1/auth/login", None, None)
-            .await,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-    )
-    .await;
+    let r = app
+        .call(Method::GET, "/api/v1/auth/login", None, None)
+        .await;
+    assert_eq!(r.headers()["allow"], "POST", "405 says what is allowed");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let r = app
+        .call(Method::PUT, "/api/v1/conversations/x", None, None)
+        .await;
+    assert_eq!(r.headers()["allow"], "GET, PATCH, DELETE");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     app.finish().await;
 }
 
@@ -213,6 +216,39 @@ async fn the_openapi_document_matches_the_committed_contract() {
         "/api/v1/me/sessions/{id}",
     ] {
         assert!(served["paths"][path].is_object(), "{path}");
+    }
+    // Each operation declares its path parameters, and every error answer
+    // is a problem document; those needing a token declare 401.
+    for (path, item) in served["paths"].as_object().unwrap() {
+        let params: Vec<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split('}').next())
+            .collect();
+        for (method, operation) in item.as_object().unwrap() {
+            let declared: Vec<&str> = operation["parameters"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| p["in"] == "path")
+                        .filter_map(|p| p["name"].as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(declared, params, "{method} {path}: path parameters");
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status}: {response}"
+                    );
+                }
+            }
+            if operation["security"].is_array() {
+                assert!(responses.contains_key("401"), "{method} {path}: 401");
+            }
+        }
     }
     app.finish().await;
 }

@@ -101,6 +101,26 @@ async fn bodies_that_are_not_json_of_the_right_shape_are_refused() {
         .await
         .unwrap();
     problem(r, StatusCode::BAD_REQUEST, "malformed_body").await;
+    // The contract says an object; serde alone would read a struct from an
+    // array of its fields in order (and PATCH /me from [] answered 200).
+    let r = app
+        .client
+        .post(&url)
+        .json(&json!([unique_email(), PASSWORD, "Ada"]))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::BAD_REQUEST, "malformed_body").await;
+    let login = app.signup(&unique_email()).await;
+    let r = app
+        .call(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(&login.access),
+            Some(json!([])),
+        )
+        .await;
+    problem(r, StatusCode::BAD_REQUEST, "malformed_body").await;
     let r = app
         .client
         .post(&url)
@@ -118,7 +138,7 @@ async fn bodies_that_are_not_json_of_the_right_shape_are_refused() {
     let huge = json!({"email": unique_email(), "password": PASSWORD, "name": "x".repeat(300_000)});
     let r = app.client.post(&url).json(&huge).send().await.unwrap();
     problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    assert_eq!(app.count("users").await, 0);
+    assert_eq!(app.count("users").await, 1, "only the one signed up");
     app.finish().await;
 }
 

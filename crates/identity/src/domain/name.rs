@@ -1,6 +1,7 @@
 //! A user's display name.
 
-/// 1 to 255 characters after trimming, no control characters.
+/// At most 255 characters as sent (the API's schema states the JSON
+/// string's length), 1 or more after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -11,7 +12,7 @@ impl DisplayName {
         if name.is_empty() {
             return Err("is required".to_owned());
         }
-        if name.chars().count() > 255 {
+        if raw.chars().count() > 255 {
             return Err("must be at most 255 characters".to_owned());
         }
         if name.chars().any(char::is_control) {
@@ -40,5 +41,12 @@ mod tests {
         assert!(DisplayName::parse(&"é".repeat(255)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(256)).is_err());
         assert!(DisplayName::parse("Ada\u{0}").is_err());
+    }
+
+    #[test]
+    fn the_bound_counts_the_name_as_sent_white_space_included() {
+        // The API's schema states maxLength of the JSON string as sent.
+        assert!(DisplayName::parse(&format!(" {}", "x".repeat(255))).is_err());
+        assert!(DisplayName::parse(&format!("{} ", "x".repeat(254))).is_ok());
     }
 }
