@@ -1,5 +1,4 @@
 //! The identity service over gRPC, against real PostgreSQL and RabbitMQ.
 
 mod admin;
-mod chaos;
 mod outbox;
