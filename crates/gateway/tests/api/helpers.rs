@@ -58,6 +58,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_billing(tweak, |_| {}).await
+    }
+
+    /// Also changes billing's configuration (its `DATABASE_URL` through a
+    /// `ChaosProxy`, ...) before it starts.
+    pub async fn spawn_with_billing(
+        tweak: impl FnOnce(&mut Config),
+        adjust_billing: impl FnOnce(&mut aichat_billing::Config),
+    ) -> Self {
         let amqp = AmqpConfig {
             url: amqp_url(),
             exchange: unique_exchange(),
@@ -66,7 +75,7 @@ impl TestApp {
         let identity = TestIdentity::spawn(amqp.clone())
             .await
             .expect("identity starts");
-        let billing = TestBilling::spawn(amqp.clone())
+        let billing = TestBilling::spawn_with(amqp.clone(), adjust_billing)
             .await
             .expect("billing starts");
         let shutdown = CancellationToken::new();

@@ -5,5 +5,6 @@ mod accounts;
 mod chat;
 mod helpers;
 mod ops;
+mod outage;
 mod sessions;
 mod validation;
