@@ -50,6 +50,12 @@ if [ ! -s "$JWT_PRIVATE_KEY_FILE" ]; then
   (umask 077 && "$bin_dir/identity" keygen >"$JWT_PRIVATE_KEY_FILE")
 fi
 
+# Migrate every service before any starts: its database, and its RabbitMQ
+# queues and bindings, so no event published at start-up finds no queue.
+DATABASE_URL="$PG_URL/identity" "$bin_dir/identity" migrate
+DATABASE_URL="$PG_URL/billing" "$bin_dir/billing" migrate
+DATABASE_URL="$PG_URL/chat" "$bin_dir/chat" migrate
+
 pids=()
 stop() {
   trap - INT TERM EXIT

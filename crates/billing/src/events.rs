@@ -42,12 +42,13 @@ pub fn spec() -> Spec {
         queue: Queue::Durable(QUEUE.to_owned()),
         bindings: CONSUMED.iter().map(|t| (*t).to_owned()).collect(),
         prefetch: PREFETCH,
+        retry: Default::default(),
     }
 }
 
 /// Applies one event. Malformed or impossible events are permanent failures
-/// (dead-lettered); an outage or a bug is transient (requeued, and
-/// dead-lettered by the queue's delivery limit if it never passes).
+/// (dead-lettered); an outage or a bug is transient (the consumer holds the
+/// delivery and retries it until it passes).
 pub async fn handle(metering: &Metering, envelope: Envelope) -> Result<(), HandlerError> {
     let t = envelope.event_type.as_str();
     let applied = if t == UserRegistered::TYPE {

@@ -26,6 +26,13 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<usize> {
     aichat_db::migrate(database_url, "billing", &MIGRATIONS).await
 }
 
+/// The broker half of `billing migrate`: declares the event exchange (with its
+/// alternate exchange) and billing's queue, dead-letter queue and bindings, so
+/// that events published before billing first consumes wait in its queue.
+pub async fn declare_queues(amqp: &aichat_messaging::AmqpConfig) -> anyhow::Result<()> {
+    aichat_messaging::consumer::declare_durable(amqp, &[events::spec()]).await
+}
+
 /// The pool the service uses.
 pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
     aichat_db::pool(

@@ -18,8 +18,12 @@ struct Cli {
 enum Command {
     /// Migrate the database, then serve gRPC on GRPC_ADDR and consume events.
     Serve,
-    /// Run the pending database migrations and exit.
+    /// Run the pending database migrations, declare the service's RabbitMQ
+    /// queues and bindings, and exit.
     Migrate,
+    /// Move every message of the dead-letter queue back to the service's
+    /// queue (after the cause was fixed), and exit.
+    ReplayDlq,
 }
 
 #[tokio::main]
@@ -37,6 +41,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let applied = aichat_billing::migrate(&config.database_url).await?;
             tracing::info!(applied, "billing database migrated");
+            aichat_billing::declare_queues(&config.amqp).await?;
+            tracing::info!(exchange = %config.amqp.exchange, "billing queues declared");
+            Ok(())
+        }
+        Command::ReplayDlq => {
+            let moved =
+                aichat_messaging::dlq::replay(&config.amqp, aichat_billing::events::QUEUE).await?;
+            tracing::info!(moved, "dead letters moved back to the billing queue");
             Ok(())
         }
     }

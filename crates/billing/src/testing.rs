@@ -96,6 +96,8 @@ impl TestBilling {
             maintenance_interval: Duration::from_secs(60),
         };
         adjust(&mut config);
+        // As `billing migrate` does before any service starts.
+        crate::declare_queues(&config.amqp).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();
@@ -150,9 +152,10 @@ impl TestBilling {
     }
 
     /// Publishes envelopes as persistent messages and waits for the broker's
-    /// confirms. They are published `mandatory`: one the broker could not
-    /// route yet (the consumer has not bound its queue) comes back and is
-    /// published again, so a test never loses an event to start-up.
+    /// confirms. Billing's queue is bound before the service starts (as
+    /// `billing migrate` does), so every event reaches it; they are also
+    /// published `mandatory`, and one the broker returns (an exchange without
+    /// an alternate exchange and a queue not bound yet) is published again.
     pub async fn publish_envelopes(&self, envelopes: &[Envelope]) -> anyhow::Result<()> {
         let publisher = self
             .publisher

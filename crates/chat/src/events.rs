@@ -14,14 +14,25 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::Chat;
 
+/// The event types chat's queue is bound to.
+pub const CONSUMED: [&str; 1] = [UserDeleted::TYPE];
+
+/// The service name its durable queue is named after.
+pub const QUEUE: &str = "chat";
+
+/// The consumer's set-up.
+pub fn spec() -> Spec {
+    Spec {
+        queue: Queue::Durable(QUEUE.to_owned()),
+        bindings: CONSUMED.iter().map(|t| (*t).to_owned()).collect(),
+        prefetch: 16,
+        retry: Default::default(),
+    }
+}
+
 /// Consumes chat's queue until `shutdown`.
 pub async fn consume(amqp: AmqpConfig, chat: Chat, shutdown: CancellationToken) {
-    let spec = Spec {
-        queue: Queue::Durable("chat".to_owned()),
-        bindings: vec![UserDeleted::TYPE.to_owned()],
-        prefetch: 16,
-    };
-    consumer::run(amqp, spec, shutdown, || async {}, move |envelope| {
+    consumer::run(amqp, spec(), shutdown, || async {}, move |envelope| {
         let chat = chat.clone();
         async move {
             let Some(event) = envelope.decode::<UserDeleted>() else { return Ok(()) };

@@ -18,8 +18,12 @@ struct Cli {
 enum Command {
     /// Migrate the database, then serve gRPC on GRPC_ADDR.
     Serve,
-    /// Run the pending database migrations and exit.
+    /// Run the pending database migrations, declare the service's RabbitMQ
+    /// queues and bindings, and exit.
     Migrate,
+    /// Move every message of the dead-letter queue back to the service's
+    /// queue (after the cause was fixed), and exit.
+    ReplayDlq,
 }
 
 #[tokio::main]
@@ -37,6 +41,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let applied = aichat_chat::migrate(&config.database_url).await?;
             tracing::info!(applied, "chat database migrated");
+            aichat_chat::declare_queues(&config.amqp).await?;
+            tracing::info!(exchange = %config.amqp.exchange, "chat queues declared");
+            Ok(())
+        }
+        Command::ReplayDlq => {
+            let moved =
+                aichat_messaging::dlq::replay(&config.amqp, aichat_chat::events::QUEUE).await?;
+            tracing::info!(moved, "dead letters moved back to the chat queue");
             Ok(())
         }
     }

@@ -83,6 +83,8 @@ impl TestChat {
         };
         let mut config = config;
         tweak(&mut config);
+        // As `chat migrate` does before any service starts.
+        crate::declare_queues(&config.amqp).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();

@@ -6,6 +6,8 @@
 //! Databases are named `aichat_t_<pid>_…`; those left by a process that died
 //! (its pid no longer runs) are swept when a process sets up its templates.
 
+mod chaos;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
@@ -13,6 +15,8 @@ use diesel::{QueryableByName, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::EmbeddedMigrations;
 use tokio::sync::OnceCell;
+
+pub use chaos::ChaosProxy;
 
 /// The server the tests use; `TEST_DATABASE_URL` overrides it.
 pub fn server_url() -> String {

@@ -383,6 +383,7 @@ async fn follow_revocations(
         queue: Queue::Ephemeral,
         bindings: vec![<SessionRevoked as aichat_events::Event>::TYPE.to_owned()],
         prefetch: 64,
+        retry: Default::default(),
     };
     let on_connected = {
         let sessions = sessions.clone();

@@ -33,6 +33,12 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<usize> {
     aichat_db::migrate(database_url, "identity", &MIGRATIONS).await
 }
 
+/// The broker half of `identity migrate`: declares the event exchange with
+/// its alternate exchange. Identity consumes nothing, so it has no queue.
+pub async fn declare_queues(amqp: &aichat_messaging::AmqpConfig) -> anyhow::Result<()> {
+    aichat_messaging::consumer::declare_durable(amqp, &[]).await
+}
+
 /// The signing key: from `JWT_PRIVATE_KEY_FILE`, or a new one for this run.
 pub fn signer(config: &Config) -> anyhow::Result<Signer> {
     match &config.jwt_private_key_file {

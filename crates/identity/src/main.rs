@@ -18,7 +18,8 @@ struct Cli {
 enum Command {
     /// Migrate the database, then serve gRPC on GRPC_ADDR.
     Serve,
-    /// Run the pending database migrations and exit.
+    /// Run the pending database migrations, declare the service's RabbitMQ
+    /// queues and bindings, and exit.
     Migrate,
     /// Give the user with this email the admin role.
     MakeAdmin {
@@ -49,6 +50,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let applied = aichat_identity::migrate(&config.database_url).await?;
             tracing::info!(applied, "identity database migrated");
+            aichat_identity::declare_queues(&config.amqp).await?;
+            tracing::info!(exchange = %config.amqp.exchange, "identity queues declared");
             Ok(())
         }
         Command::MakeAdmin { email } => {

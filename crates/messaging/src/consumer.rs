@@ -5,8 +5,18 @@
 //! and the ack redelivers the event and the inbox skips it. A message that
 //! is not an event envelope, or whose handler fails permanently, is rejected
 //! without requeue and lands in the dead-letter queue.
+//!
+//! A transient failure (the consumer's database or another dependency is
+//! away) is not the message's fault, and must not bring it closer to the
+//! dead-letter queue: a quorum queue counts every redelivery, a requeue
+//! included, toward its delivery limit. So the consumer keeps the delivery
+//! (no ack, no nack) and tries the handler again with a capped exponential
+//! backoff until it passes or turns permanent. The prefetched deliveries
+//! behind it wait meanwhile: the consumer is paused until the dependency is
+//! back. Only a shutdown or a lost channel gives the delivery back (the
+//! broker redelivers it, which counts once).
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use aichat_events::Envelope;
 use anyhow::Context;
@@ -14,14 +24,26 @@ use futures::StreamExt;
 use lapin::{
     ExchangeKind,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
-        BasicRejectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions,
+        ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
     },
-    types::{AMQPValue, FieldTable, ShortString},
+    types::FieldTable,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::AmqpConfig;
+
+/// Deliveries of one message after which a durable queue dead-letters it:
+/// only a handler that keeps failing *permanently*, or a consumer that
+/// crashes on it again and again, gets there (a transient failure is
+/// retried without a redelivery).
+pub const DELIVERY_LIMIT: i32 = 10;
+
+/// How often a durable consumer reads its dead-letter queue's depth.
+const DLQ_CHECK: Duration = Duration::from_secs(30);
+/// A non-empty dead-letter queue is reported again after this long even if
+/// its depth did not change.
+const DLQ_REMIND: Duration = Duration::from_secs(15 * 60);
 
 /// Which queue to consume.
 #[derive(Debug, Clone)]
@@ -39,12 +61,39 @@ pub enum Queue {
 /// What a handler says about an event it could not apply.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Try again later (database down, ...): the message is requeued.
+    /// Try again later (database down, ...): the delivery is held and the
+    /// handler called again after a backoff, until it passes.
     #[error("transient: {0:#}")]
     Transient(anyhow::Error),
     /// It will never work: the message goes to the dead-letter queue.
     #[error("permanent: {0:#}")]
     Permanent(anyhow::Error),
+}
+
+/// The waits between attempts at an event that failed transiently: `first`,
+/// doubling up to `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for Retry {
+    /// 200 ms, 400 ms, ... up to 10 s.
+    fn default() -> Self {
+        Self {
+            first: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Retry {
+    /// The wait after the `failures`-th failure in a row (1-based).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        self.first.saturating_mul(factor).min(self.max)
+    }
 }
 
 /// A consumer's set-up.
@@ -56,6 +105,28 @@ pub struct Spec {
     pub bindings: Vec<String>,
     /// Unacked deliveries in flight at once.
     pub prefetch: u16,
+    /// How a transient failure is retried.
+    pub retry: Retry,
+}
+
+/// Declares the durable queues of `specs` (each with its dead-letter queue
+/// and bindings), and the exchange with its alternate exchange: what a
+/// service's `migrate` command does, so that events published before the
+/// service first consumes wait in its queue. The consumer declares the same
+/// at every (re)connection; both are idempotent. Ephemeral specs are
+/// skipped (their queue only exists while its consumer runs).
+pub async fn declare_durable(amqp: &AmqpConfig, specs: &[Spec]) -> anyhow::Result<()> {
+    let (connection, channel) = crate::connect(amqp).await?;
+    for spec in specs {
+        if let Queue::Durable(_) = spec.queue {
+            declare(&connection, &channel, amqp, spec).await?;
+        }
+    }
+    connection
+        .close(200, "declared".into())
+        .await
+        .context("closing the connection")?;
+    Ok(())
 }
 
 /// Consumes until `shutdown`; reconnects with backoff when the broker goes
@@ -92,24 +163,18 @@ pub async fn run<H, Fut, C, CFut>(
     }
 }
 
-async fn consume<H, Fut, C, CFut>(
+/// Declares `spec`'s queue (and, for a durable one, its dead-letter queue)
+/// and binds it; returns the queue's name.
+async fn declare(
+    connection: &lapin::Connection,
+    channel: &lapin::Channel,
     amqp: &AmqpConfig,
     spec: &Spec,
-    shutdown: &CancellationToken,
-    on_connected: &C,
-    handler: &H,
-) -> anyhow::Result<()>
-where
-    H: Fn(Envelope) -> Fut,
-    Fut: Future<Output = Result<(), HandlerError>>,
-    C: Fn() -> CFut,
-    CFut: Future<Output = ()>,
-{
-    let (_connection, channel) = crate::connect(amqp).await?;
+) -> anyhow::Result<String> {
     let queue = match &spec.queue {
         Queue::Durable(service) => {
             let name = durable_queue_name(amqp, service);
-            declare_durable(&channel, amqp, &name).await?;
+            declare_durable_queue(connection, channel, amqp, &name).await?;
             name
         }
         Queue::Ephemeral => channel
@@ -139,6 +204,32 @@ where
             .await
             .with_context(|| format!("binding {queue} to {key}"))?;
     }
+    Ok(queue)
+}
+
+/// What became of one delivery.
+enum Outcome {
+    Done,
+    /// Shut down while retrying: the delivery goes back to the broker with
+    /// the channel.
+    Abandoned,
+}
+
+async fn consume<H, Fut, C, CFut>(
+    amqp: &AmqpConfig,
+    spec: &Spec,
+    shutdown: &CancellationToken,
+    on_connected: &C,
+    handler: &H,
+) -> anyhow::Result<()>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+    C: Fn() -> CFut,
+    CFut: Future<Output = ()>,
+{
+    let (connection, channel) = crate::connect(amqp).await?;
+    let queue = declare(&connection, &channel, amqp, spec).await?;
     channel
         .basic_qos(spec.prefetch, BasicQosOptions::default())
         .await
@@ -155,68 +246,166 @@ where
     on_connected().await;
     tracing::info!(queue = %queue, "consuming events");
 
+    let mut dlq = match spec.queue {
+        Queue::Durable(_) => Some(DlqWatch::new(format!("{queue}.dlq"))),
+        Queue::Ephemeral => None,
+    };
+    let mut check = tokio::time::interval(DLQ_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let delivery = tokio::select! {
             next = deliveries.next() => next,
+            _ = check.tick(), if dlq.is_some() => {
+                if let Some(dlq) = dlq.as_mut() {
+                    dlq.check(&channel).await?;
+                }
+                continue;
+            }
             () = shutdown.cancelled() => return Ok(()),
         };
         let Some(delivery) = delivery else {
             anyhow::bail!("the consumer was cancelled by the broker");
         };
         let delivery = delivery.context("receiving a delivery")?;
-        let envelope: Envelope = match serde_json::from_slice(&delivery.data) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::error!(%error, "not an event envelope; dead-lettering it");
-                delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await?;
-                continue;
-            }
-        };
-        let span = tracing::info_span!(
-            "event",
-            event.id = %envelope.id,
-            event.r#type = %envelope.event_type,
-            redelivered = delivery.redelivered
-        );
-        let mut headers = std::collections::HashMap::new();
-        if let Some(tp) = &envelope.trace_context.traceparent {
-            headers.insert("traceparent".to_owned(), tp.clone());
+        match deliver(&channel, spec, shutdown, handler, delivery).await? {
+            Outcome::Done => {}
+            Outcome::Abandoned => return Ok(()),
         }
-        aichat_telemetry::set_parent_from_headers(&span, &headers);
-        let outcome = tracing::Instrument::instrument(handler(envelope), span.clone()).await;
-        let _enter = span.enter();
-        let sent = match outcome {
-            Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await?,
-            Err(HandlerError::Transient(error)) => {
-                tracing::warn!(error = format!("{error:#}"), "event failed; requeued");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                delivery
-                    .acker
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await?
-            }
-            Err(HandlerError::Permanent(error)) => {
-                tracing::error!(
+    }
+}
+
+/// Hands one delivery to the handler, retrying transient failures, and
+/// acks or dead-letters it.
+async fn deliver<H, Fut>(
+    channel: &lapin::Channel,
+    spec: &Spec,
+    shutdown: &CancellationToken,
+    handler: &H,
+    delivery: lapin::message::Delivery,
+) -> anyhow::Result<Outcome>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    let envelope: Envelope = match serde_json::from_slice(&delivery.data) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            tracing::error!(%error, "not an event envelope; dead-lettering it");
+            let sent = delivery
+                .acker
+                .reject(BasicRejectOptions { requeue: false })
+                .await?;
+            return acknowledged(sent);
+        }
+    };
+    let span = tracing::info_span!(
+        "event",
+        event.id = %envelope.id,
+        event.r#type = %envelope.event_type,
+        redelivered = delivery.redelivered
+    );
+    let mut headers = std::collections::HashMap::new();
+    if let Some(tp) = &envelope.trace_context.traceparent {
+        headers.insert("traceparent".to_owned(), tp.clone());
+    }
+    aichat_telemetry::set_parent_from_headers(&span, &headers);
+    let mut failures: u32 = 0;
+    let outcome = loop {
+        let outcome =
+            tracing::Instrument::instrument(handler(envelope.clone()), span.clone()).await;
+        let Err(HandlerError::Transient(error)) = outcome else {
+            break outcome;
+        };
+        failures = failures.saturating_add(1);
+        span.in_scope(|| {
+            if failures == 1 {
+                // Once per outage: the deliveries behind this one wait for it.
+                tracing::warn!(
                     error = format!("{error:#}"),
-                    "event cannot be applied; dead-lettered"
+                    "event failed transiently; holding it and retrying until it passes"
                 );
-                delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: false })
-                    .await?
+            } else {
+                tracing::debug!(error = format!("{error:#}"), failures, "still failing");
             }
-        };
-        if !sent {
-            // The channel was replaced after a reconnect: this delivery will
-            // come again, and the inbox makes that harmless.
-            anyhow::bail!("acknowledgement not sent: the channel is gone");
+        });
+        tokio::select! {
+            () = tokio::time::sleep(spec.retry.delay(failures)) => {}
+            () = shutdown.cancelled() => return Ok(Outcome::Abandoned),
         }
+        if !channel.status().connected() {
+            // The broker takes the delivery back with the channel; the
+            // reconnected consumer gets it again.
+            anyhow::bail!("the channel closed while an event was being retried");
+        }
+    };
+    let _enter = span.enter();
+    let sent = match outcome {
+        Ok(()) => {
+            if failures > 0 {
+                tracing::info!(failures, "event applied after transient failures");
+            }
+            delivery.acker.ack(BasicAckOptions::default()).await?
+        }
+        Err(HandlerError::Permanent(error) | HandlerError::Transient(error)) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "event cannot be applied; dead-lettered"
+            );
+            delivery
+                .acker
+                .reject(BasicRejectOptions { requeue: false })
+                .await?
+        }
+    };
+    acknowledged(sent)
+}
+
+fn acknowledged(sent: bool) -> anyhow::Result<Outcome> {
+    if sent {
+        Ok(Outcome::Done)
+    } else {
+        // The channel was replaced after a reconnect: this delivery will
+        // come again, and the inbox makes that harmless.
+        anyhow::bail!("acknowledgement not sent: the channel is gone")
+    }
+}
+
+/// Reads a dead-letter queue's depth now and then, and warns while it is not
+/// empty: dead-lettered events are applied by nobody until an operator
+/// replays them (`<service> replay-dlq`). The alert of docs/operations.md
+/// watches the same number through RabbitMQ's Prometheus endpoint.
+struct DlqWatch {
+    queue: String,
+    reported: Option<(u32, std::time::Instant)>,
+}
+
+impl DlqWatch {
+    fn new(queue: String) -> Self {
+        Self {
+            queue,
+            reported: None,
+        }
+    }
+
+    async fn check(&mut self, channel: &lapin::Channel) -> anyhow::Result<()> {
+        let depth = crate::dlq::depth_on(channel, &self.queue).await?;
+        let due = match self.reported {
+            None => depth > 0,
+            Some((last, at)) => depth != last || (depth > 0 && at.elapsed() >= DLQ_REMIND),
+        };
+        if due {
+            if depth > 0 {
+                tracing::warn!(
+                    queue = %self.queue,
+                    dlq.depth = depth,
+                    "dead-lettered events are waiting: inspect them, then run `replay-dlq`"
+                );
+            } else {
+                tracing::info!(queue = %self.queue, dlq.depth = 0, "the dead-letter queue is empty");
+            }
+            self.reported = Some((depth, std::time::Instant::now()));
+        }
+        Ok(())
     }
 }
 
@@ -226,7 +415,19 @@ pub fn durable_queue_name(amqp: &AmqpConfig, service: &str) -> String {
     format!("{}.{service}", amqp.exchange)
 }
 
-async fn declare_durable(
+/// Declares a service queue and its dead-letter queue.
+///
+/// Dead letters go through `<exchange>.dead-letter`, a direct exchange, with
+/// the queue's name as routing key, so each service's dead-letter queue
+/// holds only what that service failed. (Before, `<exchange>.dlx` was a
+/// fanout exchange: every service's dead-letter queue got every service's
+/// dead letters.) A queue's arguments cannot change once it exists, so an
+/// existing service queue is left as it is: passively checked first on a
+/// channel of its own, since a redeclaration with other arguments would
+/// close the channel (docs/adr/0003-no-event-is-lost-on-the-broker.md says
+/// how to move an old queue over).
+async fn declare_durable_queue(
+    connection: &lapin::Connection,
     channel: &lapin::Channel,
     amqp: &AmqpConfig,
     name: &str,
@@ -235,7 +436,7 @@ async fn declare_durable(
     channel
         .exchange_declare(
             dlx.as_str().into(),
-            ExchangeKind::Fanout,
+            ExchangeKind::Direct,
             ExchangeDeclareOptions {
                 durable: true,
                 auto_delete: amqp.ephemeral,
@@ -253,7 +454,7 @@ async fn declare_durable(
                 durable: true,
                 ..Default::default()
             },
-            queue_arguments(amqp, None),
+            crate::queue_arguments(amqp, None),
         )
         .await
         .context("declaring the dead-letter queue")?;
@@ -267,6 +468,9 @@ async fn declare_durable(
         )
         .await
         .context("binding the dead-letter queue")?;
+    if queue_exists(connection, name).await? {
+        return Ok(());
+    }
     channel
         .queue_declare(
             name.into(),
@@ -274,38 +478,36 @@ async fn declare_durable(
                 durable: true,
                 ..Default::default()
             },
-            queue_arguments(amqp, Some(&dlx)),
+            crate::queue_arguments(amqp, Some((&dlx, name))),
         )
         .await
         .with_context(|| format!("declaring queue {name}"))?;
     Ok(())
 }
 
-/// Arguments of a service queue: a quorum queue (replicated, every message
-/// on disk); with a dead-letter exchange, a message is dead-lettered after 10
-/// failed deliveries (a poison message stops looping). Ephemeral (test)
-/// queues are classic and expire a minute after they were last used.
-fn queue_arguments(amqp: &AmqpConfig, dead_letter_exchange: Option<&str>) -> FieldTable {
-    let mut args = FieldTable::default();
-    if amqp.ephemeral {
-        args.insert(ShortString::from("x-expires"), AMQPValue::LongInt(60_000));
-    } else {
-        args.insert(
-            ShortString::from("x-queue-type"),
-            AMQPValue::LongString("quorum".into()),
-        );
+/// Whether queue `name` exists, asked on a channel of its own (a passive
+/// declaration of a missing queue closes its channel).
+async fn queue_exists(connection: &lapin::Connection, name: &str) -> anyhow::Result<bool> {
+    let probe = connection
+        .create_channel()
+        .await
+        .context("opening a channel")?;
+    let found = probe
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .is_ok();
+    if found {
+        probe
+            .close(200, "checked".into())
+            .await
+            .context("closing a channel")?;
     }
-    if let Some(dlx) = dead_letter_exchange {
-        args.insert(
-            ShortString::from("x-dead-letter-exchange"),
-            AMQPValue::LongString(dlx.into()),
-        );
-        if !amqp.ephemeral {
-            args.insert(
-                ShortString::from("x-delivery-limit"),
-                AMQPValue::LongInt(10),
-            );
-        }
-    }
-    args
+    Ok(found)
 }

@@ -224,3 +224,49 @@ async fn an_impossible_event_is_dead_lettered_and_changes_nothing() {
     let _ = connection.close(200, "done".into()).await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_published_between_migrate_and_the_first_start_is_applied() {
+    use aichat_billing::{store::usage, testing::TestBilling};
+    use aichat_events::{Event, TraceContext, identity::UserRegistered};
+    use lapin::{BasicProperties, Confirmation, options::*};
+
+    // `billing migrate` on a fresh broker, then identity registers someone
+    // before billing ever ran.
+    let amqp = aichat_billing::testing::unique_amqp();
+    aichat_billing::declare_queues(&amqp).await.unwrap();
+    let user = Uuid::now_v7();
+    let envelope = Envelope::new(&registered(user), TraceContext::default()).unwrap();
+    let (connection, channel) = aichat_messaging::connect(&amqp).await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirm = channel
+        .basic_publish(
+            amqp.exchange.as_str().into(),
+            UserRegistered::TYPE.into(),
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(&envelope).unwrap(),
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(matches!(confirm, Confirmation::Ack(None)));
+    connection.close(200, "done".into()).await.unwrap();
+
+    let billing = TestBilling::spawn(amqp).await.unwrap();
+    let pool = billing.pool().unwrap();
+    crate::helpers::eventually(
+        "the registration to be applied",
+        Duration::from_secs(10),
+        || async {
+            let mut conn = pool.get().await.unwrap();
+            usage::find(&mut conn, user).await.unwrap().is_some()
+        },
+    )
+    .await;
+    billing.stop().await;
+}

@@ -110,8 +110,8 @@ async fn a_deleted_users_conversations_go_and_usage_rows_stay_unlinked_once() {
         .await
         .unwrap();
     }
-    // The service's queue exists once it consumes: give it a moment, then publish twice.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The service's queue was declared before it started (as `chat migrate`
+    // does): publish twice.
     let envelope = Envelope::new(&UserDeleted { user_id: user }, TraceContext::default()).unwrap();
     let (connection, channel) = aichat_messaging::connect(&amqp).await.unwrap();
     for _ in 0..2 {

@@ -58,12 +58,30 @@ impl TestApp {
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        Self::spawn_with_chat(tweak, |_| {}).await
+        Self::spawn_configured(tweak, |_| {}, |_| {}).await
     }
 
     /// With changes to the gateway's and to chat's configuration.
     pub async fn spawn_with_chat(
         tweak: impl FnOnce(&mut Config),
+        chat_tweak: impl FnOnce(&mut aichat_chat::Config),
+    ) -> Self {
+        Self::spawn_configured(tweak, |_| {}, chat_tweak).await
+    }
+
+    /// Also changes billing's configuration (its `DATABASE_URL` through a
+    /// `ChaosProxy`, ...) before it starts.
+    pub async fn spawn_with_billing(
+        tweak: impl FnOnce(&mut Config),
+        adjust_billing: impl FnOnce(&mut aichat_billing::Config),
+    ) -> Self {
+        Self::spawn_configured(tweak, adjust_billing, |_| {}).await
+    }
+
+    /// The gateway's, billing's and chat's configuration changed by the test.
+    pub async fn spawn_configured(
+        tweak: impl FnOnce(&mut Config),
+        adjust_billing: impl FnOnce(&mut aichat_billing::Config),
         chat_tweak: impl FnOnce(&mut aichat_chat::Config),
     ) -> Self {
         let amqp = AmqpConfig {
@@ -74,7 +92,7 @@ impl TestApp {
         let identity = TestIdentity::spawn(amqp.clone())
             .await
             .expect("identity starts");
-        let billing = TestBilling::spawn(amqp.clone())
+        let billing = TestBilling::spawn_with(amqp.clone(), adjust_billing)
             .await
             .expect("billing starts");
         let shutdown = CancellationToken::new();

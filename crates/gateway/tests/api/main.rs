@@ -6,5 +6,6 @@ mod chat;
 mod helpers;
 mod metering;
 mod ops;
+mod outage;
 mod sessions;
 mod validation;

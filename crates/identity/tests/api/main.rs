@@ -1,7 +1,6 @@
 //! The identity service over gRPC, against real PostgreSQL and RabbitMQ.
 
 mod admin;
-mod chaos;
 mod mail;
 mod outbox;
 mod retention;

@@ -20,7 +20,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use lapin::{BasicProperties, options::*};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::chaos::ChaosProxy;
+use aichat_db::testing::ChaosProxy;
 
 const USERS: usize = 40;
 
@@ -59,6 +59,7 @@ async fn events_survive_a_broker_outage_and_are_applied_once() {
                 queue: Queue::Durable(queue.clone()),
                 bindings: vec![UserRegistered::TYPE.to_owned()],
                 prefetch: 8,
+                retry: Default::default(),
             },
         );
         let ready_tx = Arc::new(ready_tx);
@@ -114,7 +115,7 @@ async fn events_survive_a_broker_outage_and_are_applied_once() {
         .unwrap();
 
     // Identity reaches RabbitMQ only through the chaos proxy.
-    let proxy = ChaosProxy::start("127.0.0.1:5672").await;
+    let proxy = ChaosProxy::start("127.0.0.1:5672").await.unwrap();
     let through_proxy = AmqpConfig {
         url: format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
         exchange: exchange.clone(),

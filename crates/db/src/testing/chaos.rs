@@ -1,7 +1,7 @@
 //! A TCP proxy that can cut every connection through it and refuse new ones:
-//! RabbitMQ going away and coming back, as the services see it, without
-//! disturbing the broker other tests share (crates.io's `ChaosProxy`).
-#![expect(clippy::unwrap_used, reason = "test harness")]
+//! RabbitMQ or PostgreSQL going away and coming back, as a service sees it,
+//! without disturbing the servers other tests share (crates.io's
+//! `ChaosProxy`).
 
 use std::sync::{
     Arc,
@@ -15,6 +15,7 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+/// A proxy on `127.0.0.1:<port>` in front of one upstream address.
 pub struct ChaosProxy {
     pub port: u16,
     down: Arc<AtomicBool>,
@@ -26,9 +27,11 @@ pub struct ChaosProxy {
 }
 
 impl ChaosProxy {
-    pub async fn start(upstream: &'static str) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+    /// Starts one in front of `upstream` (`host:port`).
+    pub async fn start(upstream: impl Into<String>) -> anyhow::Result<Self> {
+        let upstream: Arc<str> = upstream.into().into();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
         let down = Arc::new(AtomicBool::new(false));
         let (cut, _) = broadcast::channel(16);
         let shutdown = CancellationToken::new();
@@ -57,8 +60,9 @@ impl ChaosProxy {
                 n.fetch_add(1, Ordering::SeqCst);
                 let mut cut = c.subscribe();
                 let s = s.clone();
+                let upstream = upstream.clone();
                 t.spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    let Ok(mut server) = TcpStream::connect(&*upstream).await else {
                         return;
                     };
                     tokio::select! {
@@ -69,14 +73,14 @@ impl ChaosProxy {
                 });
             }
         });
-        Self {
+        Ok(Self {
             port,
             down,
             connections,
             cut,
             shutdown,
             tasks,
-        }
+        })
     }
 
     /// Drops every open connection and refuses new ones.
@@ -90,6 +94,7 @@ impl ChaosProxy {
         self.down.store(false, Ordering::SeqCst);
     }
 
+    /// Stops listening and closes every connection.
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.tasks.close();
