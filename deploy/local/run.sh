@@ -52,9 +52,9 @@ fi
 
 # Migrate every service before any starts: its database, and its RabbitMQ
 # queues and bindings, so no event published at start-up finds no queue.
-DATABASE_URL="$PG_URL/identity" "$bin_dir/identity" migrate
-DATABASE_URL="$PG_URL/billing" "$bin_dir/billing" migrate
-DATABASE_URL="$PG_URL/chat" "$bin_dir/chat" migrate
+DATABASE_URL="$PG_URL/${DB_PREFIX}identity" "$bin_dir/identity" migrate
+DATABASE_URL="$PG_URL/${DB_PREFIX}billing" "$bin_dir/billing" migrate
+DATABASE_URL="$PG_URL/${DB_PREFIX}chat" "$bin_dir/chat" migrate
 
 pids=()
 stop() {

@@ -112,31 +112,28 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
             if pending::claim(conn, reply.usage_id).await?.is_none() {
                 return Ok(Finished::AlreadyCharged);
             }
-            let Some(conversation) = conversation else {
-                charge(
-                    conn,
-                    &Charge {
-                        usage_id: reply.usage_id,
-                        user_id: reply.user_id,
-                        conversation_id: None,
-                        message_id: None,
-                        provider: &reply.provider.name,
-                        model: reply.model,
-                        reservation_id: reply.reservation_id,
-                        prompt_tokens: reply.prompt_tokens,
-                        completion_tokens: reply.completion_tokens,
-                        cost: &cost,
-                    },
-                    None,
-                )
-                .await?;
+            let linked = conversation.as_ref().map(|c| c.id);
+            let mut the_charge = Charge {
+                usage_id: reply.usage_id,
+                user_id: reply.user_id,
+                conversation_id: linked,
+                message_id: None,
+                provider: &reply.provider.name,
+                model: reply.model,
+                reservation_id: reply.reservation_id,
+                prompt_tokens: reply.prompt_tokens,
+                completion_tokens: reply.completion_tokens,
+                cost: &cost,
+            };
+            let Some(conversation_id) = linked else {
+                charge(conn, &the_charge, None).await?;
                 return Ok(Finished::ConversationGone);
             };
             let saved = messages::insert(
                 conn,
                 &[messages::New {
                     id: assistant_id,
-                    conversation_id: conversation.id,
+                    conversation_id,
                     role: "assistant",
                     content: reply.text,
                     token_count: to_i32(reply.completion_tokens),
@@ -150,7 +147,7 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
             .await?;
             let created = ev::MessageCreated {
                 message_id: assistant_id,
-                conversation_id: conversation.id,
+                conversation_id,
                 user_id: reply.user_id,
                 role: "assistant".to_owned(),
                 token_count: to_i32(reply.completion_tokens),
@@ -158,24 +155,9 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
                 language: language.clone(),
                 created_at: Utc::now(),
             };
-            charge(
-                conn,
-                &Charge {
-                    usage_id: reply.usage_id,
-                    user_id: reply.user_id,
-                    conversation_id: Some(conversation.id),
-                    message_id: Some(assistant_id),
-                    provider: &reply.provider.name,
-                    model: reply.model,
-                    reservation_id: reply.reservation_id,
-                    prompt_tokens: reply.prompt_tokens,
-                    completion_tokens: reply.completion_tokens,
-                    cost: &cost,
-                },
-                // The reply's place was counted with the user's message.
-                Some((0, Some(created))),
-            )
-            .await?;
+            the_charge.message_id = Some(assistant_id);
+            // The reply's place was counted with the user's message.
+            charge(conn, &the_charge, Some((0, Some(created)))).await?;
             let assistant = saved.into_iter().next().ok_or(DbError::NotFound)?;
             Ok(Finished::Saved {
                 assistant,

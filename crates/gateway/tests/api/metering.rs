@@ -18,32 +18,34 @@ use crate::{
     helpers::{Login, PASSWORD, TestApp, problem, unique_email},
 };
 
-/// A number from the billing database.
-async fn billing_number(app: &TestApp, sql: &str) -> i64 {
+/// A number from a service's database.
+async fn number(pool: aichat_db::Pool, sql: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
     use diesel_async::RunQueryDsl;
-    let pool = app.billing.pool().unwrap();
     let mut conn = pool.get().await.unwrap();
     let row: N = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
     row.n
 }
 
-/// A number from the chat database.
+async fn billing_number(app: &TestApp, sql: &str) -> i64 {
+    number(app.billing.pool().unwrap(), sql).await
+}
+
 async fn chat_number(app: &TestApp, sql: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    use diesel_async::RunQueryDsl;
-    let pool = app.chat.pool().unwrap();
-    let mut conn = pool.get().await.unwrap();
-    let row: N = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
-    row.n
+    number(app.chat.pool().unwrap(), sql).await
+}
+
+/// A signed-in GET's JSON body.
+async fn get(app: &TestApp, login: &Login, path: &str) -> Value {
+    app.call(Method::GET, path, Some(&login.access), None)
+        .await
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn pace(app: &TestApp, config: Value) {
@@ -350,17 +352,7 @@ async fn parallel_sends_stop_exactly_at_the_message_limit() {
         6,
         "never past the limit"
     );
-    let c: Value = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{id}"),
-            Some(&login.access),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c = get(&app, &login, &format!("/api/v1/conversations/{id}")).await;
     assert_eq!(c["messageCount"], 6);
     app.finish().await;
 }
@@ -382,17 +374,12 @@ async fn a_provider_failing_before_any_text_keeps_the_users_message_and_holds_no
         "provider_unavailable",
     )
     .await;
-    let page: Value = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{id}/messages"),
-            Some(&login.access),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = get(
+        &app,
+        &login,
+        &format!("/api/v1/conversations/{id}/messages"),
+    )
+    .await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{page}");
     assert_eq!(items[0]["role"], "user");
@@ -420,17 +407,7 @@ async fn a_provider_failing_before_any_text_keeps_the_users_message_and_holds_no
         send(&app, &login, id, "keep me").await.status(),
         StatusCode::CREATED
     );
-    let c: Value = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/conversations/{id}"),
-            Some(&login.access),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let c = get(&app, &login, &format!("/api/v1/conversations/{id}")).await;
     assert_eq!(c["messageCount"], 3);
     app.finish().await;
 }
