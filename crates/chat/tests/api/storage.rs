@@ -206,3 +206,38 @@ async fn the_history_of_a_send_is_bounded_to_the_newest_messages() {
     drop(conn);
     chat.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_creates_at_the_service_never_pass_the_conversation_limit() {
+    let chat = spawn(amqp()).await;
+    let service = aichat_chat::service::Chat::new(chat.pool().unwrap(), Default::default());
+    let user = Uuid::now_v7();
+    let creates = (0..30).map(|_| {
+        let service = service.clone();
+        async move {
+            let new = service
+                .check_new_conversation(aichat_chat::service::NewConversation {
+                    model: "gpt-4o",
+                    title: None,
+                    description: None,
+                    system_prompt: None,
+                })
+                .await
+                .unwrap();
+            service.create_conversation(user, new, Some(20)).await
+        }
+    });
+    let results = futures::future::join_all(creates).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(created, 20, "exactly the limit");
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(aichat_chat::service::CreateError::Limit)))
+    );
+    assert_eq!(
+        count(&chat, &format!("conversations WHERE userId = '{user}'")).await,
+        20
+    );
+    chat.stop().await;
+}
