@@ -49,7 +49,10 @@ MOCK_ADDR="$BENCH_MOCK_ADDR" MOCK_TTFT_MS=50 MOCK_TOKEN_DELAY_MS=5 MOCK_REPLY_TO
 pids+=($!)
 DATABASE_URL="$PG_URL/aichat_bench_billing" GRPC_ADDR=127.0.0.1:50153 "$bin/billing" serve &
 pids+=($!)
+# The load generator's few users send far more than a person would: no
+# per-user send rate (it is measured as a refusal, not as the chat path).
 DATABASE_URL="$PG_URL/aichat_bench_chat" GRPC_ADDR=127.0.0.1:50152 BILLING_GRPC_URL=http://127.0.0.1:50153 \
+  SENDS_PER_MINUTE_FREE=0 SENDS_PER_MINUTE_PLUS=0 SENDS_PER_MINUTE_PRO=0 \
   OPENAI_BASE_URL="http://$BENCH_MOCK_ADDR/v1" OPENAI_API_KEY=bench "$bin/chat" serve &
 pids+=($!)
 HTTP_ADDR="$BENCH_HTTP_ADDR" IDENTITY_GRPC_URL="http://$BENCH_GRPC_ADDR" RATE_LIMIT_MULTIPLIER=0 \
