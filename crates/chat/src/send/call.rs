@@ -349,6 +349,8 @@ impl Call {
                 {
                     return Err(SendError::MessageLimit);
                 }
+                // First on its own: the pending send refers to it, and
+                // pipelined statements are not promised an order.
                 let saved = messages::insert(
                     conn,
                     &[messages::New {

@@ -107,9 +107,15 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
             // Locked, so it cannot be deleted between here and the commit;
             // first, as a delete locks the conversation before the pending
             // send it unlinks (one lock order, no deadlock).
-            let conversation =
-                conversations::lock(conn, reply.user_id, reply.conversation_id).await?;
-            if pending::claim(conn, reply.usage_id).await?.is_none() {
+            // Both in one round trip (pipelined). Should the server get them
+            // the other way round and meet a delete, PostgreSQL breaks the
+            // deadlock and `finish` tries again.
+            let shared: &AsyncPgConnection = conn;
+            let (conversation, claimed) = futures::try_join!(
+                conversations::lock(shared, reply.user_id, reply.conversation_id),
+                pending::claim(shared, reply.usage_id),
+            )?;
+            if claimed.is_none() {
                 return Ok(Finished::AlreadyCharged);
             }
             let linked = conversation.as_ref().map(|c| c.id);

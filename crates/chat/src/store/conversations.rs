@@ -70,7 +70,7 @@ pub async fn find(
 
 /// The same, locked for the rest of the transaction.
 pub async fn lock(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user_id: Uuid,
     id: Uuid,
 ) -> QueryResult<Option<Conversation>> {
@@ -79,7 +79,7 @@ pub async fn lock(
         .filter(conversations::user_id.eq(user_id))
         .select(Conversation::as_select())
         .for_update()
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

@@ -41,7 +41,8 @@ pub struct New<'a> {
 }
 
 /// Saves messages in one statement; the saved rows, in no promised order.
-pub async fn insert(conn: &mut AsyncPgConnection, new: &[New<'_>]) -> QueryResult<Vec<Message>> {
+/// Pipelines with the transaction's other writes.
+pub async fn insert(mut conn: &AsyncPgConnection, new: &[New<'_>]) -> QueryResult<Vec<Message>> {
     let rows: Vec<_> = new
         .iter()
         .map(|m| {
@@ -63,7 +64,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &[New<'_>]) -> QueryResul
     diesel::insert_into(messages::table)
         .values(rows)
         .returning(Message::as_returning())
-        .get_results(conn)
+        .get_results(&mut conn)
         .await
 }
 
