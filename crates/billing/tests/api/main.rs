@@ -7,4 +7,6 @@ mod helpers;
 mod plans;
 mod reservations;
 mod rollover;
+mod stripe;
+mod stripe_standin;
 mod validation;
