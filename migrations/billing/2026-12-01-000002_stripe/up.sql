@@ -128,8 +128,10 @@ CREATE TABLE invoices (
   updatedAt TIMESTAMP DEFAULT CURRENT_TIMESTAMP,
 
   -- billing's additions: the statuses the seed's comment lists (Stripe's
-  -- invoice statuses); tax is never negative. Subtotal and total may be:
-  -- Stripe credits a downgrade's proration with a negative invoice.
+  -- invoice statuses; "overdue" is not one: it is an open invoice past its
+  -- dueDate, as the seed's overdue query reads it); tax is never negative.
+  -- Subtotal and total may be: Stripe credits a downgrade's proration with
+  -- a negative invoice.
   CONSTRAINT check_invoices_status CHECK
     (status IN ('draft', 'open', 'paid', 'void', 'uncollectible')),
   CONSTRAINT check_invoices_tax CHECK (tax >= 0)

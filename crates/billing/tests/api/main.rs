@@ -9,4 +9,5 @@ mod reservations;
 mod rollover;
 mod stripe;
 mod stripe_standin;
+mod stripe_tables;
 mod validation;
