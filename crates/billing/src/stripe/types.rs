@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
 /// A page of a list call (`{"object": "list", "data": [...], "has_more"}`).
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +229,44 @@ impl Subscription {
     }
 }
 
+/// An event (`evt_...`) as a webhook delivers it
+/// (docs.stripe.com/api/events/object). `data.object` is rendered in the
+/// endpoint's `api_version`, not necessarily the client's: read it with
+/// [`Event::object`] into a type that accepts every shape.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    pub id: String,
+    /// `customer.subscription.updated`, `invoice.paid`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When Stripe created the event (Unix seconds): orders events that
+    /// arrive out of order.
+    pub created: i64,
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub livemode: bool,
+    pub data: EventData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventData {
+    /// The object the event is about, as it was when the event happened.
+    pub object: serde_json::Value,
+    /// What changed, on `*.updated` events: the old values.
+    pub previous_attributes: Option<serde_json::Value>,
+}
+
+impl Event {
+    /// The event's object as `T`.
+    pub fn object<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.data.object)
+    }
+
+    pub fn created(&self) -> Option<DateTime<Utc>> {
+        timestamp(self.created)
+    }
+}
+
 /// A Unix timestamp as a time (`None` past chrono's range).
 pub fn timestamp(seconds: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(seconds, 0)
@@ -342,5 +380,33 @@ mod tests {
         );
         assert_eq!(sub.customer, "cus_X");
         assert_eq!(sub.status, SubscriptionStatus::Unknown);
+    }
+
+    #[test]
+    fn an_event_carries_its_object_in_the_endpoints_version() {
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "id": "evt_1NG8Du2eZvKYlo2CUI79vXWy",
+            "object": "event",
+            "api_version": "2024-12-18.acacia",
+            "created": 1686089970,
+            "data": {
+                "object": serde_json::from_str::<serde_json::Value>(ACACIA).unwrap(),
+                "previous_attributes": {"cancel_at_period_end": true}
+            },
+            "livemode": false,
+            "pending_webhooks": 0,
+            "request": {"id": null, "idempotency_key": null},
+            "type": "customer.subscription.updated"
+        }))
+        .unwrap();
+        assert_eq!(event.kind, "customer.subscription.updated");
+        assert_eq!(event.created(), timestamp(1_686_089_970));
+        let sub: Subscription = event.object().unwrap();
+        assert_eq!(sub.id, "sub_1MowQVLkdIwHu7ixeRlqHVzs");
+        assert!(sub.current_period().is_some());
+        assert_eq!(
+            event.data.previous_attributes.unwrap()["cancel_at_period_end"],
+            true
+        );
     }
 }
