@@ -105,7 +105,7 @@ impl StripeError {
 /// Stripe's error object (`{"error": {"type", "code", "message", "param"}}`,
 /// docs.stripe.com/api/errors) with the HTTP status and the request's id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {kind:?} {code:?} (request {request_id:?})")]
+#[error("{status} {kind:?} {code:?}: {message:?} (request {request_id:?})")]
 pub struct ApiError {
     pub status: u16,
     pub kind: ErrorKind,
