@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aichat_config::ConfigError;
+use aichat_config::{ConfigError, SecretString};
 use aichat_messaging::AmqpConfig;
 
 /// Everything the service reads from the environment.
@@ -15,6 +15,9 @@ use aichat_messaging::AmqpConfig;
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | events (billing's queue is `<exchange>.billing`) |
 /// | `RESERVATION_TTL_SECS` | `120` | how long a reservation holds quota unless settled or released (a crashed call gives it back after this) |
 /// | `MAINTENANCE_INTERVAL_SECS` | `60` | how often every usage row of a past month is reset and expired reservations are deleted |
+/// | `STRIPE_SECRET_KEY` | empty | Stripe's secret API key (`sk_test_...`); empty: Stripe is not configured (checkout and the portal are unavailable, the rest works) |
+/// | `STRIPE_WEBHOOK_SECRET` | empty | the webhook endpoint's signing secret (`whsec_...`); several, comma-separated, during a rotation |
+/// | `STRIPE_API_BASE` | `https://api.stripe.com` | Stripe's API (tests point it at a local stand-in) |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -25,6 +28,36 @@ pub struct Config {
     pub reservation_ttl: Duration,
     /// The period of the rollover and sweeping task.
     pub maintenance_interval: Duration,
+    /// `None` without `STRIPE_SECRET_KEY`: paid plans cannot be bought.
+    pub stripe: Option<StripeConfig>,
+}
+
+/// How billing reaches Stripe.
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    /// Without a trailing slash (`https://api.stripe.com`).
+    pub api_base: String,
+    pub secret_key: SecretString,
+    /// Any of these may have signed a webhook: the new and the old one
+    /// while an endpoint's secret is rolled. Empty: webhooks are refused.
+    pub webhook_secrets: Vec<SecretString>,
+}
+
+impl StripeConfig {
+    /// `None` when `STRIPE_SECRET_KEY` is unset or empty.
+    pub fn from_env() -> Option<Self> {
+        let secret_key = aichat_config::optional("STRIPE_SECRET_KEY")?;
+        Some(Self {
+            api_base: aichat_config::string("STRIPE_API_BASE", crate::stripe::DEFAULT_API_BASE)
+                .trim_end_matches('/')
+                .to_owned(),
+            secret_key: SecretString::from(secret_key.trim().to_owned()),
+            webhook_secrets: aichat_config::list("STRIPE_WEBHOOK_SECRET", "")
+                .into_iter()
+                .map(SecretString::from)
+                .collect(),
+        })
+    }
 }
 
 impl Config {
@@ -51,6 +84,7 @@ impl Config {
                 "MAINTENANCE_INTERVAL_SECS",
                 aichat_config::seconds("MAINTENANCE_INTERVAL_SECS", 60)?,
             )?,
+            stripe: StripeConfig::from_env(),
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod events;
 pub mod grpc;
 pub mod service;
 pub mod store;
+pub mod stripe;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -94,6 +94,8 @@ impl TestBilling {
             amqp,
             reservation_ttl: Duration::from_secs(120),
             maintenance_interval: Duration::from_secs(60),
+            // Tests that need Stripe point it at their stand-in.
+            stripe: None,
         };
         adjust(&mut config);
         // As `billing migrate` does before any service starts.

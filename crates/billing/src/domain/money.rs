@@ -1,7 +1,7 @@
 //! Money on the wire: `NUMERIC` columns are `BigDecimal` in Rust and decimal
 //! strings in proto and JSON, never floats.
 
-use bigdecimal::{BigDecimal, RoundingMode, Zero};
+use bigdecimal::{BigDecimal, RoundingMode, ToPrimitive, Zero};
 
 /// Decimals of a price (`DECIMAL(10, 2)`).
 pub const PRICE_SCALE: i64 = 2;
@@ -24,6 +24,23 @@ pub fn parse_cost(value: &BigDecimal) -> Result<BigDecimal, String> {
     } else {
         Ok(value.clone())
     }
+}
+
+/// A price in whole cents (Stripe's `unit_amount`: the smallest unit of a
+/// two-decimal currency), exactly: a sub-cent or negative amount, or one
+/// past `i64`, is refused rather than rounded.
+pub fn to_cents(value: &BigDecimal) -> Result<i64, String> {
+    if *value < BigDecimal::zero() {
+        return Err("must not be negative".to_owned());
+    }
+    let cents = value * BigDecimal::from(100);
+    if !cents.is_integer() {
+        return Err("has a fraction of a cent".to_owned());
+    }
+    cents
+        .with_scale(0)
+        .to_i64()
+        .ok_or_else(|| "is too large".to_owned())
 }
 
 #[cfg(test)]
@@ -65,5 +82,25 @@ mod tests {
         assert!(parse_cost(&d("-0.000001")).is_err());
         assert!(parse_cost(&d("0")).is_ok());
         assert_eq!(parse_cost(&d("0.5")).unwrap(), d("0.5"));
+    }
+
+    #[test]
+    fn prices_convert_to_exact_cents() {
+        assert_eq!(to_cents(&d("20.00")), Ok(2000));
+        assert_eq!(to_cents(&d("20")), Ok(2000));
+        assert_eq!(to_cents(&d("0")), Ok(0));
+        assert_eq!(to_cents(&d("199.99")), Ok(19999));
+        assert_eq!(to_cents(&d("0.01")), Ok(1));
+        assert_eq!(to_cents(&d("1e3")), Ok(100_000));
+        assert_eq!(to_cents(&d("12.340000")), Ok(1234));
+        assert_eq!(to_cents(&d("99999999.99")), Ok(9_999_999_999));
+    }
+
+    #[test]
+    fn sub_cent_negative_and_huge_prices_are_refused_not_rounded() {
+        assert!(to_cents(&d("0.001")).is_err());
+        assert!(to_cents(&d("19.995")).is_err());
+        assert!(to_cents(&d("-1.00")).is_err());
+        assert!(to_cents(&d("1e30")).is_err());
     }
 }

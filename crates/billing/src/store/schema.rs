@@ -18,6 +18,65 @@ diesel::table! {
 }
 
 diesel::table! {
+    invoices (id) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "subscriptionid"]
+        subscription_id -> Nullable<Uuid>,
+        #[max_length = 50]
+        #[sql_name = "invoicenumber"]
+        invoice_number -> Varchar,
+        #[max_length = 255]
+        #[sql_name = "stripeinvoiceid"]
+        stripe_invoice_id -> Varchar,
+        subtotal -> Numeric,
+        tax -> Numeric,
+        total -> Numeric,
+        #[max_length = 50]
+        status -> Varchar,
+        #[sql_name = "duedate"]
+        due_date -> Nullable<Date>,
+        #[sql_name = "paidat"]
+        paid_at -> Nullable<Timestamp>,
+        #[max_length = 500]
+        #[sql_name = "pdfurl"]
+        pdf_url -> Nullable<Varchar>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "subscriptionid"]
+        subscription_id -> Nullable<Uuid>,
+        #[max_length = 255]
+        #[sql_name = "stripepaymentintentid"]
+        stripe_payment_intent_id -> Varchar,
+        #[max_length = 255]
+        #[sql_name = "stripeinvoiceid"]
+        stripe_invoice_id -> Nullable<Varchar>,
+        amount -> Numeric,
+        #[max_length = 3]
+        currency -> Varchar,
+        #[max_length = 50]
+        status -> Varchar,
+        description -> Nullable<Text>,
+        metadata -> Nullable<Json>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     plans (id) {
         id -> Uuid,
         #[max_length = 100]
@@ -38,6 +97,73 @@ diesel::table! {
         features -> Nullable<Json>,
         #[sql_name = "isactive"]
         is_active -> Nullable<Bool>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Nullable<Timestamp>,
+        #[max_length = 255]
+        #[sql_name = "stripeyearlypriceid"]
+        stripe_yearly_price_id -> Nullable<Varchar>,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "stripecustomers"]
+    stripe_customers (user_id) {
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[max_length = 255]
+        #[sql_name = "stripecustomerid"]
+        stripe_customer_id -> Varchar,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "stripeevents"]
+    stripe_events (stripe_event_id) {
+        #[max_length = 255]
+        #[sql_name = "stripeeventid"]
+        stripe_event_id -> Varchar,
+        #[max_length = 100]
+        #[sql_name = "eventtype"]
+        event_type -> Varchar,
+        #[sql_name = "eventcreatedat"]
+        event_created_at -> Timestamp,
+        #[sql_name = "processedat"]
+        processed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "planid"]
+        plan_id -> Uuid,
+        #[max_length = 255]
+        #[sql_name = "stripesubscriptionid"]
+        stripe_subscription_id -> Varchar,
+        #[max_length = 255]
+        #[sql_name = "stripecustomerid"]
+        stripe_customer_id -> Varchar,
+        #[max_length = 50]
+        status -> Varchar,
+        #[sql_name = "currentperiodstart"]
+        current_period_start -> Timestamp,
+        #[sql_name = "currentperiodend"]
+        current_period_end -> Timestamp,
+        #[sql_name = "cancellationdate"]
+        cancellation_date -> Nullable<Timestamp>,
+        #[max_length = 255]
+        #[sql_name = "cancellationreason"]
+        cancellation_reason -> Nullable<Varchar>,
+        #[sql_name = "cancelatperiodend"]
+        cancel_at_period_end -> Nullable<Bool>,
+        #[sql_name = "trialendsat"]
+        trial_ends_at -> Nullable<Timestamp>,
         #[sql_name = "createdat"]
         created_at -> Nullable<Timestamp>,
         #[sql_name = "updatedat"]
@@ -86,9 +212,18 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(invoices -> subscriptions (subscription_id));
+diesel::joinable!(payments -> subscriptions (subscription_id));
+diesel::joinable!(subscriptions -> plans (plan_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     deleted_users,
+    invoices,
+    payments,
     plans,
+    stripe_customers,
+    stripe_events,
+    subscriptions,
     token_reservations,
     usage_tracking,
 );

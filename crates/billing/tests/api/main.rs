@@ -7,4 +7,7 @@ mod helpers;
 mod plans;
 mod reservations;
 mod rollover;
+mod stripe;
+mod stripe_standin;
+mod stripe_tables;
 mod validation;
