@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/aichat-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test lint fmt services bench admin deploy-check schema-check contract web-check web-dev
+.PHONY: run test lint fmt services bench admin deploy-check schema-check contract web-check web-dev e2e
 
 run: ## Build and start everything on http://127.0.0.1:8080 (Ctrl-C stops it)
 	bash deploy/local/run.sh
@@ -25,6 +25,11 @@ test: services lint web-check schema-check contract ## Every test: the schema an
 web-check: ## The web app: npm packages from the lockfile, tsc, ESLint, Vitest
 	bash deploy/local/web-deps.sh
 	cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run --reporter=dot
+
+e2e: ## The browser walk-through (sign up, mail link, log in, chat, usage) against a running `make run`; screenshots in web/e2e/artifacts
+	command -v chromium >/dev/null || sudo apt-get install -y chromium || apt-get install -y chromium
+	bash deploy/local/web-deps.sh
+	cd web && MAIL_DIR=$${MAIL_DIR:-$(CURDIR)/.run/mail} node e2e/signup-chat.mjs
 
 web-dev: ## The web app with hot reload on http://127.0.0.1:5173, the API proxied to make run's gateway
 	bash deploy/local/web-deps.sh
