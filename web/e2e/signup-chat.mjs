@@ -55,6 +55,9 @@ page.on("console", (msg) => {
   if (msg.type() === "error") violations.push(msg.text());
 });
 page.on("pageerror", (e) => violations.push(String(e)));
+page.on("response", (r) => {
+  if (r.status() >= 400) violations.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+});
 try {
   await page.goto(`${BASE}/signup`);
   await page.getByLabel("Name").fill("E2E Ada");
@@ -82,7 +85,7 @@ try {
   await page.getByRole("button", { name: "Start" }).click();
   await page.waitForURL(/\/chat\/[^/]+$/);
 
-  await page.getByLabel("Message").fill("Hello! Tell me something.");
+  await page.getByLabel("Message", { exact: true }).fill("Hello! Tell me something.");
   await page.keyboard.press("Enter");
   await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 }).catch(() => {});
   await page.getByRole("button", { name: "Send" }).waitFor({ timeout: 30_000 });
