@@ -16,7 +16,7 @@ lint: ## Formatting and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test: services lint web-check schema-check contract ## Every test: the schema and HTTP contract checks, unit and integration tests against real PostgreSQL and RabbitMQ
+test: services lint web-check schema-check contract e2e ## Every test: the web app (tsc, ESLint, Vitest, chromium), the schema and HTTP contract checks, unit and integration tests against real PostgreSQL and RabbitMQ
 	@log=$$(mktemp); set -o pipefail; \
 	cargo test --workspace --locked 2>&1 | tee "$$log"; status=$$?; \
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' "$$log"; \
@@ -26,10 +26,8 @@ web-check: ## The web app: npm packages from the lockfile, tsc, ESLint, Vitest
 	bash deploy/local/web-deps.sh
 	cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run --reporter=dot
 
-e2e: ## The browser walk-through (sign up, mail link, log in, chat, usage) against a running `make run`; screenshots in web/e2e/artifacts
-	command -v chromium >/dev/null || sudo apt-get install -y chromium || apt-get install -y chromium
-	bash deploy/local/web-deps.sh
-	cd web && MAIL_DIR=$${MAIL_DIR:-$(CURDIR)/.run/mail} node e2e/signup-chat.mjs
+e2e: services ## The web app in chromium (sign up, mail link, log in, chat, usage) on a fresh stack; screenshots in web/e2e/artifacts
+	bash deploy/local/e2e.sh
 
 web-dev: ## The web app with hot reload on http://127.0.0.1:5173, the API proxied to make run's gateway
 	bash deploy/local/web-deps.sh

@@ -1,8 +1,9 @@
 // End to end in Debian's chromium (playwright-core, no browser download)
 // against `make run`'s stack: sign up → the mail's link → log in → a
 // streamed reply → usage shows it. Screenshots at 375 and 1280 px in
-// e2e/artifacts/. Run: `make e2e` (or `node e2e/signup-chat.mjs` with the
-// stack up; BASE_URL, MAIL_DIR, CHROMIUM override the defaults).
+// e2e/artifacts/. Run: `make e2e` (deploy/local/e2e.sh starts a stack), or
+// `node e2e/signup-chat.mjs` with a stack up (BASE_URL, MAIL_DIR, CHROMIUM
+// override the defaults).
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
