@@ -8,6 +8,9 @@ import { mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
+
+const axeSource = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BASE = process.env.BASE_URL ?? "http://127.0.0.1:8080";
@@ -36,10 +39,25 @@ async function mailLink(kind) {
   throw new Error(`no ${kind} mail for ${email} in ${MAIL_DIR}`);
 }
 
+const a11y = [];
+
+/** axe-core's serious and critical findings on the page as it is. */
+async function audit(page, name) {
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  for (const f of found) a11y.push(`${name}: ${f}`);
+}
+
 async function shoot(page, name) {
   for (const width of [1280, 375]) {
     await page.setViewportSize({ width, height: 800 });
     await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
+    await audit(page, `${name}@${width}`);
   }
   await page.setViewportSize({ width: 1280, height: 800 });
 }
@@ -102,6 +120,7 @@ try {
   const tokens = Number((await used.innerText()).replace(/[^0-9]/g, ""));
   if (!(tokens > 0)) throw new Error(`usage shows ${tokens} tokens`);
   await shoot(page, "06-usage");
+  if (a11y.length) throw new Error(`axe-core found serious or critical problems:\n${a11y.join("\n")}`);
   if (violations.length) throw new Error(`errors in the page's console:\n${violations.join("\n")}`);
   console.log(`e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${tokens} tokens; screenshots in ${ARTIFACTS}`);
 } catch (error) {

@@ -8,7 +8,7 @@ export function renderAt(element: ReactElement, path: string, pattern = path.spl
   const client = new QueryClient({ defaultOptions: { queries: { retry: false }, mutations: { retry: false } } });
   return render(
     <QueryClientProvider client={client}>
-      <MemoryRouter initialEntries={[path]}>
+      <MemoryRouter initialEntries={[path]} future={{ v7_startTransition: true, v7_relativeSplatPath: true }}>
         <Routes>
           <Route path={pattern} element={element} />
           <Route path="*" element={<p>elsewhere</p>} />

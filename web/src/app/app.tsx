@@ -2,15 +2,24 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { RouterProvider } from "react-router-dom";
 import { ErrorBoundary } from "@/components/error-boundary";
+import { ProblemError } from "@/lib/problem";
 import { keepSessionFresh } from "@/lib/refresh";
 import { session } from "@/lib/session";
 import { router } from "./router";
+
+function isRefusal(error: unknown): boolean {
+  const status = error instanceof ProblemError ? error.problem.status : 0;
+  return status >= 400 && status < 500;
+}
 
 export function App() {
   const [client] = useState(
     () =>
       new QueryClient({
-        defaultOptions: { queries: { retry: (n, e) => n < 2 && (e as { problem?: { status: number } }).problem?.status !== 401 && n < 2 } },
+        defaultOptions: {
+          // A refusal (4xx) is final; a network error or a 5xx is tried twice more.
+          queries: { retry: (failures, error) => failures < 2 && !isRefusal(error) },
+        },
       }),
   );
   const [appRouter] = useState(router);
@@ -20,7 +29,7 @@ export function App() {
   return (
     <ErrorBoundary>
       <QueryClientProvider client={client}>
-        <RouterProvider router={appRouter} />
+        <RouterProvider router={appRouter} future={{ v7_startTransition: true }} />
       </QueryClientProvider>
     </ErrorBoundary>
   );

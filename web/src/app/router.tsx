@@ -83,4 +83,7 @@ export const routes: RouteObject[] = [
   },
 ];
 
-export const router = () => createBrowserRouter(routes);
+export const router = () =>
+  createBrowserRouter(routes, {
+    future: { v7_relativeSplatPath: true, v7_fetcherPersist: true, v7_normalizeFormMethod: true, v7_partialHydration: true, v7_skipActionErrorRevalidation: true },
+  });
