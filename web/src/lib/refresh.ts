@@ -1,7 +1,7 @@
 // Keeps the session alive: refreshes the access token a minute before it
 // expires. The refresh token is in memory for now (a reload logs out); the
 // gateway's HttpOnly cookie comes later.
-import type { TokenResponse } from "./api-types";
+import type { Schemas, TokenResponse } from "./api-types";
 import { api } from "./api";
 import { session } from "./session";
 
@@ -12,7 +12,7 @@ export function refreshNow(): Promise<boolean> {
   const current = session.get();
   if (!current) return Promise.resolve(false);
   inFlight ??= api
-    .post<TokenResponse>("/auth/refresh", { refreshToken: current.refreshToken })
+    .post<TokenResponse>("/auth/refresh", { refreshToken: current.refreshToken } satisfies Schemas["RefreshBody"])
     .then((tokens) => {
       session.set(tokens);
       return true;

@@ -2,7 +2,7 @@
 // with `Accept: text/event-stream` (EventSource cannot POST nor send a bearer
 // token). Parses the stream as the HTML standard says, whatever the chunking:
 // a line, a "\r\n" or a UTF-8 character may be split across chunks.
-import type { DoneEvent, Message } from "./api-types";
+import type { DoneEvent, Message, Schemas } from "./api-types";
 import { authHeaders, url } from "./api";
 import { ProblemError, isProblem, problemFromResponse, toProblem } from "./problem";
 
@@ -104,7 +104,7 @@ export async function sendMessageStream(
     response = await fetch(url(`/conversations/${conversationId}/messages`), {
       method: "POST",
       headers: { Accept: "text/event-stream", "Content-Type": "application/json", ...authHeaders() },
-      body: JSON.stringify({ content }),
+      body: JSON.stringify({ content } satisfies Schemas["SendMessageBody"]),
       signal,
     });
   } catch (error) {

@@ -1,36 +1,36 @@
 import { useMutation } from "@tanstack/react-query";
 import { api } from "@/lib/api";
-import type { TokenResponse, User } from "@/lib/api-types";
+import type { Schemas, TokenResponse } from "@/lib/api-types";
 import type { ProblemError } from "@/lib/problem";
 import { session } from "@/lib/session";
 
 export function useLogin() {
-  return useMutation<TokenResponse, ProblemError, { email: string; password: string }>({
+  return useMutation<TokenResponse, ProblemError, Schemas["LoginBody"]>({
     mutationFn: (body) => api.post<TokenResponse>("/auth/login", body),
     onSuccess: (tokens) => session.set(tokens),
   });
 }
 
 export function useRegister() {
-  return useMutation<{ user: User }, ProblemError, { email: string; password: string; name: string }>({
+  return useMutation<Schemas["UserEnvelope"], ProblemError, Schemas["RegisterBody"]>({
     mutationFn: (body) => api.post("/auth/register", body),
   });
 }
 
 export function useVerifyEmail() {
-  return useMutation<{ user: User }, ProblemError, string>({
-    mutationFn: (token) => api.post("/auth/verify-email", { token }),
+  return useMutation<Schemas["UserEnvelope"], ProblemError, string>({
+    mutationFn: (token) => api.post("/auth/verify-email", { token } satisfies Schemas["TokenBody"]),
   });
 }
 
 export function useForgotPassword() {
   return useMutation<void, ProblemError, string>({
-    mutationFn: (email) => api.post("/auth/forgot-password", { email }),
+    mutationFn: (email) => api.post("/auth/forgot-password", { email } satisfies Schemas["EmailBody"]),
   });
 }
 
 export function useResetPassword() {
-  return useMutation<void, ProblemError, { token: string; password: string }>({
+  return useMutation<void, ProblemError, Schemas["ResetPasswordBody"]>({
     mutationFn: (body) => api.post("/auth/reset-password", body),
   });
 }

@@ -1,7 +1,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient, type InfiniteData } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { api } from "@/lib/api";
-import type { Conversation, ConversationPage, Message, MessagePage, ModelList } from "@/lib/api-types";
+import type { Conversation, ConversationPage, Message, MessagePage, ModelList, Schemas } from "@/lib/api-types";
 import type { ProblemError } from "@/lib/problem";
 
 export const chatKeys = {
@@ -55,7 +55,7 @@ export function useModels() {
 
 export function useCreateConversation() {
   const client = useQueryClient();
-  return useMutation<Conversation, ProblemError, { model: string; systemPrompt?: string; title?: string }>({
+  return useMutation<Conversation, ProblemError, Schemas["CreateConversationBody"]>({
     mutationFn: (body) => api.post<Conversation>("/conversations", body),
     onSuccess: () => client.invalidateQueries({ queryKey: chatKeys.conversations }),
   });
