@@ -48,6 +48,8 @@ export HTTP_ADDR="127.0.0.1:$http" IDENTITY_GRPC_ADDR="127.0.0.1:$identity"
 export CHAT_GRPC_ADDR="127.0.0.1:$chat" BILLING_GRPC_ADDR="127.0.0.1:$billing" MOCK_ADDR="127.0.0.1:$mock"
 export PUBLIC_URL="http://$HTTP_ADDR" RUST_LOG="${RUST_LOG:-warn}" BASE_URL="http://$HTTP_ADDR"
 export PGOPTIONS="${PGOPTIONS:---client-min-messages=warning}"
+# Replies of 24 tokens, 80 ms apart: about 2 s, time enough to stop one.
+export MOCK_TTFT_MS="${MOCK_TTFT_MS:-50}" MOCK_TOKEN_DELAY_MS="${MOCK_TOKEN_DELAY_MS:-80}" MOCK_REPLY_TOKENS="${MOCK_REPLY_TOKENS:-24}"
 databases=(e2e_identity e2e_chat e2e_billing)
 
 drop_databases() {

@@ -114,6 +114,25 @@ try {
   if (reply.trim().length === 0 || reply.trim() === "…") throw new Error("no reply shown");
   await shoot(page, "05-chat");
 
+  // Esc stops a reply as it streams (deploy/local/e2e.sh slows the mock
+  // down so that there is time to).
+  await page.getByLabel("Message", { exact: true }).fill("Another one, please.");
+  await page.keyboard.press("Enter");
+  const stop = page.getByRole("button", { name: "Stop" });
+  await stop.waitFor({ timeout: 10_000 });
+  await page.waitForFunction(() => {
+    const live = document.querySelector('article[aria-live="polite"]');
+    return live === null || !live.textContent?.endsWith("…");
+  });
+  let stopped = false;
+  if (await stop.isVisible()) {
+    await page.getByLabel("Message", { exact: true }).press("Escape");
+    await page.getByRole("button", { name: "Send" }).waitFor({ timeout: 5_000 });
+    await page.getByRole("alert").filter({ hasText: "Stopped" }).waitFor({ timeout: 5_000 });
+    stopped = true;
+    await shoot(page, "05b-stopped");
+  }
+
   await page.getByRole("link", { name: "Usage" }).click();
   const used = page.getByTestId("tokens-used");
   await used.waitFor();
@@ -122,7 +141,9 @@ try {
   await shoot(page, "06-usage");
   if (a11y.length) throw new Error(`axe-core found serious or critical problems:\n${a11y.join("\n")}`);
   if (violations.length) throw new Error(`errors in the page's console:\n${violations.join("\n")}`);
-  console.log(`e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${tokens} tokens; screenshots in ${ARTIFACTS}`);
+  console.log(
+    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, ${tokens} tokens; screenshots in ${ARTIFACTS}`,
+  );
 } catch (error) {
   await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});
   console.error(`e2e failed at ${page.url()}:`, error);

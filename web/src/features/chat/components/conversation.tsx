@@ -77,7 +77,7 @@ function ConversationView({ id }: { id: string }) {
       const p = toProblem(e);
       if (saved) append([saved]);
       if (p.code === "aborted") {
-        if (text) setProblem({ status: 0, code: "aborted", title: "Stopped", detail: "Stopped. The partial reply was not saved." });
+        if (text) setProblem({ status: 0, code: "aborted", title: "Stopped", detail: "Stopped." });
       } else {
         setProblem(p);
       }
