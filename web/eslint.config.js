@@ -20,8 +20,10 @@ const featureRules = features.map((feature) => ({
               ...features.filter((f) => f !== feature).flatMap((f) => [`@/features/${f}`, `@/features/${f}/*`, `**/features/${f}/*`]),
               "@/app",
               "@/app/*",
+              // out of the feature's own folder by a relative path
+              "../../*",
             ],
-            message: "A feature does not import another feature or the app shell; share through components/, lib/ or hooks/.",
+            message: "A feature does not import another feature or the app shell; share through components/, lib/ or hooks/ (with @/).",
           },
         ],
       },
