@@ -27,6 +27,8 @@ export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
 bash deploy/local/web-deps.sh
 
 if [ -n "${BASE_URL:-}" ]; then
+  MAIL_DIR=$(realpath -m "${MAIL_DIR:-.run/mail}")
+  export MAIL_DIR
   cd web && exec node e2e/signup-chat.mjs
 fi
 
