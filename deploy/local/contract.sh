@@ -74,7 +74,8 @@ trap finish EXIT
 
 drop_databases
 log "starting the platform (deploy/local/run.sh) on $HTTP_ADDR"
-bash deploy/local/run.sh >"$RUN_DIR/stack.log" 2>&1 &
+# The API only: the web app need not be built.
+WEB_BUILD=0 bash deploy/local/run.sh >"$RUN_DIR/stack.log" 2>&1 &
 stack=$!
 until curl -fsS "http://$HTTP_ADDR/readyz" >/dev/null 2>&1; do
   if ! kill -0 "$stack" 2>/dev/null; then

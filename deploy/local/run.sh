@@ -4,7 +4,8 @@
 # the mock LLM server, identity, billing, chat and the gateway on
 # http://127.0.0.1:8080. Providers without an API key in the environment
 # (OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_API_KEY) are pointed at the mock
-# LLM server. Ctrl-C stops it all.
+# LLM server. The web app (web/) is built and served by the gateway at
+# http://127.0.0.1:8080/. Ctrl-C stops it all.
 # Every variable below can be overridden from the environment.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +27,9 @@ cd "$(dirname "$0")/../.."
 : "${PUBLIC_URL:=http://localhost:8080}"
 : "${JWT_PRIVATE_KEY_FILE:=$RUN_DIR/jwt-ed25519.pem}"
 : "${RUST_LOG:=info}"
-export CARGO_TARGET_DIR AMQP_URL AMQP_EXCHANGE MAIL_TRANSPORT MAIL_DIR PUBLIC_URL JWT_PRIVATE_KEY_FILE RUST_LOG
+: "${WEB_DIR:=$PWD/web/dist}"
+: "${WEB_BUILD:=1}" # 0: serve WEB_DIR as it is
+export CARGO_TARGET_DIR AMQP_URL AMQP_EXCHANGE MAIL_TRANSPORT MAIL_DIR PUBLIC_URL JWT_PRIVATE_KEY_FILE RUST_LOG WEB_DIR
 
 log() { printf '\033[1;32m[run]\033[0m %s\n' "$*" >&2; }
 
@@ -42,6 +45,13 @@ done
 
 log "building (profile $PROFILE)"
 cargo build --profile "$PROFILE" -q -p aichat-identity -p aichat-gateway -p aichat-chat -p aichat-billing -p aichat-mockllm
+if [ "$WEB_BUILD" = 1 ] && ! command -v npm >/dev/null; then
+  log "npm not found: the web app is not built (install Node.js 20 and npm); the API works without it"
+elif [ "$WEB_BUILD" = 1 ]; then
+  log "building the web app (web/)"
+  bash deploy/local/web-deps.sh
+  (cd web && npm run --silent build >/dev/null)
+fi
 bin_dir="$CARGO_TARGET_DIR/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"
 
 mkdir -p "$RUN_DIR" "$MAIL_DIR"
@@ -93,6 +103,7 @@ for _ in $(seq 1 240); do
     cat >&2 <<MSG
 
   The AI chat platform is up.
+    web app    http://$HTTP_ADDR/
     API        http://$HTTP_ADDR/api/v1   (contract: http://$HTTP_ADDR/openapi.json)
     health     http://$HTTP_ADDR/healthz  /readyz  /readyz?verbose  /metrics
     mails      $MAIL_DIR  (one .eml per mail; verification links carry ?token=)

@@ -1,6 +1,6 @@
 //! The gateway's configuration.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use aichat_config::ConfigError;
 use aichat_messaging::AmqpConfig;
@@ -24,6 +24,7 @@ use aichat_messaging::AmqpConfig;
 /// | `RATE_LIMIT_MULTIPLIER` | `1` | scales every rate limit; `0` turns them off |
 /// | `GRPC_TIMEOUT_SECS` | `15` | deadline of each call to a backend, streamed replies aside |
 /// | `CHAT_STREAM_TIMEOUT_SECS` | `600` | deadline of a streamed reply, from the send to its end: chat waits up to 180 s for a provider's first token and tries 3 times |
+/// | `WEB_DIR` | `web/dist` | the built web app (relative to the working directory), served at `/` |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub http_addr: String,
@@ -44,6 +45,8 @@ pub struct Config {
     pub grpc_timeout: Duration,
     /// A send, from the request to the reply's last event.
     pub chat_stream_timeout: Duration,
+    /// The built web app (`npm run build` in `web/`).
+    pub web_dir: PathBuf,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
             rate_limit_multiplier: aichat_config::parse("RATE_LIMIT_MULTIPLIER", 1)?,
             grpc_timeout: aichat_config::seconds("GRPC_TIMEOUT_SECS", 15)?,
             chat_stream_timeout: aichat_config::seconds("CHAT_STREAM_TIMEOUT_SECS", 600)?,
+            web_dir: aichat_config::string("WEB_DIR", "web/dist").into(),
         })
     }
 }

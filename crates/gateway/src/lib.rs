@@ -9,6 +9,7 @@ pub mod problem;
 pub mod routes;
 pub mod sessions;
 pub mod state;
+pub mod webapp;
 
 use std::{
     sync::Arc,
@@ -222,24 +223,31 @@ pub fn app(
 }
 
 /// The answer to a request no route takes: 405 with `Allow` for a known
-/// path (also the default service of each resource), else 404.
+/// path (also the default service of each resource), the web app's file
+/// or page (see [`webapp`]), else 404.
 pub(crate) async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Problem> {
-    if let Some(pattern) = req.match_pattern() {
-        // A known path with another method: 405 and the methods it has
-        // (those of the contract; the operations endpoints answer GET).
-        use actix_web::ResponseError as _;
-        let mut response = Problem::new(
-            Code::MethodNotAllowed,
-            format!("{} is not allowed here.", req.method()),
-        )
-        .error_response();
-        let allow = openapi::allowed_methods(&pattern).unwrap_or("GET");
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
-        return Ok(response);
-    }
-    Err(Problem::new(Code::NotFound, "No such resource."))
+    let Some(pattern) = req.match_pattern() else {
+        // Not a path of the API: perhaps the web app's.
+        if let Some(state) = req.app_data::<web::Data<AppState>>()
+            && let Some(answer) = webapp::serve(&req, &state.config.web_dir).await
+        {
+            return answer;
+        }
+        return Err(Problem::new(Code::NotFound, "No such resource."));
+    };
+    // A known path with another method: 405 and the methods it has
+    // (those of the contract; the operations endpoints answer GET).
+    use actix_web::ResponseError as _;
+    let mut response = Problem::new(
+        Code::MethodNotAllowed,
+        format!("{} is not allowed here.", req.method()),
+    )
+    .error_response();
+    let allow = openapi::allowed_methods(&pattern).unwrap_or("GET");
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    Ok(response)
 }
 
 fn json_problem(error: &actix_web::error::JsonPayloadError) -> Problem {

@@ -153,6 +153,7 @@ impl TestApp {
             rate_limit_multiplier: 1,
             grpc_timeout: Duration::from_secs(15),
             chat_stream_timeout: Duration::from_secs(600),
+            web_dir: "/nonexistent/web/dist".into(),
         };
         tweak(&mut config);
         // With the test's broker, wait until it follows revocation events

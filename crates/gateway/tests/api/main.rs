@@ -9,3 +9,4 @@ mod ops;
 mod outage;
 mod sessions;
 mod validation;
+mod webapp;

@@ -1,0 +1,36 @@
+import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
+import { RouterProvider } from "react-router-dom";
+import { ErrorBoundary } from "@/components/error-boundary";
+import { ProblemError } from "@/lib/problem";
+import { keepSessionFresh } from "@/lib/refresh";
+import { session } from "@/lib/session";
+import { router } from "./router";
+
+function isRefusal(error: unknown): boolean {
+  const status = error instanceof ProblemError ? error.problem.status : 0;
+  return status >= 400 && status < 500;
+}
+
+export function App() {
+  const [client] = useState(
+    () =>
+      new QueryClient({
+        defaultOptions: {
+          // A refusal (4xx) is final; a network error or a 5xx is tried twice more.
+          queries: { retry: (failures, error) => failures < 2 && !isRefusal(error) },
+        },
+      }),
+  );
+  const [appRouter] = useState(router);
+  useEffect(() => keepSessionFresh(), []);
+  // A new user, or none: nothing cached for the last one stays.
+  useEffect(() => session.subscribe((s) => (s ? undefined : client.clear())), [client]);
+  return (
+    <ErrorBoundary>
+      <QueryClientProvider client={client}>
+        <RouterProvider router={appRouter} future={{ v7_startTransition: true }} />
+      </QueryClientProvider>
+    </ErrorBoundary>
+  );
+}

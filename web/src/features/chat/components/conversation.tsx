@@ -1,0 +1,172 @@
+import { useQueryClient, type InfiniteData } from "@tanstack/react-query";
+import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from "react";
+import { Link, useParams } from "react-router-dom";
+import { Button, ProblemAlert } from "@/components/ui";
+import type { Message, MessagePage } from "@/lib/api-types";
+import { toProblem, type Problem } from "@/lib/problem";
+import { sendMessageStream } from "@/lib/sse";
+import { chatKeys, useConversation, useMessages } from "../api/chat";
+import styles from "./chat.module.css";
+
+export function ConversationPage() {
+  const { conversationId = "" } = useParams();
+  // A fresh view (and draft) per conversation.
+  return <ConversationView key={conversationId} id={conversationId} />;
+}
+
+function ConversationView({ id }: { id: string }) {
+  const conversation = useConversation(id);
+  const { messages, error, isPending } = useMessages(id);
+  const client = useQueryClient();
+  const [draft, setDraft] = useState("");
+  const [sent, setSent] = useState<Message | null>(null);
+  const [reply, setReply] = useState<string | null>(null);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const abort = useRef<AbortController | null>(null);
+  const bottom = useRef<HTMLDivElement>(null);
+  const streaming = reply !== null;
+
+  useEffect(() => () => abort.current?.abort(), []);
+  useEffect(() => {
+    bottom.current?.scrollIntoView?.({ block: "end" });
+  }, [messages.length, reply, sent]);
+
+  const append = useCallback(
+    (added: Message[]) => {
+      client.setQueryData<InfiniteData<MessagePage>>(chatKeys.messages(id), (data) => {
+        if (!data) return data;
+        const pages = data.pages.slice();
+        const last = pages[pages.length - 1];
+        if (!last) return data;
+        const known = new Set(pages.flatMap((p) => p.items.map((m) => m.id)));
+        pages[pages.length - 1] = { ...last, items: [...last.items, ...added.filter((m) => !known.has(m.id))] };
+        return { ...data, pages };
+      });
+    },
+    [client, id],
+  );
+
+  const send = async () => {
+    const content = draft.trim();
+    if (!content || streaming) return;
+    const controller = new AbortController();
+    abort.current = controller;
+    setProblem(null);
+    setReply("");
+    let saved: Message | null = null;
+    let text = "";
+    try {
+      const done = await sendMessageStream(
+        id,
+        content,
+        {
+          onMessage: (m) => {
+            saved = m;
+            setSent(m);
+            setDraft((d) => (d.trim() === content ? "" : d)); // saved: the draft may go
+          },
+          onDelta: (t) => {
+            text += t;
+            setReply(text);
+          },
+        },
+        controller.signal,
+      );
+      append(saved ? [saved, done.message] : [done.message]);
+    } catch (e) {
+      const p = toProblem(e);
+      if (saved) append([saved]);
+      if (p.code === "aborted") {
+        if (text) setProblem({ status: 0, code: "aborted", title: "Stopped", detail: "Stopped." });
+      } else {
+        setProblem(p);
+      }
+    } finally {
+      abort.current = null;
+      setSent(null);
+      setReply(null);
+      void client.invalidateQueries({ queryKey: chatKeys.conversations });
+      void client.invalidateQueries({ queryKey: chatKeys.conversation(id) });
+      void client.invalidateQueries({ queryKey: ["usage"] });
+      void client.invalidateQueries({ queryKey: chatKeys.messages(id) });
+    }
+  };
+
+  const stop = () => abort.current?.abort();
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      void send();
+    } else if (e.key === "Escape" && streaming) {
+      e.preventDefault();
+      stop();
+    }
+  };
+
+  const title = conversation.data?.title ?? "Conversation";
+  return (
+    <>
+      <header className={styles.header}>
+        <Link to="/chat" className={styles.back}>
+          ← Conversations
+        </Link>
+        <h1>{title}</h1>
+        {conversation.data && <p>{conversation.data.model}</p>}
+      </header>
+      <section className={styles.messages} aria-label="Messages" aria-busy={streaming}>
+        <ProblemAlert problem={conversation.error?.problem ?? error?.problem} />
+        {isPending && <p>Loading…</p>}
+        {!isPending && messages.length === 0 && !sent && <p className={styles.empty}>Say something to start.</p>}
+        {messages.map((m) => (
+          <MessageBubble key={m.id} role={m.role} content={m.content} />
+        ))}
+        {sent && !messages.some((m) => m.id === sent.id) && <MessageBubble role="user" content={sent.content} />}
+        {streaming && <MessageBubble role="assistant" content={reply || "…"} live />}
+        <div ref={bottom} />
+      </section>
+      <form
+        className={styles.composer}
+        onSubmit={(e) => {
+          e.preventDefault();
+          void send();
+        }}
+      >
+        <ProblemAlert problem={problem}>
+          {problem?.status === 402 && <Link to="/plans">See the plans</Link>}
+        </ProblemAlert>
+        <div className={styles.composerRow}>
+          <label htmlFor="composer" className="visually-hidden">
+            Message
+          </label>
+          <textarea
+            id="composer"
+            rows={2}
+            value={draft}
+            onChange={(e) => setDraft(e.target.value)}
+            onKeyDown={onKeyDown}
+            placeholder="Message (Enter sends, Shift+Enter new line, Esc stops)"
+          />
+          {streaming ? (
+            <Button variant="danger" onClick={stop}>
+              Stop
+            </Button>
+          ) : (
+            <Button type="submit" disabled={!draft.trim()}>
+              Send
+            </Button>
+          )}
+        </div>
+      </form>
+    </>
+  );
+}
+
+function MessageBubble({ role, content, live }: { role: string; content: string; live?: boolean }) {
+  return (
+    <article className={`${styles.message} ${role === "user" ? styles.user : styles.assistant}`} aria-live={live ? "polite" : undefined}>
+      <span className={styles.role}>{role === "user" ? "You" : "Assistant"}</span>
+      {content}
+    </article>
+  );
+}
