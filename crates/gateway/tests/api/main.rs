@@ -8,4 +8,5 @@ mod metering;
 mod ops;
 mod outage;
 mod sessions;
+mod stripe;
 mod validation;
