@@ -367,3 +367,47 @@ async fn an_event_type_billing_does_not_handle_is_acknowledged() {
     deliver_signed(&app, &body).await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn identity_keeps_the_newest_plan_tier_whatever_the_order_of_arrival() {
+    use aichat_events::billing::SubscriptionChanged;
+
+    let app = spawn().await;
+    let login = app.signup(&unique_email()).await;
+    let user = user_id(&login).parse().unwrap();
+    let at = chrono::Utc::now();
+    let change = |tier: &str, occurred_at| SubscriptionChanged {
+        user_id: user,
+        plan_tier: tier.to_owned(),
+        status: "active".to_owned(),
+        current_period_end: None,
+        occurred_at,
+    };
+    let newer = app
+        .billing
+        .publish(&change("PRO", at - chrono::Duration::seconds(10)))
+        .await
+        .unwrap();
+    let older = app
+        .billing
+        .publish(&change("PLUS", at - chrono::Duration::seconds(20)))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    while app
+        .count(&format!(
+            "inbox WHERE eventId IN ('{}', '{}')",
+            newer.id, older.id
+        ))
+        .await
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "identity consumed both"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(plan_tier(&app, &login).await, "PRO");
+    app.finish().await;
+}
