@@ -28,3 +28,36 @@ impl Event for SubscriptionChanged {
     const TYPE: &'static str = "billing.subscription.changed";
     const VERSION: u32 = 1;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Envelope, TraceContext};
+
+    #[test]
+    fn a_subscription_change_travels_in_camel_case() {
+        let event = SubscriptionChanged {
+            user_id: Uuid::nil(),
+            plan_tier: "PLUS".to_owned(),
+            status: "active".to_owned(),
+            current_period_end: None,
+            occurred_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let envelope = Envelope::new(&event, TraceContext::default()).unwrap();
+        assert_eq!(envelope.event_type, "billing.subscription.changed");
+        assert_eq!(
+            envelope.data,
+            serde_json::json!({
+                "userId": "00000000-0000-0000-0000-000000000000",
+                "planTier": "PLUS",
+                "status": "active",
+                "currentPeriodEnd": null,
+                "occurredAt": "2023-11-14T22:13:20Z"
+            })
+        );
+        assert_eq!(
+            envelope.decode::<SubscriptionChanged>().unwrap().unwrap(),
+            event
+        );
+    }
+}
