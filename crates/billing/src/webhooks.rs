@@ -229,7 +229,7 @@ impl StripeWebhooks {
                     return Ok(Outcome::Ignored);
                 }
                 stripe_customers::insert_if_absent(conn, user_id, &sub.customer).await?;
-                subscriptions::upsert(
+                let written = subscriptions::upsert(
                     conn,
                     &SubscriptionState {
                         user_id,
@@ -250,6 +250,11 @@ impl StripeWebhooks {
                     },
                 )
                 .await?;
+                if !written {
+                    // A newer event created the row meanwhile.
+                    tracing::info!(stripe.event.id = %event.id, user.id = %user_id, "an older subscription event than the stored state; ignored");
+                    return Ok(Outcome::Ignored);
+                }
                 let granting = GRANTING.contains(&status);
                 let granted = if granting {
                     plan.clone()

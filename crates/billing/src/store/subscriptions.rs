@@ -77,10 +77,13 @@ pub async fn lock_of_user(
 }
 
 /// Inserts the user's subscription, or replaces the user's row (a user has
-/// one: a new Stripe subscription takes the place of an ended one).
-pub async fn upsert(conn: &mut AsyncPgConnection, state: &SubscriptionState) -> QueryResult<()> {
+/// one: a new Stripe subscription takes the place of an ended one) unless
+/// the row was written from a later Stripe event: `false` then. The check
+/// is part of the statement, so two deliveries racing to create the row
+/// still end with the newer one.
+pub async fn upsert(conn: &mut AsyncPgConnection, state: &SubscriptionState) -> QueryResult<bool> {
     let at = now();
-    diesel::insert_into(subscriptions::table)
+    let upsert = diesel::insert_into(subscriptions::table)
         .values((
             subscriptions::id.eq(Uuid::now_v7()),
             state,
@@ -89,10 +92,17 @@ pub async fn upsert(conn: &mut AsyncPgConnection, state: &SubscriptionState) -> 
         ))
         .on_conflict(subscriptions::user_id)
         .do_update()
-        .set((state, subscriptions::updated_at.eq(at)))
-        .execute(conn)
-        .await?;
-    Ok(())
+        .set((state, subscriptions::updated_at.eq(at)));
+    // `ON CONFLICT ... DO UPDATE ... WHERE`: diesel's upsert filter.
+    let written = diesel::query_dsl::methods::FilterDsl::filter(
+        upsert,
+        subscriptions::stripe_event_created_at
+            .is_null()
+            .or(subscriptions::stripe_event_created_at.le(state.stripe_event_created_at)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(written == 1)
 }
 
 /// The plan of the user's subscription while it grants one (`active` or

@@ -515,3 +515,45 @@ async fn a_duplicate_or_an_older_event_changes_nothing_and_publishes_nothing() {
     assert_eq!(count(&h, "SELECT count(*) AS n FROM stripeEvents").await, 3);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_older_event_racing_a_newer_one_to_create_the_row_never_wins() {
+    let h = start().await;
+    let start_at = now() - DAY;
+    let mut users = Vec::new();
+    for n in 0..8 {
+        let user = user(&h).await;
+        let for_user = |status: &str| {
+            let mut sub = subscription(Some(user), PLUS_MONTH, status, start_at);
+            sub["id"] = format!("sub_race_{n}").into();
+            sub
+        };
+        let older = event(
+            &format!("evt_older_{n}"),
+            "customer.subscription.created",
+            now() - 20,
+            for_user("incomplete"),
+        );
+        let newer = event(
+            &format!("evt_newer_{n}"),
+            "customer.subscription.updated",
+            now() - 10,
+            for_user("active"),
+        );
+        // Both in flight at once, the older sent first.
+        futures::join!(deliver_signed(&h, &older), deliver_signed(&h, &newer));
+        users.push(user);
+    }
+    for user in users {
+        assert_eq!(quota(&h, user).await, PLUS_QUOTA, "user {user}");
+    }
+    assert_eq!(
+        count(
+            &h,
+            "SELECT count(*) AS n FROM subscriptions WHERE status = 'active'"
+        )
+        .await,
+        8
+    );
+    h.stop().await;
+}
