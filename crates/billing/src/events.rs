@@ -10,8 +10,9 @@
 //! | `chat.tokens.used` | settles the reservation; `tokensUsed` + total, `messagesCount` + 1, `costThisMonth` + cost |
 //!
 //! Each is applied once, by event id (inbox, same transaction as the effect;
-//! ack after commit). Published: nothing yet (the outbox table is there for
-//! the subscription events of the Stripe half).
+//! ack after commit). Published through the outbox (relayed by `serve`):
+//! `billing.subscription.changed`, written by the Stripe webhook use case
+//! ([`crate::webhooks`]) in the transaction of the change.
 
 use aichat_events::{
     Envelope, Event,

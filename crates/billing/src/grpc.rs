@@ -13,16 +13,18 @@ use crate::{
     domain::money::{COST_SCALE, PRICE_SCALE, to_wire},
     service::{Error, Metering},
     store::plans::Plan,
+    webhooks::{StripeWebhooks, WebhookError},
 };
 
 /// The gRPC face of [`Metering`].
 pub struct BillingService {
     metering: Metering,
+    webhooks: StripeWebhooks,
 }
 
 impl BillingService {
-    pub fn new(metering: Metering) -> Self {
-        Self { metering }
+    pub fn new(metering: Metering, webhooks: StripeWebhooks) -> Self {
+        Self { metering, webhooks }
     }
 }
 
@@ -52,6 +54,32 @@ impl From<Error> for Status {
             Error::NotFound => status(Code::NotFound, "not_found", "not found", None),
             Error::Unavailable(error) => aichat_proto::unavailable(&error),
             Error::Unexpected(error) => aichat_proto::internal(&error),
+        }
+    }
+}
+
+impl From<WebhookError> for Status {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::NotConfigured => status(
+                Code::FailedPrecondition,
+                "stripe_not_configured",
+                "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)",
+                None,
+            ),
+            WebhookError::Signature(reason) => status(
+                Code::InvalidArgument,
+                "invalid_signature",
+                &format!("the Stripe-Signature is not valid: {reason}"),
+                None,
+            ),
+            WebhookError::Malformed(reason) => status(
+                Code::InvalidArgument,
+                "invalid_event",
+                &format!("not a Stripe event billing can read: {reason}"),
+                None,
+            ),
+            WebhookError::Service(error) => error.into(),
         }
     }
 }
@@ -125,5 +153,16 @@ impl Billing for BillingService {
         let id = parse_uuid(&request.into_inner().reservation_id, "reservationId")?;
         let released = self.metering.release(id).await?;
         Ok(Response::new(pb::ReleaseResponse { released }))
+    }
+
+    async fn handle_stripe_webhook(
+        &self,
+        request: Request<pb::StripeWebhook>,
+    ) -> Answer<pb::StripeWebhookAck> {
+        let r = request.into_inner();
+        self.webhooks
+            .handle(&r.payload, r.signature.as_deref())
+            .await?;
+        Ok(Response::new(pb::StripeWebhookAck {}))
     }
 }

@@ -9,7 +9,9 @@ pub mod store;
 pub mod stripe;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
+use aichat_messaging::relay::{Relay, Waker};
 use aichat_proto::billing::v1::billing_server::BillingServer;
 use anyhow::Context;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
@@ -51,6 +53,17 @@ pub fn metering(config: &Config, pool: aichat_db::Pool) -> anyhow::Result<Meteri
     Ok(Metering::new(pool, ttl))
 }
 
+/// Stripe's webhooks, verified with `STRIPE_WEBHOOK_SECRET` (none without
+/// Stripe configured). `waker` wakes the outbox relay.
+pub fn webhooks(config: &Config, pool: aichat_db::Pool, waker: Waker) -> webhooks::StripeWebhooks {
+    let secrets = config
+        .stripe
+        .as_ref()
+        .map(|s| s.webhook_secrets.clone())
+        .unwrap_or_default();
+    webhooks::StripeWebhooks::new(pool, secrets, waker)
+}
+
 /// Migrates, then serves gRPC on `listener`, consumes events and runs the
 /// monthly rollover until `shutdown` is cancelled; returns once all have
 /// stopped.
@@ -65,6 +78,11 @@ pub async fn run(
     let pool = pool(&config)?;
     let tasks = TaskTracker::new();
     let metering = metering(&config, pool.clone())?;
+    let waker = Waker::default();
+    let webhooks = webhooks(&config, pool.clone(), waker.clone());
+
+    // billing.subscription.changed and the rest of the outbox, to RabbitMQ.
+    tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
 
     // Events: applied one at a time, each in its own transaction.
     {
@@ -91,7 +109,9 @@ pub async fn run(
 
     aichat_lifecycle::serve_grpc(
         <BillingServer<grpc::BillingService> as tonic::server::NamedService>::NAME,
-        tonic::service::Routes::new(BillingServer::new(grpc::BillingService::new(metering))),
+        tonic::service::Routes::new(BillingServer::new(grpc::BillingService::new(
+            metering, webhooks,
+        ))),
         listener,
         pool,
         &tasks,

@@ -13,6 +13,7 @@ use bigdecimal::BigDecimal;
 use chrono::{DateTime, Duration, Utc};
 use diesel::result::Error as DbError;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures::TryFutureExt;
 use uuid::Uuid;
 
 use crate::{
@@ -21,6 +22,7 @@ use crate::{
         deleted_users, plans,
         plans::Plan,
         reservations::{self, Reservation},
+        subscriptions,
         usage::{self, Usage},
     },
 };
@@ -176,10 +178,8 @@ impl Metering {
         .await
     }
 
-    /// The user's plan and how much of its conversation allowance is used.
-    ///
-    /// Until subscriptions exist (the Stripe half of billing), every user is
-    /// on the Free plan.
+    /// The user's plan (their subscription's while it grants one, Free
+    /// otherwise) and how much of its conversation allowance is used.
     pub async fn limits(&self, user_id: Uuid) -> Result<LimitsView, Error> {
         let now = Utc::now();
         let mut conn = self.conn().await?;
@@ -187,7 +187,7 @@ impl Metering {
             let row = current_row(conn, user_id, now)
                 .await?
                 .ok_or(Error::NotFound)?;
-            let plan = free_plan(conn).await?;
+            let plan = current_plan(conn, user_id).await?;
             Ok(LimitsView {
                 plan,
                 monthly_quota: i64::from(row.monthly_quota),
@@ -224,11 +224,10 @@ impl Metering {
             // for settles from its event), so its commit skips the WAL flush.
             let shared: &AsyncPgConnection = conn;
             let ((), reserved, plan) = futures::try_join!(
-                aichat_db::commit_without_flush(shared),
-                reservations::active_total(shared, user_id, now.naive_utc()),
-                plans::find_by_name(shared, FREE_PLAN),
+                aichat_db::commit_without_flush(shared).map_err(Error::from),
+                reservations::active_total(shared, user_id, now.naive_utc()).map_err(Error::from),
+                current_plan(shared, user_id),
             )?;
-            let plan = plan.ok_or_else(missing_free_plan)?;
             if let (Some(max), Some(held)) =
                 (plan.max_messages_per_conversation, conversation_messages)
                 && held.saturating_add(2) > i64::from(max)
@@ -462,6 +461,15 @@ async fn free_plan(conn: &AsyncPgConnection) -> Result<Plan, Error> {
     plans::find_by_name(conn, FREE_PLAN)
         .await?
         .ok_or_else(missing_free_plan)
+}
+
+/// The plan the user is on: their subscription's while it grants one
+/// (`active`, `past_due`), Free otherwise.
+async fn current_plan(conn: &AsyncPgConnection, user_id: Uuid) -> Result<Plan, Error> {
+    match subscriptions::granted_plan(conn, user_id).await? {
+        Some(plan) => Ok(plan),
+        None => free_plan(conn).await,
+    }
 }
 
 fn missing_free_plan() -> Error {

@@ -197,6 +197,7 @@ pub fn app(
                 .configure(routes::chat::routes)
                 .configure(routes::billing::routes),
         )
+        .configure(routes::webhooks::routes)
         .route("/healthz", web::get().to(routes::ops::healthz))
         .route("/readyz", web::get().to(routes::ops::readyz))
         .route("/metrics", web::get().to(routes::ops::metrics))

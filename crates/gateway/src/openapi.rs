@@ -16,7 +16,7 @@ use utoipa::{
 
 use crate::{
     problem::ProblemBody,
-    routes::{accounts as a, billing as b, chat as c},
+    routes::{accounts as a, billing as b, chat as c, webhooks as w},
 };
 
 #[derive(OpenApi)]
@@ -29,6 +29,7 @@ use crate::{
         c::models, c::create_conversation, c::list_conversations, c::get_conversation, c::update_conversation,
         c::archive, c::unarchive, c::delete_conversation, c::list_messages, c::send_message, c::delete_message,
         b::plans, b::usage,
+        w::stripe,
     ),
     components(schemas(
         ProblemBody, a::User, a::UserEnvelope, a::TokenResponse, a::SessionView, a::SessionList,
@@ -36,13 +37,14 @@ use crate::{
         a::UpdateMeBody, a::ChangePasswordBody, a::DeleteMeBody,
         c::Model, c::ModelList, c::Conversation, c::ConversationPage, c::Message, c::MessagePage, c::Usage,
         c::SendResult, c::DoneEvent, c::CreateConversationBody, c::UpdateConversationBody, c::SendMessageBody,
-        b::Plan, b::PlanList, b::Usage,
+        b::Plan, b::PlanList, b::Usage, w::WebhookReceived,
     )),
     modifiers(&BearerAuth, &Problems),
     tags(
         (name = "accounts", description = "Sign-up, log-in, tokens, profile and sessions"),
         (name = "chat", description = "Models, conversations, messages and streamed replies"),
         (name = "billing", description = "Plans and this month's usage"),
+        (name = "webhooks", description = "Deliveries from third parties (Stripe), verified by their signature"),
     )
 )]
 pub struct ApiDoc;

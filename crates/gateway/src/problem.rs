@@ -32,6 +32,12 @@ pub enum Code {
     /// The conversation was deleted while its reply streamed (the reply
     /// was charged all the same).
     ConversationDeleted,
+    /// A Stripe webhook whose `Stripe-Signature` is missing, forged or stale.
+    InvalidSignature,
+    /// A signed Stripe webhook whose body is not an event.
+    InvalidEvent,
+    /// Stripe is not configured on this deployment.
+    StripeNotConfigured,
     Unavailable,
     Internal,
 }
@@ -59,6 +65,9 @@ impl Code {
             Self::ProviderError => "provider_error",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::ConversationDeleted => "conversation_deleted",
+            Self::InvalidSignature => "invalid_signature",
+            Self::InvalidEvent => "invalid_event",
+            Self::StripeNotConfigured => "stripe_not_configured",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -79,6 +88,9 @@ impl Code {
             "provider_error" | "provider_interrupted" => Self::ProviderError,
             "upstream_timeout" => Self::UpstreamTimeout,
             "conversation_deleted" => Self::ConversationDeleted,
+            "invalid_signature" => Self::InvalidSignature,
+            "invalid_event" => Self::InvalidEvent,
+            "stripe_not_configured" => Self::StripeNotConfigured,
             "unavailable" => Self::Unavailable,
             _ => return None,
         })
@@ -87,7 +99,9 @@ impl Code {
     fn status(self) -> StatusCode {
         match self {
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::MalformedBody => StatusCode::BAD_REQUEST,
+            Self::MalformedBody | Self::InvalidSignature | Self::InvalidEvent => {
+                StatusCode::BAD_REQUEST
+            }
             Self::InvalidCredentials | Self::InvalidToken | Self::Unauthorized => {
                 StatusCode::UNAUTHORIZED
             }
@@ -101,7 +115,9 @@ impl Code {
             Self::QuotaExceeded | Self::ConversationLimit | Self::MessageLimit => {
                 StatusCode::PAYMENT_REQUIRED
             }
-            Self::ProviderUnavailable | Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ProviderUnavailable | Self::Unavailable | Self::StripeNotConfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::ProviderError => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ConversationDeleted => StatusCode::GONE,
@@ -130,6 +146,9 @@ impl Code {
             Self::ProviderError => "The model's provider failed",
             Self::UpstreamTimeout => "No answer in time; try again",
             Self::ConversationDeleted => "The conversation was deleted while its reply streamed",
+            Self::InvalidSignature => "The Stripe-Signature header is missing, forged or stale",
+            Self::InvalidEvent => "The body is not a Stripe event",
+            Self::StripeNotConfigured => "Payments through Stripe are not configured",
             Self::Unavailable => "The service is unavailable; try again shortly",
             Self::Internal => "Internal error",
         }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod grpc;
 pub mod hasher;
 pub mod mail;
@@ -34,9 +35,10 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<usize> {
 }
 
 /// The broker half of `identity migrate`: declares the event exchange with
-/// its alternate exchange. Identity consumes nothing, so it has no queue.
+/// its alternate exchange, and identity's queue, dead-letter queue and
+/// bindings (`billing.subscription.changed`).
 pub async fn declare_queues(amqp: &aichat_messaging::AmqpConfig) -> anyhow::Result<()> {
-    aichat_messaging::consumer::declare_durable(amqp, &[]).await
+    aichat_messaging::consumer::declare_durable(amqp, &[events::spec()]).await
 }
 
 /// The signing key: from `JWT_PRIVATE_KEY_FILE`, or a new one for this run.
@@ -120,7 +122,8 @@ pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
     )
 }
 
-/// Migrates, then serves gRPC on `listener`, relays the outbox, sends the
+/// Migrates, then serves gRPC on `listener`, relays the outbox, consumes
+/// billing's plan changes, sends the
 /// queued mails and prunes old rows until `shutdown` is cancelled; returns
 /// once all have stopped.
 pub async fn run(
@@ -139,6 +142,11 @@ pub async fn run(
     hasher::warm_up();
 
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
+    tasks.spawn(events::consume(
+        config.amqp.clone(),
+        pool.clone(),
+        shutdown.clone(),
+    ));
     tasks.spawn(
         mail::worker::Worker::new(
             pool.clone(),

@@ -21,6 +21,9 @@ enum Command {
     /// Run the pending database migrations, declare the service's RabbitMQ
     /// queues and bindings, and exit.
     Migrate,
+    /// Move every message of the dead-letter queue back to the service's
+    /// queue (after the cause was fixed), and exit.
+    ReplayDlq,
     /// Give the user with this email the admin role.
     MakeAdmin {
         #[arg(long)]
@@ -52,6 +55,12 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(applied, "identity database migrated");
             aichat_identity::declare_queues(&config.amqp).await?;
             tracing::info!(exchange = %config.amqp.exchange, "identity queues declared");
+            Ok(())
+        }
+        Command::ReplayDlq => {
+            let moved =
+                aichat_messaging::dlq::replay(&config.amqp, aichat_identity::events::QUEUE).await?;
+            tracing::info!(moved, "dead letters moved back to the identity queue");
             Ok(())
         }
         Command::MakeAdmin { email } => {

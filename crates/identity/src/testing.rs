@@ -72,6 +72,8 @@ impl TestIdentity {
             retention_interval: Duration::from_secs(3600),
         };
         configure(&mut config);
+        // As `identity migrate` does before any service starts.
+        crate::declare_queues(&config.amqp).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();

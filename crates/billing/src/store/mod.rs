@@ -5,6 +5,9 @@ pub mod deleted_users;
 pub mod plans;
 pub mod reservations;
 pub mod schema;
+pub mod stripe_customers;
+pub mod stripe_events;
+pub mod subscriptions;
 pub mod usage;
 
 /// A `TIMESTAMP` column's value; the database holds UTC.

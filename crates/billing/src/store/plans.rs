@@ -61,3 +61,20 @@ pub async fn find_by_name(mut conn: &AsyncPgConnection, name: &str) -> QueryResu
         .await
         .optional()
 }
+
+/// The plan a Stripe price (monthly or yearly) sells.
+pub async fn find_by_stripe_price(
+    conn: &mut AsyncPgConnection,
+    price_id: &str,
+) -> QueryResult<Option<Plan>> {
+    plans::table
+        .filter(
+            plans::stripe_price_id
+                .eq(price_id)
+                .or(plans::stripe_yearly_price_id.eq(price_id)),
+        )
+        .select(Plan::as_select())
+        .first(conn)
+        .await
+        .optional()
+}

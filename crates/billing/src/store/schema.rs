@@ -168,6 +168,8 @@ diesel::table! {
         created_at -> Nullable<Timestamp>,
         #[sql_name = "updatedat"]
         updated_at -> Nullable<Timestamp>,
+        #[sql_name = "stripeeventcreatedat"]
+        stripe_event_created_at -> Nullable<Timestamp>,
     }
 }
 

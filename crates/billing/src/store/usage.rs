@@ -229,3 +229,18 @@ pub async fn delete(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<
         .execute(conn)
         .await
 }
+
+/// Sets the user's monthly quota (their plan changed).
+pub async fn set_quota(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    monthly_quota: i32,
+) -> QueryResult<usize> {
+    diesel::update(usage_tracking::table.filter(usage_tracking::user_id.eq(user_id)))
+        .set((
+            usage_tracking::monthly_quota.eq(monthly_quota),
+            usage_tracking::updated_at.eq(now()),
+        ))
+        .execute(conn)
+        .await
+}

@@ -11,3 +11,4 @@ mod stripe;
 mod stripe_standin;
 mod stripe_tables;
 mod validation;
+mod webhooks;

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod billing;
 pub mod chat;
 pub mod ops;
+pub mod webhooks;
 
 use std::{
     future::Future,

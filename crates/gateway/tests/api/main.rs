@@ -8,5 +8,6 @@ mod metering;
 mod ops;
 mod outage;
 mod sessions;
+mod stripe;
 mod validation;
 mod webapp;

@@ -156,6 +156,8 @@ diesel::table! {
         updated_at -> Nullable<Timestamp>,
         #[max_length = 20]
         role -> Varchar,
+        #[sql_name = "plantierchangedat"]
+        plan_tier_changed_at -> Nullable<Timestamp>,
     }
 }
 

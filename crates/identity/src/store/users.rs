@@ -158,3 +158,29 @@ pub async fn set_role_by_email(
 pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn).await
 }
+
+/// Sets the plan tier billing says the user is on, unless a change that
+/// happened later was applied already (events may arrive out of order).
+/// `false` when nothing changed (older, or no such user).
+pub async fn set_plan_tier(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    plan_tier: &str,
+    changed_at: chrono::NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        users::table.find(id).filter(
+            users::plan_tier_changed_at
+                .is_null()
+                .or(users::plan_tier_changed_at.le(changed_at)),
+        ),
+    )
+    .set((
+        users::plan_tier.eq(plan_tier),
+        users::plan_tier_changed_at.eq(changed_at),
+        users::updated_at.eq(now()),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}

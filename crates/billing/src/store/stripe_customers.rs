@@ -1,0 +1,38 @@
+//! `stripeCustomers`: the Stripe customer of each user.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{now, schema::stripe_customers};
+
+/// Records the user's customer unless the user has one already.
+pub async fn insert_if_absent(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    stripe_customer_id: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(stripe_customers::table)
+        .values((
+            stripe_customers::user_id.eq(user_id),
+            stripe_customers::stripe_customer_id.eq(stripe_customer_id),
+            stripe_customers::created_at.eq(now()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user a Stripe customer belongs to.
+pub async fn user_of(
+    conn: &mut AsyncPgConnection,
+    stripe_customer_id: &str,
+) -> QueryResult<Option<Uuid>> {
+    stripe_customers::table
+        .filter(stripe_customers::stripe_customer_id.eq(stripe_customer_id))
+        .select(stripe_customers::user_id)
+        .first(conn)
+        .await
+        .optional()
+}
