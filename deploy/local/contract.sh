@@ -90,9 +90,14 @@ log "signing a user up (deploy/local/contract/setup.py)"
 eval "$(API="http://$HTTP_ADDR/api/v1" "$VENV/bin/python" deploy/local/contract/setup.py)"
 
 log "schemathesis $SCHEMATHESIS_VERSION, phases $CONTRACT_PHASES"
+# too_slow is Hypothesis timing its own data generation, not the API: a
+# message body of up to 32,000 characters with a pattern, generated on two
+# loaded cores, trips it at random (seen once in a CI-like run). Every check
+# of the API's answers stays on.
 "$VENV/bin/schemathesis" --no-color --config-file deploy/local/contract/schemathesis.toml run \
   "http://$HTTP_ADDR/openapi.json" \
   --checks all \
+  --suppress-health-check too_slow \
   --phases "$CONTRACT_PHASES" \
   --report junit --report-dir "$RUN_DIR/report" ${CONTRACT_ARGS:-}
 
