@@ -79,6 +79,20 @@ pub(crate) async fn chat_count(app: &TestApp, sql: &str) -> i64 {
     row.n
 }
 
+/// Opens the OpenAI circuit: the test chat opens a provider's circuit after 3
+/// failed calls, for 1 s; each call is tried 3 times.
+pub(crate) async fn trip_the_breaker(app: &TestApp, login: &Login, conversation_id: &str) {
+    mock(app, json!(vec![json!({"kind": "server_error"}); 9])).await;
+    for _ in 0..3 {
+        problem(
+            send(app, login, conversation_id, "fail").await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+        )
+        .await;
+    }
+}
+
 pub(crate) async fn mock(app: &TestApp, faults: Value) {
     let r = app
         .client
@@ -966,17 +980,7 @@ async fn a_failing_provider_trips_its_breaker_and_comes_back() {
     let login = app.signup(&unique_email()).await;
     let c = conversation(&app, &login, json!({"model": "gpt-4o"})).await;
     let id = c["id"].as_str().unwrap();
-    // The test chat opens a provider's circuit after 3 failed calls, for 1 s;
-    // each call is tried 3 times.
-    mock(&app, json!(vec![json!({"kind": "server_error"}); 9])).await;
-    for _ in 0..3 {
-        problem(
-            send(&app, &login, id, "fail").await,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "provider_unavailable",
-        )
-        .await;
-    }
+    trip_the_breaker(&app, &login, id).await;
     assert!(
         !openai_available(&app, &login).await,
         "aiProviders.isAvailable flipped off"

@@ -14,7 +14,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    chat::{billing_sql, chat_count, conversation, mock, send, settled_usage, sse_events},
+    chat::{
+        billing_sql, chat_count, conversation, mock, send, settled_usage, sse_events,
+        trip_the_breaker,
+    },
     helpers::{Login, PASSWORD, TestApp, problem, unique_email},
 };
 
@@ -37,6 +40,17 @@ async fn billing_number(app: &TestApp, sql: &str) -> i64 {
 
 async fn chat_number(app: &TestApp, sql: &str) -> i64 {
     number(app.chat.pool().unwrap(), sql).await
+}
+
+/// Billing counted exactly `charged` tokens and holds nothing more: the
+/// reservation was settled, not left to expire.
+fn assert_charged_and_settled(usage: &Value, charged: i64, what: &str) {
+    assert_eq!(usage["tokensUsed"].as_i64(), Some(charged), "{usage}");
+    assert_eq!(
+        usage["remaining"].as_i64(),
+        Some(usage["monthlyQuota"].as_i64().unwrap() - charged),
+        "{what}: {usage}"
+    );
 }
 
 /// A signed-in GET's JSON body.
@@ -165,11 +179,10 @@ async fn deleting_the_conversation_mid_stream_still_charges_the_reply_once() {
     .await;
     assert!(charged > 30, "prompt and the whole reply: {charged}");
     let usage = settled_usage(&app, &login, 1).await;
-    assert_eq!(usage["tokensUsed"].as_i64(), Some(charged), "{usage}");
-    assert_eq!(
-        usage["remaining"].as_i64(),
-        Some(usage["monthlyQuota"].as_i64().unwrap() - charged),
-        "the reservation was settled, not left held: {usage}"
+    assert_charged_and_settled(
+        &usage,
+        charged,
+        "the reservation was settled, not left held",
     );
     app.finish().await;
 }
@@ -265,12 +278,7 @@ async fn a_provider_slower_than_the_unary_deadline_answers_and_past_the_stream_d
     .await;
     let usage = settled_usage(&app, &login, 2).await;
     let charged = chat_number(&app, "SELECT SUM(totalTokens)::bigint AS n FROM tokenUsage").await;
-    assert_eq!(usage["tokensUsed"].as_i64(), Some(charged), "{usage}");
-    assert_eq!(
-        usage["remaining"].as_i64(),
-        Some(usage["monthlyQuota"].as_i64().unwrap() - charged),
-        "no reservation left held: {usage}"
-    );
+    assert_charged_and_settled(&usage, charged, "no reservation left held");
     app.finish().await;
 }
 
@@ -418,16 +426,7 @@ async fn a_breakers_trial_refused_before_the_call_does_not_keep_the_provider_clo
     let login = app.signup(&unique_email()).await;
     let c = conversation(&app, &login, json!({"model": "gpt-4o"})).await;
     let id = c["id"].as_str().unwrap();
-    // The test chat opens a circuit after 3 failed calls (3 tries each), for 1 s.
-    mock(&app, json!(vec![json!({"kind": "server_error"}); 9])).await;
-    for _ in 0..3 {
-        problem(
-            send(&app, &login, id, "fail").await,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "provider_unavailable",
-        )
-        .await;
-    }
+    trip_the_breaker(&app, &login, id).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // The trial is taken by a send that billing refuses (quota spent).
     let user_id = login.user["id"].as_str().unwrap();
@@ -489,10 +488,10 @@ async fn a_user_past_their_plans_send_rate_gets_429_and_nothing_is_held() {
     );
     let usage = settled_usage(&app, &login, 2).await;
     let charged = usage["tokensUsed"].as_i64().unwrap();
-    assert_eq!(
-        usage["remaining"].as_i64(),
-        Some(usage["monthlyQuota"].as_i64().unwrap() - charged),
-        "the refused send's reservation was released: {usage}"
+    assert_charged_and_settled(
+        &usage,
+        charged,
+        "the refused send's reservation was released",
     );
     app.finish().await;
 }
