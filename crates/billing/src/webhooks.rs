@@ -178,108 +178,128 @@ impl StripeWebhooks {
             .await
     }
 
-    /// `customer.subscription.*`: the row, the quota and the event.
+    /// `customer.subscription.*`: the row, the quota and the event, once.
     async fn subscription_changed(
         &self,
         event: &Event,
         created: DateTime<Utc>,
         sub: &Subscription,
     ) -> Result<Outcome, WebhookError> {
-        let status = stored_status(sub.status);
-        let Some(period) = sub.current_period() else {
-            return Err(WebhookError::Malformed(
-                "a subscription without a current period".to_owned(),
-            ));
-        };
-        let price = sub.price().map(|p| p.id.clone());
-        let metadata_user = sub
-            .metadata
-            .get("userId")
-            .and_then(|id| Uuid::parse_str(id).ok());
         let mut conn = self.pool.get().await.map_err(Error::from)?;
-        conn
-            .transaction::<_, WebhookError, _>(async |conn| {
-                let at = created.naive_utc();
-                if !stripe_events::claim(conn, &event.id, &event.kind, at).await? {
-                    return Ok(Outcome::Duplicate);
-                }
-                let by_id = subscriptions::lock_by_stripe_id(conn, &sub.id).await?;
-                let user_id = match (metadata_user, &by_id) {
-                    (Some(id), _) => Some(id),
-                    (None, Some(row)) => Some(row.user_id),
-                    (None, None) => stripe_customers::user_of(conn, &sub.customer).await?,
-                };
-                let Some(user_id) = user_id else {
-                    tracing::warn!(stripe.event.id = %event.id, stripe.subscription = %sub.id, "a subscription of no known user; ignored");
-                    return Ok(Outcome::Ignored);
-                };
-                let plan = match &price {
-                    Some(price) => plans::find_by_stripe_price(conn, price).await?,
-                    None => None,
-                };
-                let Some(plan) = plan else {
-                    tracing::warn!(stripe.event.id = %event.id, stripe.price = ?price, "a subscription to a price of no plan; ignored");
-                    return Ok(Outcome::Ignored);
-                };
-                let previous = subscriptions::lock_of_user(conn, user_id).await?;
-                if let Some(row) = &previous
-                    && row.stripe_event_created_at.is_some_and(|newest| newest > at)
-                {
-                    tracing::info!(stripe.event.id = %event.id, user.id = %user_id, "an older subscription event than the stored state; ignored");
-                    return Ok(Outcome::Ignored);
-                }
-                stripe_customers::insert_if_absent(conn, user_id, &sub.customer).await?;
-                let written = subscriptions::upsert(
-                    conn,
-                    &SubscriptionState {
-                        user_id,
-                        plan_id: plan.id,
-                        stripe_subscription_id: sub.id.clone(),
-                        stripe_customer_id: sub.customer.clone(),
-                        status: status.to_owned(),
-                        current_period_start: period.start.naive_utc(),
-                        current_period_end: period.end.naive_utc(),
-                        cancellation_date: sub.canceled_at().map(|t| t.naive_utc()),
-                        cancellation_reason: sub
-                            .cancellation_details
-                            .as_ref()
-                            .and_then(|d| d.reason.clone()),
-                        cancel_at_period_end: Some(sub.cancel_at_period_end),
-                        trial_ends_at: sub.trial_end().map(|t| t.naive_utc()),
-                        stripe_event_created_at: Some(at),
-                    },
-                )
-                .await?;
-                if !written {
-                    // A newer event created the row meanwhile.
-                    tracing::info!(stripe.event.id = %event.id, user.id = %user_id, "an older subscription event than the stored state; ignored");
-                    return Ok(Outcome::Ignored);
-                }
-                let granting = GRANTING.contains(&status);
-                let granted = if granting {
-                    plan.clone()
-                } else {
-                    free_plan(conn).await?
-                };
-                let new_period = previous
-                    .as_ref()
-                    .is_none_or(|row| period.start.naive_utc() > row.current_period_start);
-                follow_plan(conn, user_id, &granted, !granting || new_period).await?;
-                outbox::enqueue(
-                    conn,
-                    &SubscriptionChanged {
-                        user_id,
-                        plan_tier: tier(&granted),
-                        status: status.to_owned(),
-                        current_period_end: Some(period.end),
-                        occurred_at: created,
-                    },
-                )
-                .await?;
-                Ok(Outcome::Applied)
-            })
-            .await
+        conn.transaction::<_, WebhookError, _>(async |conn| {
+            apply_subscription(conn, sub, created, Some(event)).await
+        })
+        .await
     }
+}
+
+/// Applies a subscription as Stripe said it was at `observed_at`: the
+/// user's row, the usage row's quota and `billing.subscription.changed`,
+/// unless the row holds a state Stripe gave later. Call it in a
+/// transaction. With `event` (a webhook), the event's id is claimed first,
+/// so a redelivery changes nothing; without one (reconciliation), Stripe's
+/// current state is applied at `observed_at`, and an older webhook that
+/// arrives afterwards is ignored.
+pub(crate) async fn apply_subscription(
+    conn: &mut AsyncPgConnection,
+    sub: &Subscription,
+    observed_at: DateTime<Utc>,
+    event: Option<&Event>,
+) -> Result<Outcome, WebhookError> {
+    let status = stored_status(sub.status);
+    let Some(period) = sub.current_period() else {
+        return Err(WebhookError::Malformed(
+            "a subscription without a current period".to_owned(),
+        ));
+    };
+    let price = sub.price().map(|p| p.id.clone());
+    let metadata_user = sub
+        .metadata
+        .get("userId")
+        .and_then(|id| Uuid::parse_str(id).ok());
+    let source = event.map_or("reconciliation", |e| e.id.as_str());
+    let at = observed_at.naive_utc();
+    if let Some(event) = event
+        && !stripe_events::claim(conn, &event.id, &event.kind, at).await?
+    {
+        return Ok(Outcome::Duplicate);
+    }
+    let by_id = subscriptions::lock_by_stripe_id(conn, &sub.id).await?;
+    let user_id = match (metadata_user, &by_id) {
+        (Some(id), _) => Some(id),
+        (None, Some(row)) => Some(row.user_id),
+        (None, None) => stripe_customers::user_of(conn, &sub.customer).await?,
+    };
+    let Some(user_id) = user_id else {
+        tracing::warn!(stripe.source = source, stripe.subscription = %sub.id, "a subscription of no known user; ignored");
+        return Ok(Outcome::Ignored);
+    };
+    let plan = match &price {
+        Some(price) => plans::find_by_stripe_price(conn, price).await?,
+        None => None,
+    };
+    let Some(plan) = plan else {
+        tracing::warn!(stripe.source = source, stripe.price = ?price, "a subscription to a price of no plan; ignored");
+        return Ok(Outcome::Ignored);
+    };
+    let previous = subscriptions::lock_of_user(conn, user_id).await?;
+    if let Some(row) = &previous
+        && row
+            .stripe_event_created_at
+            .is_some_and(|newest| newest > at)
+    {
+        tracing::info!(stripe.source = source, user.id = %user_id, "an older subscription state than the stored one; ignored");
+        return Ok(Outcome::Ignored);
+    }
+    stripe_customers::insert_if_absent(conn, user_id, &sub.customer).await?;
+    let written = subscriptions::upsert(
+        conn,
+        &SubscriptionState {
+            user_id,
+            plan_id: plan.id,
+            stripe_subscription_id: sub.id.clone(),
+            stripe_customer_id: sub.customer.clone(),
+            status: status.to_owned(),
+            current_period_start: period.start.naive_utc(),
+            current_period_end: period.end.naive_utc(),
+            cancellation_date: sub.canceled_at().map(|t| t.naive_utc()),
+            cancellation_reason: sub
+                .cancellation_details
+                .as_ref()
+                .and_then(|d| d.reason.clone()),
+            cancel_at_period_end: Some(sub.cancel_at_period_end),
+            trial_ends_at: sub.trial_end().map(|t| t.naive_utc()),
+            stripe_event_created_at: Some(at),
+        },
+    )
+    .await?;
+    if !written {
+        // A newer state created the row meanwhile.
+        tracing::info!(stripe.source = source, user.id = %user_id, "an older subscription state than the stored one; ignored");
+        return Ok(Outcome::Ignored);
+    }
+    let granting = GRANTING.contains(&status);
+    let granted = if granting {
+        plan.clone()
+    } else {
+        free_plan(conn).await?
+    };
+    let new_period = previous
+        .as_ref()
+        .is_none_or(|row| period.start.naive_utc() > row.current_period_start);
+    follow_plan(conn, user_id, &granted, !granting || new_period).await?;
+    outbox::enqueue(
+        conn,
+        &SubscriptionChanged {
+            user_id,
+            plan_tier: tier(&granted),
+            status: status.to_owned(),
+            current_period_end: Some(period.end),
+            occurred_at: observed_at,
+        },
+    )
+    .await?;
+    Ok(Outcome::Applied)
 }
 
 /// Stripe's status as the seed's CHECK allows it (see the migration
@@ -302,7 +322,7 @@ pub fn tier(plan: &Plan) -> String {
     plan.name.to_uppercase()
 }
 
-async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
+pub(crate) async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
     plans::find_by_name(conn, FREE_PLAN)
         .await?
         .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("the {FREE_PLAN} plan is missing")))
@@ -311,7 +331,7 @@ async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
 /// The usage row's quota follows `plan`: raised at once; lowered only when
 /// `lower_now` (the subscription ended, or a new period started). A user
 /// without a usage row gets one.
-async fn follow_plan(
+pub(crate) async fn follow_plan(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
     plan: &Plan,
