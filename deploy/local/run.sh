@@ -64,6 +64,12 @@ fi
 # queues and bindings, so no event published at start-up finds no queue.
 DATABASE_URL="$PG_URL/${DB_PREFIX}identity" "$bin_dir/identity" migrate
 DATABASE_URL="$PG_URL/${DB_PREFIX}billing" "$bin_dir/billing" migrate
+# With a Stripe key (test mode: sk_test_...), the paid plans' Products and
+# Prices are found or created in Stripe and their ids stored in plans.
+if [ -n "${STRIPE_SECRET_KEY:-}" ]; then
+  log "syncing the paid plans with Stripe"
+  DATABASE_URL="$PG_URL/${DB_PREFIX}billing" "$bin_dir/billing" stripe-sync
+fi
 DATABASE_URL="$PG_URL/${DB_PREFIX}chat" "$bin_dir/chat" migrate
 
 pids=()

@@ -7,6 +7,7 @@ pub mod grpc;
 pub mod service;
 pub mod store;
 pub mod stripe;
+pub mod stripe_sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod webhooks;
@@ -47,10 +48,32 @@ pub fn pool(config: &Config) -> anyhow::Result<aichat_db::Pool> {
     )
 }
 
+/// A client of Stripe's API; `None` without `STRIPE_SECRET_KEY`.
+pub fn stripe_client(config: &Config) -> anyhow::Result<Option<stripe::StripeClient>> {
+    config
+        .stripe
+        .as_ref()
+        .map(|stripe| stripe::StripeClient::new(stripe, stripe::Settings::default()))
+        .transpose()
+        .context("building the Stripe client")
+}
+
 /// The use cases, wired to their dependencies.
 pub fn metering(config: &Config, pool: aichat_db::Pool) -> anyhow::Result<Metering> {
     let ttl = chrono::Duration::from_std(config.reservation_ttl).context("RESERVATION_TTL_SECS")?;
     Ok(Metering::new(pool, ttl))
+}
+
+/// `billing stripe-sync`: the paid plans' Products and Prices in Stripe,
+/// their ids in `plans`. Without Stripe configured it logs so and does
+/// nothing.
+pub async fn stripe_sync(config: &Config) -> anyhow::Result<Option<stripe_sync::Synced>> {
+    let Some(stripe) = stripe_client(config)? else {
+        tracing::info!("STRIPE_SECRET_KEY is not set: no prices to sync");
+        return Ok(None);
+    };
+    let pool = pool(config)?;
+    stripe_sync::sync(&pool, &stripe).await.map(Some)
 }
 
 /// Stripe's webhooks, verified with `STRIPE_WEBHOOK_SECRET` (none without

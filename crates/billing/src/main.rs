@@ -24,6 +24,10 @@ enum Command {
     /// Move every message of the dead-letter queue back to the service's
     /// queue (after the cause was fixed), and exit.
     ReplayDlq,
+    /// Find or create each paid plan's Stripe Product and monthly/yearly
+    /// Prices (by lookup key, `aichat_plus_month`...), store their ids in
+    /// plans, and exit. Does nothing without STRIPE_SECRET_KEY.
+    StripeSync,
 }
 
 #[tokio::main]
@@ -49,6 +53,18 @@ async fn main() -> anyhow::Result<()> {
             let moved =
                 aichat_messaging::dlq::replay(&config.amqp, aichat_billing::events::QUEUE).await?;
             tracing::info!(moved, "dead letters moved back to the billing queue");
+            Ok(())
+        }
+        Command::StripeSync => {
+            if let Some(done) = aichat_billing::stripe_sync(&config).await? {
+                tracing::info!(
+                    plans = done.plans,
+                    products.created = done.products_created,
+                    prices.created = done.prices_created,
+                    plans.updated = done.plans_updated,
+                    "plans in step with Stripe"
+                );
+            }
             Ok(())
         }
     }

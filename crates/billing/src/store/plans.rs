@@ -62,6 +62,16 @@ pub async fn find_by_name(mut conn: &AsyncPgConnection, name: &str) -> QueryResu
         .optional()
 }
 
+/// A plan by id.
+pub async fn find_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Plan>> {
+    plans::table
+        .find(id)
+        .select(Plan::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The plan a Stripe price (monthly or yearly) sells.
 pub async fn find_by_stripe_price(
     conn: &mut AsyncPgConnection,
@@ -77,4 +87,44 @@ pub async fn find_by_stripe_price(
         .first(conn)
         .await
         .optional()
+}
+
+/// The plans Stripe sells (a price above zero), on sale or not: a plan
+/// taken off sale may still have subscribers.
+pub async fn list_paid(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Plan>> {
+    plans::table
+        .filter(plans::monthly_price.gt(BigDecimal::from(0)))
+        .order((plans::monthly_price.asc(), plans::name.asc()))
+        .select(Plan::as_select())
+        .load(conn)
+        .await
+}
+
+/// The plan's Stripe prices: (monthly, yearly).
+pub async fn stripe_prices(
+    conn: &mut AsyncPgConnection,
+    plan_id: Uuid,
+) -> QueryResult<(Option<String>, Option<String>)> {
+    plans::table
+        .find(plan_id)
+        .select((plans::stripe_price_id, plans::stripe_yearly_price_id))
+        .first(conn)
+        .await
+}
+
+/// Stores the plan's Stripe prices (`None`: not sold at that interval).
+pub async fn set_stripe_prices(
+    conn: &mut AsyncPgConnection,
+    plan_id: Uuid,
+    monthly: Option<&str>,
+    yearly: Option<&str>,
+) -> QueryResult<usize> {
+    diesel::update(plans::table.find(plan_id))
+        .set((
+            plans::stripe_price_id.eq(monthly),
+            plans::stripe_yearly_price_id.eq(yearly),
+            plans::updated_at.eq(super::now()),
+        ))
+        .execute(conn)
+        .await
 }

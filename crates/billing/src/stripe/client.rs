@@ -193,6 +193,9 @@ pub struct NewCheckoutSession<'a> {
 /// A product for a plan.
 #[derive(Debug, Clone)]
 pub struct NewProduct<'a> {
+    /// Our own id for it (Stripe's `id` parameter; unique in the account),
+    /// so it can be found again by id; `None`: Stripe makes one up.
+    pub id: Option<&'a str>,
     pub name: &'a str,
     pub plan_id: Uuid,
 }
@@ -318,9 +321,16 @@ impl StripeClient {
         idempotency_key: Option<&str>,
     ) -> Result<Product, StripeError> {
         let form = Form::new()
+            .optional("id", new.id)
             .field("name", new.name)
             .map("metadata", [("planId", new.plan_id)]);
         self.post("/v1/products", form, idempotency_key).await
+    }
+
+    /// `GET /v1/products/{id}`.
+    pub async fn retrieve_product(&self, id: &str) -> Result<Product, StripeError> {
+        let path = format!("/v1/products/{}", path_id(id)?);
+        self.call(Method::GET, &path, Form::new(), None).await
     }
 
     /// `POST /v1/prices`: a recurring price of `amount` in whole cents; a

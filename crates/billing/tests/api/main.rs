@@ -9,6 +9,7 @@ mod reservations;
 mod rollover;
 mod stripe;
 mod stripe_standin;
+mod stripe_sync;
 mod stripe_tables;
 mod validation;
 mod webhooks;

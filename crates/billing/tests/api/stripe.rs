@@ -390,6 +390,7 @@ async fn products_and_prices_are_created_with_exact_cents_and_lookup_keys() {
     let product = stripe
         .create_product(
             &NewProduct {
+                id: None,
                 name: "Plus",
                 plan_id,
             },

@@ -142,6 +142,11 @@ impl StandIn {
         }
     }
 
+    /// Scripts more replies, after those already waiting.
+    pub fn push(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.replies.lock().unwrap().extend(replies);
+    }
+
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
