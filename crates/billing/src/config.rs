@@ -15,6 +15,7 @@ use aichat_messaging::AmqpConfig;
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | events (billing's queue is `<exchange>.billing`) |
 /// | `RESERVATION_TTL_SECS` | `120` | how long a reservation holds quota unless settled or released (a crashed call gives it back after this) |
 /// | `MAINTENANCE_INTERVAL_SECS` | `60` | how often every usage row of a past month is reset and expired reservations are deleted |
+/// | `RECONCILE_INTERVAL_SECS` | `3600` | how often `serve` lists the subscriptions in Stripe and repairs local drift (a missed webhook); one replica at a time; only with Stripe configured |
 /// | `STRIPE_SECRET_KEY` | empty | Stripe's secret API key (`sk_test_...`); empty: Stripe is not configured (checkout and the portal are unavailable, the rest works) |
 /// | `STRIPE_WEBHOOK_SECRET` | empty | the webhook endpoint's signing secret (`whsec_...`); several, comma-separated, during a rotation |
 /// | `STRIPE_API_BASE` | `https://api.stripe.com` | Stripe's API (tests point it at a local stand-in) |
@@ -28,6 +29,8 @@ pub struct Config {
     pub reservation_ttl: Duration,
     /// The period of the rollover and sweeping task.
     pub maintenance_interval: Duration,
+    /// The period of the reconciliation with Stripe.
+    pub reconcile_interval: Duration,
     /// `None` without `STRIPE_SECRET_KEY`: paid plans cannot be bought.
     pub stripe: Option<StripeConfig>,
 }
@@ -83,6 +86,10 @@ impl Config {
             maintenance_interval: at_least_a_second(
                 "MAINTENANCE_INTERVAL_SECS",
                 aichat_config::seconds("MAINTENANCE_INTERVAL_SECS", 60)?,
+            )?,
+            reconcile_interval: at_least_a_second(
+                "RECONCILE_INTERVAL_SECS",
+                aichat_config::seconds("RECONCILE_INTERVAL_SECS", 3600)?,
             )?,
             stripe: StripeConfig::from_env(),
         })

@@ -4,6 +4,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod reconcile;
 pub mod service;
 pub mod store;
 pub mod stripe;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use config::Config;
+use reconcile::Reconciler;
 use service::Metering;
 
 /// The billing database's migrations, embedded in the binary.
@@ -64,6 +66,16 @@ pub fn metering(config: &Config, pool: aichat_db::Pool) -> anyhow::Result<Meteri
     Ok(Metering::new(pool, ttl))
 }
 
+/// Reconciliation with Stripe and the period-end step. `waker` wakes the
+/// outbox relay.
+pub fn reconciler(
+    config: &Config,
+    pool: aichat_db::Pool,
+    waker: Waker,
+) -> anyhow::Result<Reconciler> {
+    Ok(Reconciler::new(pool, stripe_client(config)?, waker))
+}
+
 /// `billing stripe-sync`: the paid plans' Products and Prices in Stripe,
 /// their ids in `plans`. Without Stripe configured it logs so and does
 /// nothing.
@@ -74,6 +86,24 @@ pub async fn stripe_sync(config: &Config) -> anyhow::Result<Option<stripe_sync::
     };
     let pool = pool(config)?;
     stripe_sync::sync(&pool, &stripe).await.map(Some)
+}
+
+/// `billing reconcile`: one reconciliation with Stripe (waiting for no
+/// replica: the lock is taken or the run is skipped). Without Stripe
+/// configured it logs so and does nothing.
+pub async fn reconcile_once(config: &Config) -> anyhow::Result<Option<reconcile::Reconciled>> {
+    if config.stripe.is_none() {
+        tracing::info!("STRIPE_SECRET_KEY is not set: nothing to reconcile");
+        return Ok(None);
+    }
+    let reconciler = reconciler(config, pool(config)?, Waker::default())?;
+    match reconciler.reconcile_exclusively().await? {
+        Some(done) => Ok(Some(done)),
+        None => {
+            tracing::info!("another billing is reconciling; skipped");
+            Ok(None)
+        }
+    }
 }
 
 /// Stripe's webhooks, verified with `STRIPE_WEBHOOK_SECRET` (none without
@@ -103,6 +133,7 @@ pub async fn run(
     let metering = metering(&config, pool.clone())?;
     let waker = Waker::default();
     let webhooks = webhooks(&config, pool.clone(), waker.clone());
+    let reconciler = reconciler(&config, pool.clone(), waker.clone())?;
 
     // billing.subscription.changed and the rest of the outbox, to RabbitMQ.
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
@@ -122,13 +153,24 @@ pub async fn run(
         ));
     }
 
-    // The eager half of the monthly reset, and the reservation sweeper.
+    // The eager half of the monthly reset, the reservation sweeper, and
+    // the period-end step.
     tasks.spawn(maintain(
         metering.clone(),
+        reconciler.clone(),
         pool.clone(),
         config.maintenance_interval,
         shutdown.clone(),
     ));
+
+    // Local drift from Stripe (a lost webhook) repaired periodically.
+    if config.stripe.is_some() {
+        tasks.spawn(reconcile_periodically(
+            reconciler,
+            config.reconcile_interval,
+            shutdown.clone(),
+        ));
+    }
 
     aichat_lifecycle::serve_grpc(
         <BillingServer<grpc::BillingService> as tonic::server::NamedService>::NAME,
@@ -146,9 +188,11 @@ pub async fn run(
 /// Every `interval` (and once at start): resets the usage rows of past
 /// months and deletes expired reservations. Requests do both lazily for the
 /// rows they touch; this keeps idle rows and the table tidy. Also forgets
-/// inbox entries past the deduplication window.
+/// inbox entries past the deduplication window, and lowers quotas whose
+/// subscription period ended ([`Reconciler::period_ends`]).
 async fn maintain(
     metering: Metering,
+    reconciler: Reconciler,
     pool: aichat_db::Pool,
     interval: std::time::Duration,
     shutdown: CancellationToken,
@@ -168,9 +212,54 @@ async fn maintain(
                 tracing::warn!(error = format!("{error:#}"), "maintenance round failed");
             }
         }
+        match reconciler.period_ends(chrono::Utc::now()).await {
+            Ok(done) if done != reconcile::PeriodEnds::default() => {
+                tracing::info!(
+                    subscriptions.refreshed = done.refreshed,
+                    usage.lowered = done.lowered,
+                    "period ends applied"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "period-end step failed");
+            }
+        }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = shutdown.cancelled() => {}
+        }
+    }
+}
+
+/// Every `interval` (the first time one interval after start), one
+/// reconciliation with Stripe, on one replica at a time: the others find
+/// the advisory lock taken and skip their turn.
+async fn reconcile_periodically(
+    reconciler: Reconciler,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = shutdown.cancelled() => return,
+        }
+        match reconciler.reconcile_exclusively().await {
+            Ok(Some(done)) => tracing::info!(
+                subscriptions.listed = done.listed,
+                subscriptions.repaired = done.repaired,
+                subscriptions.skipped = done.skipped,
+                subscriptions.failed = done.failed,
+                "reconciled with Stripe"
+            ),
+            Ok(None) => tracing::debug!("another replica is reconciling"),
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "reconciliation with Stripe failed"
+                );
+            }
         }
     }
 }

@@ -28,6 +28,10 @@ enum Command {
     /// Prices (by lookup key, `aichat_plus_month`...), store their ids in
     /// plans, and exit. Does nothing without STRIPE_SECRET_KEY.
     StripeSync,
+    /// List every subscription in Stripe, repair the local rows that
+    /// differ (a missed webhook), and exit. Does nothing without
+    /// STRIPE_SECRET_KEY.
+    Reconcile,
 }
 
 #[tokio::main]
@@ -63,6 +67,18 @@ async fn main() -> anyhow::Result<()> {
                     prices.created = done.prices_created,
                     plans.updated = done.plans_updated,
                     "plans in step with Stripe"
+                );
+            }
+            Ok(())
+        }
+        Command::Reconcile => {
+            if let Some(done) = aichat_billing::reconcile_once(&config).await? {
+                tracing::info!(
+                    subscriptions.listed = done.listed,
+                    subscriptions.repaired = done.repaired,
+                    subscriptions.skipped = done.skipped,
+                    subscriptions.failed = done.failed,
+                    "reconciled with Stripe"
                 );
             }
             Ok(())

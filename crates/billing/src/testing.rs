@@ -94,6 +94,7 @@ impl TestBilling {
             amqp,
             reservation_ttl: Duration::from_secs(120),
             maintenance_interval: Duration::from_secs(60),
+            reconcile_interval: Duration::from_secs(3600),
             // Tests that need Stripe point it at their stand-in.
             stripe: None,
         };

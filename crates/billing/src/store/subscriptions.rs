@@ -121,5 +121,97 @@ pub async fn granted_plan(
         .optional()
 }
 
+/// The row of a Stripe subscription, unlocked.
+pub async fn find_by_stripe_id(
+    conn: &mut AsyncPgConnection,
+    stripe_subscription_id: &str,
+) -> QueryResult<Option<Subscription>> {
+    subscriptions::table
+        .filter(subscriptions::stripe_subscription_id.eq(stripe_subscription_id))
+        .select(Subscription::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The user's subscription row, unlocked.
+pub async fn find_of_user(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<Option<Subscription>> {
+    subscriptions::table
+        .filter(subscriptions::user_id.eq(user_id))
+        .select(Subscription::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Deletes the user's row (the user was deleted): their payments and
+/// invoices stay, unlinked (`subscriptionId` goes `NULL` by the foreign
+/// key). `true` if there was one.
+pub async fn delete_of_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<bool> {
+    let n = diesel::delete(subscriptions::table.filter(subscriptions::user_id.eq(user_id)))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// Subscriptions still `active` or `past_due` locally, set to cancel at
+/// their period's end, whose period ended before `before`: Stripe has
+/// ended them (or renewed them, if resumed) and the webhook saying so is
+/// late or lost. Oldest period end first, at most `limit`.
+pub async fn overdue_cancellations(
+    conn: &mut AsyncPgConnection,
+    before: Timestamp,
+    limit: i64,
+) -> QueryResult<Vec<Subscription>> {
+    subscriptions::table
+        .filter(subscriptions::status.eq_any(GRANTING))
+        .filter(subscriptions::cancel_at_period_end.eq(true))
+        .filter(subscriptions::current_period_end.lt(before))
+        .order(subscriptions::current_period_end.asc())
+        .limit(limit)
+        .select(Subscription::as_select())
+        .load(conn)
+        .await
+}
+
+/// Users whose subscription's period ended before `before` and whose
+/// usage quota is still above what the subscription grants now: the plan
+/// while `active` or `past_due` and not cancelled at the period's end, the
+/// Free plan (`free_quota`) otherwise. A downgrade or a cancellation waits
+/// for the period's end; this finds the ones whose end has come. At most
+/// `limit`, oldest period end first.
+pub async fn quota_above_grant_after_period(
+    conn: &mut AsyncPgConnection,
+    before: Timestamp,
+    free_quota: i32,
+    limit: i64,
+) -> QueryResult<Vec<Uuid>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        user_id: Uuid,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT s.userId AS user_id FROM subscriptions s \
+         JOIN plans p ON p.id = s.planId \
+         JOIN usageTracking u ON u.userId = s.userId \
+         WHERE s.currentPeriodEnd < $1 \
+           AND u.monthlyQuota > CASE \
+             WHEN s.status IN ('active', 'past_due') AND NOT COALESCE(s.cancelAtPeriodEnd, FALSE) \
+             THEN p.monthlyTokenQuota ELSE $2 END \
+         ORDER BY s.currentPeriodEnd \
+         LIMIT $3",
+    )
+    .bind::<diesel::sql_types::Timestamp, _>(before)
+    .bind::<diesel::sql_types::Integer, _>(free_quota)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.user_id).collect())
+}
+
 /// The statuses in which the subscription's plan applies.
 pub const GRANTING: [&str; 2] = ["active", "past_due"];

@@ -5,6 +5,7 @@ mod concurrency;
 mod events;
 mod helpers;
 mod plans;
+mod reconcile;
 mod reservations;
 mod rollover;
 mod stripe;

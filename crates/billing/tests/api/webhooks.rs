@@ -4,7 +4,10 @@
 //! outbox.
 #![expect(clippy::unwrap_used, reason = "tests: a failure fails the test")]
 
-use aichat_billing::{config::StripeConfig, stripe::webhook::sign};
+use aichat_billing::{
+    config::{Config, StripeConfig},
+    stripe::webhook::sign,
+};
 use aichat_config::SecretString;
 use aichat_proto::billing::v1::{StripeWebhook, UserRef};
 use diesel::QueryableByName;
@@ -15,20 +18,27 @@ use uuid::Uuid;
 
 use crate::helpers::{Harness, details, registered};
 
-const SECRET: &str = "whsec_billing_tests";
+pub const SECRET: &str = "whsec_billing_tests";
 const OLD_SECRET: &str = "whsec_rotated_out";
-const PLUS_MONTH: &str = "price_plus_month";
-const PRO_MONTH: &str = "price_pro_month";
-const PRO_YEAR: &str = "price_pro_year";
-const FREE_QUOTA: i64 = 100_000;
-const PLUS_QUOTA: i64 = 2_000_000;
-const PRO_QUOTA: i64 = 10_000_000;
-const DAY: i64 = 86_400;
+pub const PLUS_MONTH: &str = "price_plus_month";
+pub const PRO_MONTH: &str = "price_pro_month";
+pub const PRO_YEAR: &str = "price_pro_year";
+pub const FREE_QUOTA: i64 = 100_000;
+pub const PLUS_QUOTA: i64 = 2_000_000;
+pub const PRO_QUOTA: i64 = 10_000_000;
+pub const DAY: i64 = 86_400;
 
 async fn start() -> Harness {
+    start_with_stripe("http://127.0.0.1:9", |_| {}).await
+}
+
+/// A service whose webhooks are configured, calling Stripe at `api_base`,
+/// with the paid plans' prices stored; `adjust` changes the rest.
+pub async fn start_with_stripe(api_base: &str, adjust: impl FnOnce(&mut Config)) -> Harness {
     let h = Harness::start_with(|config| {
+        adjust(config);
         config.stripe = Some(StripeConfig {
-            api_base: "http://127.0.0.1:9".to_owned(),
+            api_base: api_base.to_owned(),
             secret_key: SecretString::from("sk_test_unused".to_owned()),
             webhook_secrets: vec![
                 SecretString::from(SECRET.to_owned()),
@@ -50,13 +60,13 @@ async fn start() -> Harness {
     h
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// A subscription as Stripe documents it from `2025-03-31.basil` on (the
 /// period on its item), for `user` (in its metadata; `None`: no metadata).
-fn subscription(user: Option<Uuid>, price: &str, status: &str, period_start: i64) -> Value {
+pub fn subscription(user: Option<Uuid>, price: &str, status: &str, period_start: i64) -> Value {
     let metadata = match user {
         Some(user) => json!({"userId": user.to_string()}),
         None => json!({}),
@@ -129,7 +139,7 @@ fn checkout_session(user: Uuid) -> Value {
     })
 }
 
-fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
+pub fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
       "id": id,
       "object": "event",
@@ -159,19 +169,19 @@ async fn deliver(
         .map(drop)
 }
 
-async fn deliver_signed(h: &Harness, payload: &[u8]) {
+pub async fn deliver_signed(h: &Harness, payload: &[u8]) {
     deliver(h, payload, Some(sign(payload, SECRET, now())))
         .await
         .unwrap();
 }
 
 #[derive(QueryableByName)]
-struct N {
+pub struct N {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
+    pub n: i64,
 }
 
-async fn count(h: &Harness, sql: &str) -> i64 {
+pub async fn count(h: &Harness, sql: &str) -> i64 {
     let mut conn = h.pool.get().await.unwrap();
     diesel::sql_query(sql)
         .get_result::<N>(&mut conn)
@@ -180,11 +190,11 @@ async fn count(h: &Harness, sql: &str) -> i64 {
         .n
 }
 
-async fn quota(h: &Harness, user: Uuid) -> i64 {
+pub async fn quota(h: &Harness, user: Uuid) -> i64 {
     h.usage(user).await.monthly_quota
 }
 
-async fn plan_name(h: &Harness, user: Uuid) -> String {
+pub async fn plan_name(h: &Harness, user: Uuid) -> String {
     h.client
         .clone()
         .get_limits(UserRef {
@@ -198,7 +208,7 @@ async fn plan_name(h: &Harness, user: Uuid) -> String {
 
 /// The data of each billing.subscription.changed in the outbox, oldest
 /// first.
-async fn changes(h: &Harness) -> Vec<Value> {
+pub async fn changes(h: &Harness) -> Vec<Value> {
     #[derive(QueryableByName)]
     struct P {
         #[diesel(sql_type = diesel::sql_types::Jsonb)]
@@ -217,7 +227,7 @@ async fn changes(h: &Harness) -> Vec<Value> {
     .collect()
 }
 
-async fn user(h: &Harness) -> Uuid {
+pub async fn user(h: &Harness) -> Uuid {
     let user = Uuid::now_v7();
     let envelope = h.billing.publish(&registered(user)).await.unwrap();
     h.wait_processed(&envelope).await;
