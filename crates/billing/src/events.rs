@@ -5,14 +5,15 @@
 //! | event | effect |
 //! |---|---|
 //! | `identity.user.registered` | a usage row on the Free plan |
-//! | `identity.user.deleted` | the user's usage row and reservations are deleted |
+//! | `identity.user.deleted` | the user's Stripe subscription is cancelled (before the transaction; Stripe away: retried); the usage row, reservations, subscription row and Stripe customer are deleted; payments and invoices stay, unlinked |
 //! | `chat.conversation.created` | `conversationsCount` + 1 |
 //! | `chat.tokens.used` | settles the reservation; `tokensUsed` + total, `messagesCount` + 1, `costThisMonth` + cost |
 //!
 //! Each is applied once, by event id (inbox, same transaction as the effect;
 //! ack after commit). Published through the outbox (relayed by `serve`):
 //! `billing.subscription.changed`, written by the Stripe webhook use case
-//! ([`crate::webhooks`]) in the transaction of the change.
+//! ([`crate::webhooks`]) and by reconciliation ([`crate::reconcile`]) in
+//! the transaction of the change.
 
 use aichat_events::{
     Envelope, Event,

@@ -63,7 +63,7 @@ pub fn stripe_client(config: &Config) -> anyhow::Result<Option<stripe::StripeCli
 /// The use cases, wired to their dependencies.
 pub fn metering(config: &Config, pool: aichat_db::Pool) -> anyhow::Result<Metering> {
     let ttl = chrono::Duration::from_std(config.reservation_ttl).context("RESERVATION_TTL_SECS")?;
-    Ok(Metering::new(pool, ttl))
+    Ok(Metering::new(pool, ttl).with_stripe(stripe_client(config)?))
 }
 
 /// Reconciliation with Stripe and the period-end step. `waker` wakes the

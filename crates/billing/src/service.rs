@@ -22,9 +22,10 @@ use crate::{
         deleted_users, plans,
         plans::Plan,
         reservations::{self, Reservation},
-        subscriptions,
+        stripe_customers, subscriptions,
         usage::{self, Usage},
     },
+    stripe::StripeClient,
 };
 
 /// What a use case can answer besides success.
@@ -138,6 +139,9 @@ pub struct Metering {
     pool: aichat_db::Pool,
     /// How long a reservation holds quota unless settled or released.
     reservation_ttl: Duration,
+    /// `None`: Stripe is not configured (a deleted user's subscription is
+    /// then only deleted locally).
+    stripe: Option<StripeClient>,
 }
 
 impl Metering {
@@ -145,7 +149,16 @@ impl Metering {
         Self {
             pool,
             reservation_ttl,
+            stripe: None,
         }
+    }
+
+    /// The same, calling Stripe where a use case must (a deleted user's
+    /// subscription is cancelled there).
+    #[must_use]
+    pub fn with_stripe(mut self, stripe: Option<StripeClient>) -> Self {
+        self.stripe = stripe;
+        self
     }
 
     async fn conn(&self) -> Result<aichat_db::PooledConnection, Error> {
@@ -307,8 +320,14 @@ impl Metering {
         .await
     }
 
-    /// `identity.user.deleted`: the user's usage and reservations go, as
-    /// `ON DELETE CASCADE` from `users` would have taken them.
+    /// `identity.user.deleted`: the user's Stripe subscription is cancelled
+    /// at once (before the transaction: an outage of Stripe is a transient
+    /// error, so the event is retried; one cancelled already counts as
+    /// done), then the user's usage, reservations, subscription row and
+    /// Stripe customer go, as `ON DELETE CASCADE` from `users` would have
+    /// taken them. Payments and invoices stay for accounting: their
+    /// `subscriptionId` goes `NULL` (the foreign key's `SET NULL`) and
+    /// their `userId` names no one any more.
     pub async fn user_deleted(
         &self,
         envelope: &Envelope,
@@ -316,11 +335,19 @@ impl Metering {
     ) -> Result<Applied, Error> {
         let user_id = event.user_id;
         let mut conn = self.conn().await?;
+        if let Some(stripe) = &self.stripe
+            && let Some(sub) = subscriptions::find_of_user(&mut conn, user_id).await?
+            && sub.status != "canceled"
+        {
+            cancel_in_stripe(stripe, user_id, &sub.stripe_subscription_id).await?;
+        }
         conn.transaction::<_, Error, _>(async |conn| {
             if !inbox::claim(conn, envelope).await? {
                 return Ok(Applied::Duplicate);
             }
             usage::delete(conn, user_id).await?;
+            subscriptions::delete_of_user(conn, user_id).await?;
+            stripe_customers::delete_of_user(conn, user_id).await?;
             deleted_users::record(conn, user_id).await?;
             Ok(Applied::Done)
         })
@@ -446,6 +473,31 @@ impl Metering {
             }
         })
         .await
+    }
+}
+
+/// Cancels the subscription in Stripe now (not at the period's end).
+/// Stripe answers `resource_missing` for one cancelled already: done too.
+async fn cancel_in_stripe(
+    stripe: &StripeClient,
+    user_id: Uuid,
+    subscription: &str,
+) -> Result<(), Error> {
+    match stripe.cancel_subscription(subscription).await {
+        Ok(sub) => {
+            tracing::info!(user.id = %user_id, stripe.subscription = subscription, stripe.status = ?sub.status, "a deleted user's subscription cancelled in Stripe");
+            Ok(())
+        }
+        Err(error) if error.is_not_found() => {
+            tracing::info!(user.id = %user_id, stripe.subscription = subscription, "a deleted user's subscription was cancelled already");
+            Ok(())
+        }
+        Err(error) if error.is_unavailable() => Err(Error::Unavailable(
+            anyhow::Error::new(error).context("cancelling a deleted user's subscription"),
+        )),
+        Err(error) => Err(Error::Unexpected(
+            anyhow::Error::new(error).context("cancelling a deleted user's subscription"),
+        )),
     }
 }
 

@@ -234,6 +234,12 @@ pub(crate) async fn apply_subscription(
         tracing::warn!(stripe.source = source, stripe.subscription = %sub.id, "a subscription of no known user; ignored");
         return Ok(Outcome::Ignored);
     };
+    if deleted_users::contains(conn, user_id).await? {
+        // The user's deletion cancelled it (the cancellation's own events
+        // come later): a deleted user gets no row back.
+        tracing::info!(stripe.source = source, user.id = %user_id, "a subscription of a deleted user; ignored");
+        return Ok(Outcome::Ignored);
+    }
     let plan = match &price {
         Some(price) => plans::find_by_stripe_price(conn, price).await?,
         None => None,

@@ -36,3 +36,12 @@ pub async fn user_of(
         .await
         .optional()
 }
+
+/// Forgets the user's customer (the user was deleted); `true` if there was
+/// one.
+pub async fn delete_of_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<bool> {
+    let n = diesel::delete(stripe_customers::table.find(user_id))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}

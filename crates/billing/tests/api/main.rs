@@ -2,6 +2,7 @@
 //! RabbitMQ: each test has its own database and its own exchange.
 
 mod concurrency;
+mod deletion;
 mod events;
 mod helpers;
 mod plans;
