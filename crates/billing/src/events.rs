@@ -12,7 +12,7 @@
 //! Each is applied once, by event id (inbox, same transaction as the effect;
 //! ack after commit). Published through the outbox (relayed by `serve`):
 //! `billing.subscription.changed`, written by the Stripe webhook use case
-//! ([`crate::webhooks`]) and by reconciliation ([`crate::reconcile`]) in
+//! ([`mod@crate::webhooks`]) and by reconciliation ([`crate::reconcile`]) in
 //! the transaction of the change.
 
 use aichat_events::{

@@ -7,7 +7,7 @@
 //!   advisory lock): lists every subscription in Stripe and applies each one
 //!   whose local row is missing or differs (status, period,
 //!   `cancelAtPeriodEnd`, plan), exactly as a webhook would
-//!   ([`crate::webhooks::apply_subscription`]): the row, the quota,
+//!   (`webhooks::apply_subscription`): the row, the quota,
 //!   `billing.subscription.changed`. Stripe's answer is its current state,
 //!   so it is applied as observed when the list was asked for: a webhook
 //!   created before that and delivered later is older and ignored.
@@ -18,8 +18,8 @@
 //!   unpaid or paused subscription) is lowered, without waiting for the
 //!   webhook.
 //!
-//! Not here: the events themselves ([`crate::webhooks`]), invoices and
-//! payments.
+//! Not here: the events themselves ([`mod@crate::webhooks`]), invoices
+//! and payments.
 
 use aichat_messaging::relay::Waker;
 use anyhow::Context;
@@ -304,10 +304,12 @@ async fn lower_to_grant(
     cutoff: crate::store::Timestamp,
     free_quota: i32,
 ) -> Result<bool, Error> {
-    let Some(row) = usage::lock(conn, user).await? else {
+    // The subscription row first, then the usage row: the order
+    // `apply_subscription` takes them in, so the two never deadlock.
+    let Some(sub) = subscriptions::lock_of_user(conn, user).await? else {
         return Ok(false);
     };
-    let Some(sub) = subscriptions::lock_of_user(conn, user).await? else {
+    let Some(row) = usage::lock(conn, user).await? else {
         return Ok(false);
     };
     if sub.current_period_end >= cutoff {

@@ -5,7 +5,10 @@
 //! Locking: every use case that reads a user's usage to decide something
 //! first locks the user's `usageTracking` row (`SELECT ... FOR UPDATE`), and
 //! only then touches reservations. One lock order everywhere: no deadlocks,
-//! and a quota check can never race another one of the same user.
+//! and a quota check can never race another one of the same user. A use
+//! case that also touches the user's `subscriptions` row takes it before the
+//! usage row, as Stripe's events and reconciliation do
+//! (`webhooks::apply_subscription`).
 
 use aichat_events::{Envelope, chat as chat_ev, identity as identity_ev};
 use aichat_messaging::inbox;
@@ -345,9 +348,11 @@ impl Metering {
             if !inbox::claim(conn, envelope).await? {
                 return Ok(Applied::Duplicate);
             }
-            usage::delete(conn, user_id).await?;
+            // The subscription row before the usage row: the order a
+            // concurrent webhook locks them in, so the two never deadlock.
             subscriptions::delete_of_user(conn, user_id).await?;
             stripe_customers::delete_of_user(conn, user_id).await?;
+            usage::delete(conn, user_id).await?;
             deleted_users::record(conn, user_id).await?;
             Ok(Applied::Done)
         })
