@@ -264,6 +264,16 @@ impl Reconciler {
                         continue;
                     }
                 };
+                let plan = match sub.price() {
+                    Some(price) => plans::find_by_stripe_price(&mut conn, &price.id).await?,
+                    None => None,
+                };
+                if plan.is_some_and(|plan| !differs(&row, &sub, plan.id)) {
+                    // Stripe has not ended it yet either: nothing to apply
+                    // (and nothing to publish); the quota is lowered below.
+                    tracing::debug!(stripe.subscription = %sub.id, "an ended period not yet ended in Stripe");
+                    continue;
+                }
                 match self.apply(&mut conn, &sub, observed_at).await {
                     Ok(Some(true)) => done.refreshed += 1,
                     Ok(_) => {}

@@ -513,3 +513,39 @@ async fn serve_reconciles_every_interval_on_its_own() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_ended_cancellation_stripe_has_not_applied_yet_is_not_republished_every_round() {
+    let standin = StandIn::start([]);
+    let h = start_with_stripe(&standin.base, every_second).await;
+    let user = user(&h).await;
+    // The period ended two hours ago; Stripe still shows the subscription
+    // active, to cancel at the period's end (the same state as stored).
+    let start_at = now() - 30 * DAY - 2 * 3600;
+    let mut cancelling = subscription(Some(user), PLUS_MONTH, "active", start_at);
+    cancelling["cancel_at_period_end"] = true.into();
+    deliver_signed(
+        &h,
+        &event(
+            "evt_cancel_at_end",
+            "customer.subscription.updated",
+            now() - 30,
+            cancelling.clone(),
+        ),
+    )
+    .await;
+    standin.push([
+        Reply::ok(cancelling.clone()),
+        Reply::ok(cancelling.clone()),
+        Reply::ok(cancelling),
+    ]);
+
+    eventually("Stripe asked twice", Duration::from_secs(10), || async {
+        standin.requests().len() >= 2
+    })
+    .await;
+    // The paid period is over: Free, but nothing new to publish.
+    assert_eq!(quota(&h, user).await, FREE_QUOTA);
+    assert_eq!(changes(&h).await.len(), 1);
+    h.stop().await;
+}
