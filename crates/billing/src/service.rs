@@ -28,7 +28,7 @@ use crate::{
         stripe_customers, subscriptions,
         usage::{self, Usage},
     },
-    stripe::StripeClient,
+    stripe::{ListSubscriptions, StripeClient, StripeError, types::SubscriptionStatus},
 };
 
 /// What a use case can answer besides success.
@@ -323,10 +323,11 @@ impl Metering {
         .await
     }
 
-    /// `identity.user.deleted`: the user's Stripe subscription is cancelled
-    /// at once (before the transaction: an outage of Stripe is a transient
-    /// error, so the event is retried; one cancelled already counts as
-    /// done), then the user's usage, reservations, subscription row and
+    /// `identity.user.deleted`: the user's Stripe subscriptions are
+    /// cancelled at once (the stored one, and any other the customer has in
+    /// Stripe that still runs, in case a webhook was lost), before the
+    /// transaction: an outage of Stripe is a transient error, so the event
+    /// is retried; one cancelled already counts as done. Then the user's usage, reservations, subscription row and
     /// Stripe customer go, as `ON DELETE CASCADE` from `users` would have
     /// taken them. Payments and invoices stay for accounting: their
     /// `subscriptionId` goes `NULL` (the foreign key's `SET NULL`) and
@@ -338,11 +339,28 @@ impl Metering {
     ) -> Result<Applied, Error> {
         let user_id = event.user_id;
         let mut conn = self.conn().await?;
-        if let Some(stripe) = &self.stripe
-            && let Some(sub) = subscriptions::find_of_user(&mut conn, user_id).await?
-            && sub.status != "canceled"
-        {
-            cancel_in_stripe(stripe, user_id, &sub.stripe_subscription_id).await?;
+        if let Some(stripe) = &self.stripe {
+            let row = subscriptions::find_of_user(&mut conn, user_id).await?;
+            let customer = match stripe_customers::customer_of(&mut conn, user_id).await? {
+                Some(customer) => Some(customer),
+                None => row.as_ref().map(|r| r.stripe_customer_id.clone()),
+            };
+            let mut live: Vec<String> = row
+                .filter(|r| r.status != "canceled")
+                .map(|r| r.stripe_subscription_id)
+                .into_iter()
+                .collect();
+            if let Some(customer) = customer {
+                // Also those billing never heard of (a lost webhook).
+                for id in live_subscriptions_in_stripe(stripe, &customer).await? {
+                    if !live.contains(&id) {
+                        live.push(id);
+                    }
+                }
+            }
+            for id in &live {
+                cancel_in_stripe(stripe, user_id, id).await?;
+            }
         }
         conn.transaction::<_, Error, _>(async |conn| {
             if !inbox::claim(conn, envelope).await? {
@@ -481,6 +499,50 @@ impl Metering {
     }
 }
 
+/// The customer's subscriptions in Stripe that still run (Stripe's list
+/// leaves cancelled ones out; an expired first payment has ended too). A
+/// customer Stripe no longer has has none.
+async fn live_subscriptions_in_stripe(
+    stripe: &StripeClient,
+    customer: &str,
+) -> Result<Vec<String>, Error> {
+    let page = stripe
+        .list_subscriptions(&ListSubscriptions {
+            customer: Some(customer),
+            limit: Some(100),
+            ..ListSubscriptions::default()
+        })
+        .await;
+    match page {
+        Ok(page) => Ok(page
+            .data
+            .into_iter()
+            .filter(|sub| {
+                !matches!(
+                    sub.status,
+                    SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
+                )
+            })
+            .map(|sub| sub.id)
+            .collect()),
+        Err(error) if error.is_not_found() => Ok(Vec::new()),
+        Err(error) => Err(stripe_failure(
+            error,
+            "listing a deleted user's subscriptions",
+        )),
+    }
+}
+
+/// A Stripe failure as the use case's error: an outage is `Unavailable`
+/// (the event is retried), anything else `Unexpected`.
+fn stripe_failure(error: StripeError, doing: &'static str) -> Error {
+    if error.is_unavailable() {
+        Error::Unavailable(anyhow::Error::new(error).context(doing))
+    } else {
+        Error::Unexpected(anyhow::Error::new(error).context(doing))
+    }
+}
+
 /// Cancels the subscription in Stripe now (not at the period's end).
 /// Stripe answers `resource_missing` for one cancelled already: done too.
 async fn cancel_in_stripe(
@@ -497,11 +559,9 @@ async fn cancel_in_stripe(
             tracing::info!(user.id = %user_id, stripe.subscription = subscription, "a deleted user's subscription was cancelled already");
             Ok(())
         }
-        Err(error) if error.is_unavailable() => Err(Error::Unavailable(
-            anyhow::Error::new(error).context("cancelling a deleted user's subscription"),
-        )),
-        Err(error) => Err(Error::Unexpected(
-            anyhow::Error::new(error).context("cancelling a deleted user's subscription"),
+        Err(error) => Err(stripe_failure(
+            error,
+            "cancelling a deleted user's subscription",
         )),
     }
 }

@@ -24,6 +24,19 @@ pub async fn insert_if_absent(
     Ok(())
 }
 
+/// The user's Stripe customer.
+pub async fn customer_of(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<Option<String>> {
+    stripe_customers::table
+        .find(user_id)
+        .select(stripe_customers::stripe_customer_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The user a Stripe customer belongs to.
 pub async fn user_of(
     conn: &mut AsyncPgConnection,

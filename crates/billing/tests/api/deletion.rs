@@ -2,13 +2,15 @@
 //! first (an outage retried), then the subscription and Stripe customer
 //! rows deleted with the usage row; payments and invoices kept, unlinked.
 
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::{
     helpers::{Harness, deleted},
     stripe_standin::{Reply, StandIn},
     webhooks::{
-        DAY, PLUS_MONTH, count, deliver_signed, event, now, start_with_stripe, subscription, user,
+        DAY, PLUS_MONTH, checkout_session, count, deliver_signed, event, now, start_with_stripe,
+        subscription, user,
     },
 };
 
@@ -76,6 +78,23 @@ fn cancelled(user: Uuid) -> Reply {
     Reply::ok(sub)
 }
 
+/// Stripe's answer to `GET /v1/subscriptions?customer=...`.
+fn page(data: Vec<Value>) -> Reply {
+    Reply::ok(
+        json!({"object": "list", "data": data, "has_more": false, "url": "/v1/subscriptions"}),
+    )
+}
+
+/// What Stripe lists for the customer: the user's subscription, active.
+fn listed(user: Uuid) -> Reply {
+    page(vec![subscription(
+        Some(user),
+        PLUS_MONTH,
+        "active",
+        now() - DAY,
+    )])
+}
+
 fn deletes(standin: &StandIn) -> usize {
     standin
         .requests()
@@ -90,13 +109,23 @@ async fn deleting_a_subscriber_cancels_in_stripe_and_keeps_payments_and_invoices
     let h = start_with_stripe(&standin.base, |_| {}).await;
     let user = paying_user(&h).await;
     assert_eq!(rows(&h, user).await, [1, 1, 1, 1, 1, 1, 1]);
-    standin.push([cancelled(user)]);
+    standin.push([listed(user), cancelled(user)]);
 
     let envelope = h.billing.publish(&deleted(user)).await.unwrap();
     h.wait_processed(&envelope).await;
 
+    let requests = standin.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("GET", "/v1/subscriptions")
+    );
+    assert!(
+        requests[0]
+            .query()
+            .contains(&("customer".to_owned(), "cus_Na6dX7aXxi11N4".to_owned()))
+    );
     assert_eq!(deletes(&standin), 1);
-    assert_eq!(standin.requests().len(), 1);
     assert_eq!(rows(&h, user).await, [0, 0, 0, 1, 0, 1, 0]);
 
     // A redelivery asks Stripe nothing and changes nothing.
@@ -106,7 +135,7 @@ async fn deleting_a_subscriber_cancels_in_stripe_and_keeps_payments_and_invoices
         .unwrap();
     let marker = h.billing.publish(&deleted(Uuid::now_v7())).await.unwrap();
     h.wait_processed(&marker).await;
-    assert_eq!(standin.requests().len(), 1);
+    assert_eq!(standin.requests().len(), 2);
     assert_eq!(rows(&h, user).await, [0, 0, 0, 1, 0, 1, 0]);
 
     // The cancellation's own webhook, later, brings no row back.
@@ -129,7 +158,14 @@ async fn stripe_unavailable_during_a_deletion_is_retried_until_it_answers() {
     // The client's own attempts (1 + 2 retries) all fail: the event fails
     // transiently and the consumer tries again.
     let down = || Reply::error(503, "api_error", None, "Stripe is down");
-    standin.push([down(), down(), down(), cancelled(user)]);
+    standin.push([
+        listed(user),
+        down(),
+        down(),
+        down(),
+        listed(user),
+        cancelled(user),
+    ]);
 
     let envelope = h.billing.publish(&deleted(user)).await.unwrap();
     h.wait_processed(&envelope).await;
@@ -141,8 +177,8 @@ async fn stripe_unavailable_during_a_deletion_is_retried_until_it_answers() {
 
 #[tokio::test]
 async fn a_subscription_stripe_no_longer_has_counts_as_cancelled() {
-    // The stand-in answers 404 `resource_missing` (as Stripe does for a
-    // subscription cancelled already).
+    // The stand-in answers 404 `resource_missing` to everything (as Stripe
+    // does for a subscription cancelled already, or a customer deleted).
     let standin = StandIn::start([]);
     let h = start_with_stripe(&standin.base, |_| {}).await;
     let user = paying_user(&h).await;
@@ -187,5 +223,49 @@ async fn without_stripe_a_deleted_users_subscription_is_deleted_locally() {
     h.wait_processed(&envelope).await;
 
     assert_eq!(rows(&h, user).await, [0, 0, 0, 1, 0, 1, 0]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn deletion_also_cancels_a_subscription_whose_webhook_was_lost() {
+    let standin = StandIn::start([]);
+    let h = start_with_stripe(&standin.base, |_| {}).await;
+    let user = user(&h).await;
+    // Checkout completed (the customer is known); the subscription's
+    // `created` never arrived.
+    deliver_signed(
+        &h,
+        &event(
+            "evt_checkout",
+            "checkout.session.completed",
+            now() - 60,
+            checkout_session(user),
+        ),
+    )
+    .await;
+    let mut lost = subscription(Some(user), PLUS_MONTH, "active", now() - DAY);
+    lost["id"] = "sub_lost".into();
+    let mut ended = subscription(Some(user), PLUS_MONTH, "canceled", now() - 90 * DAY);
+    ended["id"] = "sub_ended".into();
+    let mut lost_cancelled = lost.clone();
+    lost_cancelled["status"] = "canceled".into();
+    standin.push([page(vec![lost, ended]), Reply::ok(lost_cancelled)]);
+
+    let envelope = h.billing.publish(&deleted(user)).await.unwrap();
+    h.wait_processed(&envelope).await;
+
+    let paths: Vec<(String, String)> = standin
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("GET".to_owned(), "/v1/subscriptions".to_owned()),
+            ("DELETE".to_owned(), "/v1/subscriptions/sub_lost".to_owned()),
+        ]
+    );
+    assert_eq!(rows(&h, user).await, [0, 0, 0, 0, 0, 0, 0]);
     h.stop().await;
 }

@@ -124,7 +124,7 @@ pub fn subscription(user: Option<Uuid>, price: &str, status: &str, period_start:
 
 /// A Checkout Session as `checkout.session.completed` carries it
 /// (docs.stripe.com/api/checkout/sessions/object, trimmed).
-fn checkout_session(user: Uuid) -> Value {
+pub fn checkout_session(user: Uuid) -> Value {
     json!({
       "id": "cs_test_a11YYufWQzNY63zpQ6QSNRQhkUpVph4WRmzW0zWJO2znZKdVujZ0N0S22u",
       "object": "checkout.session",
