@@ -12,7 +12,11 @@
 //! Each is applied once, by event id (inbox, same transaction as the effect;
 //! ack after commit). Published through the outbox (relayed by `serve`):
 //! `billing.subscription.changed`, written by the Stripe webhook use case
-//! ([`crate::webhooks`]) in the transaction of the change.
+//! ([`crate::webhooks`]) in the transaction of the change;
+//! `billing.payment.succeeded|failed|refunded` and `billing.invoice.paid`,
+//! likewise ([`crate::invoicing`]); `billing.invoice.overdue`, by the overdue
+//! job ([`crate::invoicing::Overdue`]) in the transaction that marks the
+//! invoice.
 
 use aichat_events::{
     Envelope, Event,

@@ -4,6 +4,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod invoicing;
 pub mod service;
 pub mod store;
 pub mod stripe;
@@ -82,7 +83,7 @@ pub async fn run(
     let webhooks = webhooks(&config, pool.clone(), waker.clone());
 
     // billing.subscription.changed and the rest of the outbox, to RabbitMQ.
-    tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
+    tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker.clone()).run(shutdown.clone()));
 
     // Events: applied one at a time, each in its own transaction.
     {
@@ -99,9 +100,12 @@ pub async fn run(
         ));
     }
 
-    // The eager half of the monthly reset, and the reservation sweeper.
+    // The eager half of the monthly reset, the reservation sweeper and the
+    // overdue invoices.
     tasks.spawn(maintain(
         metering.clone(),
+        invoicing::Overdue::new(pool.clone()),
+        waker,
         pool.clone(),
         config.maintenance_interval,
         shutdown.clone(),
@@ -123,9 +127,13 @@ pub async fn run(
 /// Every `interval` (and once at start): resets the usage rows of past
 /// months and deletes expired reservations. Requests do both lazily for the
 /// rows they touch; this keeps idle rows and the table tidy. Also forgets
-/// inbox entries past the deduplication window.
+/// inbox entries past the deduplication window, and marks the open
+/// invoices past their due date overdue (once per invoice: "daily" is the
+/// marker's, not the interval's), waking the relay for their events.
 async fn maintain(
     metering: Metering,
+    overdue: invoicing::Overdue,
+    waker: Waker,
     pool: aichat_db::Pool,
     interval: std::time::Duration,
     shutdown: CancellationToken,
@@ -143,6 +151,19 @@ async fn maintain(
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), "maintenance round failed");
+            }
+        }
+        match overdue.mark(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(marked) => {
+                tracing::info!(invoices.overdue = marked, "overdue invoices marked");
+                waker.wake();
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "marking overdue invoices failed"
+                );
             }
         }
         tokio::select! {
