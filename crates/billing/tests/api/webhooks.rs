@@ -15,17 +15,24 @@ use uuid::Uuid;
 
 use crate::helpers::{Harness, details, registered};
 
-const SECRET: &str = "whsec_billing_tests";
+pub(crate) const SECRET: &str = "whsec_billing_tests";
 const OLD_SECRET: &str = "whsec_rotated_out";
-const PLUS_MONTH: &str = "price_plus_month";
+pub(crate) const PLUS_MONTH: &str = "price_plus_month";
 const PRO_MONTH: &str = "price_pro_month";
 const PRO_YEAR: &str = "price_pro_year";
 const FREE_QUOTA: i64 = 100_000;
 const PLUS_QUOTA: i64 = 2_000_000;
 const PRO_QUOTA: i64 = 10_000_000;
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 
-async fn start() -> Harness {
+pub(crate) async fn start() -> Harness {
+    start_with(|_| {}).await
+}
+
+/// [`start`], after `adjust` has changed the configuration.
+pub(crate) async fn start_with(
+    adjust: impl FnOnce(&mut aichat_billing::config::Config),
+) -> Harness {
     let h = Harness::start_with(|config| {
         config.stripe = Some(StripeConfig {
             api_base: "http://127.0.0.1:9".to_owned(),
@@ -35,6 +42,7 @@ async fn start() -> Harness {
                 SecretString::from(OLD_SECRET.to_owned()),
             ],
         });
+        adjust(config);
     })
     .await;
     Harness::execute(
@@ -50,13 +58,18 @@ async fn start() -> Harness {
     h
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 /// A subscription as Stripe documents it from `2025-03-31.basil` on (the
 /// period on its item), for `user` (in its metadata; `None`: no metadata).
-fn subscription(user: Option<Uuid>, price: &str, status: &str, period_start: i64) -> Value {
+pub(crate) fn subscription(
+    user: Option<Uuid>,
+    price: &str,
+    status: &str,
+    period_start: i64,
+) -> Value {
     let metadata = match user {
         Some(user) => json!({"userId": user.to_string()}),
         None => json!({}),
@@ -129,7 +142,7 @@ fn checkout_session(user: Uuid) -> Value {
     })
 }
 
-fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
+pub(crate) fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
       "id": id,
       "object": "event",
@@ -144,7 +157,7 @@ fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
     .unwrap()
 }
 
-async fn deliver(
+pub(crate) async fn deliver(
     h: &Harness,
     payload: &[u8],
     signature: Option<String>,
@@ -159,7 +172,7 @@ async fn deliver(
         .map(drop)
 }
 
-async fn deliver_signed(h: &Harness, payload: &[u8]) {
+pub(crate) async fn deliver_signed(h: &Harness, payload: &[u8]) {
     deliver(h, payload, Some(sign(payload, SECRET, now())))
         .await
         .unwrap();
@@ -171,7 +184,7 @@ struct N {
     n: i64,
 }
 
-async fn count(h: &Harness, sql: &str) -> i64 {
+pub(crate) async fn count(h: &Harness, sql: &str) -> i64 {
     let mut conn = h.pool.get().await.unwrap();
     diesel::sql_query(sql)
         .get_result::<N>(&mut conn)
@@ -217,7 +230,7 @@ async fn changes(h: &Harness) -> Vec<Value> {
     .collect()
 }
 
-async fn user(h: &Harness) -> Uuid {
+pub(crate) async fn user(h: &Harness) -> Uuid {
     let user = Uuid::now_v7();
     let envelope = h.billing.publish(&registered(user)).await.unwrap();
     h.wait_processed(&envelope).await;
