@@ -281,16 +281,17 @@ async fn invoice_changed(
             pdf_url: invoice.invoice_pdf.clone(),
             stripe_event_created_at: Some(at),
         };
+        let mut inserted = None;
         if existing.is_none() {
-            match invoices::insert(conn, &state).await? {
-                Some(_) => {}
+            inserted = invoices::insert(conn, &state).await?;
+            if inserted.is_none() {
                 // Another delivery inserted it meanwhile: update it.
-                None => existing = invoices::lock_by_stripe_id(conn, &invoice.id).await?,
+                existing = invoices::lock_by_stripe_id(conn, &invoice.id).await?;
             }
         }
-        let previous_status = match &existing {
-            None => None,
-            Some(row) => {
+        let (row, previous_status) = match (inserted, existing) {
+            (Some(row), _) => (row, None),
+            (None, Some(row)) => {
                 if !supersedes(
                     row.stripe_event_created_at,
                     invoice_rank(&row.status),
@@ -302,13 +303,19 @@ async fn invoice_changed(
                 }
                 state.user_id = row.user_id;
                 state.subscription_id = state.subscription_id.or(row.subscription_id);
-                invoices::update(conn, row.id, &state).await?;
-                Some(row.status.clone())
+                (invoices::update(conn, row.id, &state).await?, Some(row.status))
+            }
+            (None, None) => {
+                // Not inserted, yet no row of its Stripe id: its number is
+                // another invoice's. Refused (5xx) so Stripe retries.
+                return Err(Error::Unexpected(anyhow::anyhow!(
+                    "invoice {} has the number {} of another invoice",
+                    invoice.id,
+                    state.invoice_number
+                ))
+                .into());
             }
         };
-        let row = invoices::lock_by_stripe_id(conn, &invoice.id)
-            .await?
-            .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("the invoice row vanished")))?;
 
         // The payments it lists: linked to it; failed with it.
         let failed = event.kind == INVOICE_PAYMENT_FAILED;

@@ -71,6 +71,9 @@ pub async fn lock_by_stripe_id(
 
 /// Inserts the invoice unless a row of its Stripe id exists (another
 /// delivery inserted it meanwhile: `None`; lock it and update it instead).
+/// Every unique column is an arbiter: a delivery racing another one to
+/// insert the same invoice conflicts on `invoiceNumber` as often as on
+/// `stripeInvoiceId`, and either must end here, not in an error.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     state: &InvoiceState,
@@ -83,8 +86,7 @@ pub async fn insert(
             invoices::created_at.eq(at),
             invoices::updated_at.eq(at),
         ))
-        .on_conflict(invoices::stripe_invoice_id)
-        .do_nothing()
+        .on_conflict_do_nothing()
         .returning(Invoice::as_returning())
         .get_result(conn)
         .await

@@ -519,7 +519,7 @@ async fn finalized_and_paid_racing_to_create_the_row_leave_one_paid_invoice() {
     let h = start().await;
     let user = customer(&h).await;
     let at = now() - 30;
-    for n in 0..6 {
+    for n in 0..20 {
         let id = format!("in_race_{n}");
         let mut open = open_invoice();
         open["id"] = id.clone().into();
@@ -533,8 +533,8 @@ async fn finalized_and_paid_racing_to_create_the_row_leave_one_paid_invoice() {
         let row = invoice_row(&h, &id).await.unwrap();
         assert_eq!((row.status.as_str(), row.user_id), ("paid", user));
     }
-    assert_eq!(count(&h, "SELECT count(*) AS n FROM invoices").await, 6);
-    assert_eq!(outbox(&h, "billing.invoice.paid").await.len(), 6);
+    assert_eq!(count(&h, "SELECT count(*) AS n FROM invoices").await, 20);
+    assert_eq!(outbox(&h, "billing.invoice.paid").await.len(), 20);
     h.stop().await;
 }
 
@@ -625,6 +625,41 @@ async fn a_payment_succeeds_once_and_a_late_failure_does_not_undo_it() {
     assert_eq!(events[0]["stripePaymentIntentId"], INTENT);
     assert!(events[0]["paymentId"].is_string());
     assert!(outbox(&h, "billing.payment.failed").await.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_failure_and_a_success_racing_to_create_the_payment_leave_it_succeeded() {
+    let h = start().await;
+    customer(&h).await;
+    for n in 0..20 {
+        let mut ok = payment_intent("succeeded", 2200, "usd");
+        ok["id"] = format!("pi_race_{n}").into();
+        let mut failed = failed_intent(2200);
+        failed["id"] = format!("pi_race_{n}").into();
+        let ok = event(
+            &format!("evt_ok_{n}"),
+            "payment_intent.succeeded",
+            now() - 10,
+            ok,
+        );
+        let failed = event(
+            &format!("evt_failed_{n}"),
+            "payment_intent.payment_failed",
+            now() - 20,
+            failed,
+        );
+        futures::join!(deliver_signed(&h, &failed), deliver_signed(&h, &ok));
+    }
+    assert_eq!(
+        count(
+            &h,
+            "SELECT count(*) AS n FROM payments WHERE status = 'succeeded'"
+        )
+        .await,
+        20
+    );
+    assert_eq!(outbox(&h, "billing.payment.succeeded").await.len(), 20);
     h.stop().await;
 }
 
