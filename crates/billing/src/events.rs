@@ -13,7 +13,10 @@
 //! ack after commit). Published through the outbox (relayed by `serve`):
 //! `billing.subscription.changed`, written by the Stripe webhook use case
 //! ([`mod@crate::webhooks`]) and by reconciliation ([`crate::reconcile`]) in
-//! the transaction of the change.
+//! the transaction of the change; `billing.payment.succeeded|failed|refunded`
+//! and `billing.invoice.paid`, likewise ([`crate::invoicing`]);
+//! `billing.invoice.overdue`, by the overdue job
+//! ([`crate::invoicing::Overdue`]) in the transaction that marks the invoice.
 
 use aichat_events::{
     Envelope, Event,

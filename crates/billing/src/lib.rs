@@ -4,6 +4,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod invoicing;
 pub mod reconcile;
 pub mod service;
 pub mod store;
@@ -136,7 +137,7 @@ pub async fn run(
     let reconciler = reconciler(&config, pool.clone(), waker.clone())?;
 
     // billing.subscription.changed and the rest of the outbox, to RabbitMQ.
-    tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));
+    tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker.clone()).run(shutdown.clone()));
 
     // Events: applied one at a time, each in its own transaction.
     {
@@ -153,11 +154,13 @@ pub async fn run(
         ));
     }
 
-    // The eager half of the monthly reset, the reservation sweeper, and
-    // the period-end step.
+    // The eager half of the monthly reset, the reservation sweeper, the
+    // period-end step and the overdue invoices.
     tasks.spawn(maintain(
         metering.clone(),
         reconciler.clone(),
+        invoicing::Overdue::new(pool.clone()),
+        waker,
         pool.clone(),
         config.maintenance_interval,
         shutdown.clone(),
@@ -188,11 +191,15 @@ pub async fn run(
 /// Every `interval` (and once at start): resets the usage rows of past
 /// months and deletes expired reservations. Requests do both lazily for the
 /// rows they touch; this keeps idle rows and the table tidy. Also forgets
-/// inbox entries past the deduplication window, and lowers quotas whose
-/// subscription period ended ([`Reconciler::period_ends`]).
+/// inbox entries past the deduplication window, lowers quotas whose
+/// subscription period ended ([`Reconciler::period_ends`]), and marks the
+/// open invoices past their due date overdue (once per invoice: "daily" is
+/// the marker's, not the interval's), waking the relay for their events.
 async fn maintain(
     metering: Metering,
     reconciler: Reconciler,
+    overdue: invoicing::Overdue,
+    waker: Waker,
     pool: aichat_db::Pool,
     interval: std::time::Duration,
     shutdown: CancellationToken,
@@ -223,6 +230,19 @@ async fn maintain(
             Ok(_) => {}
             Err(error) => {
                 tracing::warn!(error = format!("{error:#}"), "period-end step failed");
+            }
+        }
+        match overdue.mark(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(marked) => {
+                tracing::info!(invoices.overdue = marked, "overdue invoices marked");
+                waker.wake();
+            }
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "marking overdue invoices failed"
+                );
             }
         }
         tokio::select! {

@@ -6,7 +6,8 @@
 //! Handled: `checkout.session.completed` (the user's Stripe customer) and
 //! `customer.subscription.created|updated|deleted|paused|resumed` (the
 //! subscription row, the usage row's quota, `billing.subscription.changed`
-//! through the outbox). Other types are acknowledged and logged.
+//! through the outbox); the invoice, payment and refund events are
+//! [`crate::invoicing`]'s. Other types are acknowledged and logged.
 //!
 //! The quota follows the plan the subscription grants (`active` or
 //! `past_due`; Free otherwise): a higher quota applies at once; a lower one
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::FREE_PLAN,
+    invoicing,
     service::Error,
     store::{
         deleted_users, plans,
@@ -136,6 +138,12 @@ impl StripeWebhooks {
             let outcome = self
                 .subscription_changed(&event, created, &subscription)
                 .await?;
+            if outcome == Outcome::Applied {
+                self.waker.wake();
+            }
+            outcome
+        } else if invoicing::handles(kind) {
+            let outcome = invoicing::handle(&self.pool, &event, created).await?;
             if outcome == Outcome::Applied {
                 self.waker.wake();
             }

@@ -2,7 +2,9 @@
 //! connection, never the pool, so the service decides the transaction.
 
 pub mod deleted_users;
+pub mod invoices;
 pub mod locks;
+pub mod payments;
 pub mod plans;
 pub mod reservations;
 pub mod schema;

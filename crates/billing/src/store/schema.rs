@@ -46,6 +46,10 @@ diesel::table! {
         created_at -> Nullable<Timestamp>,
         #[sql_name = "updatedat"]
         updated_at -> Nullable<Timestamp>,
+        #[sql_name = "stripeeventcreatedat"]
+        stripe_event_created_at -> Nullable<Timestamp>,
+        #[sql_name = "overduenotifiedat"]
+        overdue_notified_at -> Nullable<Timestamp>,
     }
 }
 
@@ -73,6 +77,10 @@ diesel::table! {
         created_at -> Nullable<Timestamp>,
         #[sql_name = "updatedat"]
         updated_at -> Nullable<Timestamp>,
+        #[sql_name = "amountrefunded"]
+        amount_refunded -> Numeric,
+        #[sql_name = "stripeeventcreatedat"]
+        stripe_event_created_at -> Nullable<Timestamp>,
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod form;
+pub mod payments;
 pub mod types;
 pub mod webhook;
 

@@ -280,13 +280,15 @@ enum Expandable {
     Object { id: String },
 }
 
-fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(super) fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Ok(match Expandable::deserialize(deserializer)? {
         Expandable::Id(id) | Expandable::Object { id } => id,
     })
 }
 
-fn optional_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+pub(super) fn optional_id<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     Ok(
         Option::<Expandable>::deserialize(deserializer)?.map(|field| match field {
             Expandable::Id(id) | Expandable::Object { id } => id,

@@ -1,10 +1,13 @@
 //! The billing service over gRPC and RabbitMQ, against real PostgreSQL and
 //! RabbitMQ: each test has its own database and its own exchange.
+// Stripe's objects written out whole in `json!` nest deeper than the default.
+#![recursion_limit = "256"]
 
 mod concurrency;
 mod deletion;
 mod events;
 mod helpers;
+mod invoice_events;
 mod plans;
 mod reconcile;
 mod reservations;

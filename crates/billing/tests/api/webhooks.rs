@@ -28,8 +28,13 @@ pub const PLUS_QUOTA: i64 = 2_000_000;
 pub const PRO_QUOTA: i64 = 10_000_000;
 pub const DAY: i64 = 86_400;
 
-async fn start() -> Harness {
-    start_with_stripe("http://127.0.0.1:9", |_| {}).await
+pub async fn start() -> Harness {
+    start_with(|_| {}).await
+}
+
+/// [`start`], after `adjust` has changed the configuration.
+pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Harness {
+    start_with_stripe("http://127.0.0.1:9", adjust).await
 }
 
 /// A service whose webhooks are configured, calling Stripe at `api_base`,
@@ -45,6 +50,7 @@ pub async fn start_with_stripe(api_base: &str, adjust: impl FnOnce(&mut Config))
                 SecretString::from(OLD_SECRET.to_owned()),
             ],
         });
+        adjust(config);
     })
     .await;
     Harness::execute(
@@ -154,7 +160,7 @@ pub fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
     .unwrap()
 }
 
-async fn deliver(
+pub(crate) async fn deliver(
     h: &Harness,
     payload: &[u8],
     signature: Option<String>,
