@@ -96,6 +96,7 @@ impl TestBilling {
             maintenance_interval: Duration::from_secs(60),
             // Tests that need Stripe point it at their stand-in.
             stripe: None,
+            public_url: "http://127.0.0.1:8080".to_owned(),
         };
         adjust(&mut config);
         // As `billing migrate` does before any service starts.

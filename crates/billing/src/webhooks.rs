@@ -302,7 +302,7 @@ pub fn tier(plan: &Plan) -> String {
     plan.name.to_uppercase()
 }
 
-async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
+pub(crate) async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
     plans::find_by_name(conn, FREE_PLAN)
         .await?
         .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("the {FREE_PLAN} plan is missing")))
@@ -311,7 +311,7 @@ async fn free_plan(conn: &mut AsyncPgConnection) -> Result<Plan, Error> {
 /// The usage row's quota follows `plan`: raised at once; lowered only when
 /// `lower_now` (the subscription ended, or a new period started). A user
 /// without a usage row gets one.
-async fn follow_plan(
+pub(crate) async fn follow_plan(
     conn: &mut AsyncPgConnection,
     user_id: Uuid,
     plan: &Plan,

@@ -10,5 +10,6 @@ mod rollover;
 mod stripe;
 mod stripe_standin;
 mod stripe_tables;
+mod subscriptions_api;
 mod validation;
 mod webhooks;
