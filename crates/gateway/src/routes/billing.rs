@@ -105,6 +105,8 @@ pub enum BillingInterval {
 #[serde(rename_all = "camelCase")]
 pub struct CheckoutBody {
     /// A paid plan's id (from `GET /billing/plans`).
+    // Read as text, as `interval`: billing names the field when it is no id.
+    #[schema(format = Uuid)]
     pub plan_id: String,
     /// `month` or `year` (the plan must be sold at that interval).
     // Read as text, so that a wrong value is a `validation_failed` naming
