@@ -607,6 +607,36 @@ async fn stripe_failures_are_told_apart_and_never_show_stripes_message_or_the_ke
 }
 
 #[tokio::test]
+async fn a_stripe_too_slow_to_answer_is_an_upstream_timeout() {
+    // Each attempt waits 4 s (`account_stripe_settings`); both answers
+    // come later than that.
+    let late = Reply::ok(json!({})).delayed(Duration::from_secs(6));
+    let standin = StandIn::start([late.clone(), late]);
+    let h = start(&standin).await;
+    let user = Uuid::now_v7();
+    h.execute(&format!(
+        "INSERT INTO stripeCustomers (userId, stripeCustomerId) VALUES ('{user}', '{CUSTOMER}')"
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let refused = h
+        .client
+        .clone()
+        .create_portal_session(UserRef {
+            user_id: user.to_string(),
+        })
+        .await;
+    assert_refused(refused, Code::DeadlineExceeded, "upstream_timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(standin.requests().len(), 2, "one retry");
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn the_portal_needs_a_customer_and_returns_to_the_billing_page() {
     let standin = StandIn::start([Reply::ok(json!({
       "id": "bps_1MrSjzLkdIwHu7ixex0IvU9b",
