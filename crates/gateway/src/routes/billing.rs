@@ -67,10 +67,12 @@ fn time(t: Option<aichat_proto::Timestamp>) -> Option<DateTime<Utc>> {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscription {
-    /// The plan's name (`Free`, `Plus`, `Pro`).
+    /// The plan's name (`Free`, `Plus`, `Pro`): `Free` without a
+    /// subscription; for a `canceled` one, the plan that ended (the user is
+    /// on Free again).
     pub plan: String,
-    /// `none` (no subscription: the Free plan), `active`, `past_due`,
-    /// `unpaid`, `paused` or `canceled`.
+    /// `none` (no subscription: the Free plan), `active` (also during a
+    /// trial), `past_due`, `unpaid`, `paused` or `canceled`.
     pub status: String,
     pub current_period_start: Option<DateTime<Utc>>,
     pub current_period_end: Option<DateTime<Utc>>,
