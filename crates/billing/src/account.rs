@@ -3,7 +3,7 @@
 //! resuming it, and their invoices and payments. Every call acts on the
 //! caller's own rows, found by their user id.
 //!
-//! Not here: Stripe's webhooks ([`crate::webhooks`]), which bring most
+//! Not here: Stripe's webhooks ([`mod@crate::webhooks`]), which bring most
 //! changes in; the writers of invoices and payments; the price sync.
 //!
 //! Stripe is called outside any transaction except one: creating the user's
