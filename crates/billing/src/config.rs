@@ -19,6 +19,7 @@ use aichat_messaging::AmqpConfig;
 /// | `STRIPE_SECRET_KEY` | empty | Stripe's secret API key (`sk_test_...`); empty: Stripe is not configured (checkout and the portal are unavailable, the rest works) |
 /// | `STRIPE_WEBHOOK_SECRET` | empty | the webhook endpoint's signing secret (`whsec_...`); several, comma-separated, during a rotation |
 /// | `STRIPE_API_BASE` | `https://api.stripe.com` | Stripe's API (tests point it at a local stand-in) |
+/// | `PUBLIC_URL` | `http://localhost:8080` | the web app's address: where Stripe Checkout and the Billing Portal send the user back (`/billing?checkout=success&session_id=…`, `/billing?checkout=canceled`, `/billing`) |
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -33,6 +34,9 @@ pub struct Config {
     pub reconcile_interval: Duration,
     /// `None` without `STRIPE_SECRET_KEY`: paid plans cannot be bought.
     pub stripe: Option<StripeConfig>,
+    /// The web app's base URL, without a trailing slash: Stripe's pages
+    /// send the user back under it.
+    pub public_url: String,
 }
 
 /// How billing reaches Stripe.
@@ -92,6 +96,9 @@ impl Config {
                 aichat_config::seconds("RECONCILE_INTERVAL_SECS", 3600)?,
             )?,
             stripe: StripeConfig::from_env(),
+            public_url: aichat_config::string("PUBLIC_URL", "http://localhost:8080")
+                .trim_end_matches('/')
+                .to_owned(),
         })
     }
 }

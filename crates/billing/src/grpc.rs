@@ -10,21 +10,31 @@ use aichat_proto::{parse_uuid, problem_status as status, timestamp};
 use tonic::{Code, Request, Response, Status};
 
 use crate::{
+    account::{Account, AccountError, CheckoutOrder, Page, SubscriptionView},
     domain::money::{COST_SCALE, PRICE_SCALE, to_wire},
     service::{Error, Metering},
-    store::plans::Plan,
+    store::{
+        history::{InvoiceEntry, PaymentEntry},
+        plans::Plan,
+    },
+    stripe::StripeError,
     webhooks::{StripeWebhooks, WebhookError},
 };
 
-/// The gRPC face of [`Metering`].
+/// The gRPC face of [`Metering`], [`StripeWebhooks`] and [`Account`].
 pub struct BillingService {
     metering: Metering,
     webhooks: StripeWebhooks,
+    account: Account,
 }
 
 impl BillingService {
-    pub fn new(metering: Metering, webhooks: StripeWebhooks) -> Self {
-        Self { metering, webhooks }
+    pub fn new(metering: Metering, webhooks: StripeWebhooks, account: Account) -> Self {
+        Self {
+            metering,
+            webhooks,
+            account,
+        }
     }
 }
 
@@ -81,6 +91,119 @@ impl From<WebhookError> for Status {
             ),
             WebhookError::Service(error) => error.into(),
         }
+    }
+}
+
+impl From<AccountError> for Status {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::NotConfigured => status(
+                Code::FailedPrecondition,
+                "stripe_not_configured",
+                "Stripe is not configured (STRIPE_SECRET_KEY)",
+                None,
+            ),
+            AccountError::AlreadySubscribed => status(
+                Code::AlreadyExists,
+                "already_subscribed",
+                "you already have a subscription: change or cancel it in the billing portal",
+                None,
+            ),
+            AccountError::NoCustomer => status(
+                Code::FailedPrecondition,
+                "no_billing_account",
+                "there is no billing account to manage yet: subscribe to a plan first",
+                None,
+            ),
+            AccountError::NotCanceling => status(
+                Code::FailedPrecondition,
+                "not_canceling",
+                "the subscription is not set to cancel: there is nothing to resume",
+                None,
+            ),
+            AccountError::Ended => status(
+                Code::FailedPrecondition,
+                "subscription_ended",
+                "the subscription has ended: start a new one with a checkout",
+                None,
+            ),
+            AccountError::Stripe(error) => stripe_status(&error),
+            AccountError::Service(error) => error.into(),
+        }
+    }
+}
+
+/// A failed Stripe call: logged here with Stripe's error object (never our
+/// key: the client does not put it in errors); the caller learns only
+/// whether to try again.
+fn stripe_status(error: &StripeError) -> Status {
+    match error {
+        StripeError::Timeout(_) => {
+            tracing::warn!(error = %error, "Stripe did not answer in time");
+            status(
+                Code::DeadlineExceeded,
+                "upstream_timeout",
+                "Stripe did not answer in time; try again",
+                None,
+            )
+        }
+        _ if error.is_unavailable() => {
+            tracing::warn!(error = %error, "Stripe is unavailable");
+            status(
+                Code::Unavailable,
+                "unavailable",
+                "Stripe is unavailable; try again shortly",
+                None,
+            )
+        }
+        StripeError::Api(_) => {
+            tracing::error!(error = %error, "Stripe refused a request");
+            status(
+                Code::Internal,
+                "stripe_error",
+                "Stripe refused the request; try again later or contact support",
+                None,
+            )
+        }
+        StripeError::Decode(_) | StripeError::InvalidArgument(_) | StripeError::Network(_) => {
+            aichat_proto::internal(&anyhow::anyhow!("a Stripe call failed: {error:#}"))
+        }
+    }
+}
+
+fn subscription(s: SubscriptionView) -> pb::Subscription {
+    pb::Subscription {
+        plan: s.plan,
+        status: s.status,
+        current_period_start: s.current_period_start.map(timestamp),
+        current_period_end: s.current_period_end.map(timestamp),
+        cancel_at_period_end: s.cancel_at_period_end,
+        trial_ends_at: s.trial_ends_at.map(timestamp),
+    }
+}
+
+fn invoice(i: InvoiceEntry) -> pb::Invoice {
+    pb::Invoice {
+        id: i.id.to_string(),
+        invoice_number: i.invoice_number,
+        subtotal: to_wire(&i.subtotal, PRICE_SCALE),
+        tax: to_wire(&i.tax, PRICE_SCALE),
+        total: to_wire(&i.total, PRICE_SCALE),
+        status: i.status,
+        due_date: i.due_date.map(|d| d.to_string()),
+        paid_at: i.paid_at.map(|t| timestamp(t.and_utc())),
+        pdf_url: i.pdf_url,
+    }
+}
+
+fn payment(p: PaymentEntry) -> pb::Payment {
+    pb::Payment {
+        id: p.id.to_string(),
+        amount: to_wire(&p.amount, PRICE_SCALE),
+        currency: p.currency,
+        status: p.status,
+        description: p.description,
+        created_at: p.created_at.map(|t| timestamp(t.and_utc())),
     }
 }
 
@@ -164,5 +287,84 @@ impl Billing for BillingService {
             .handle(&r.payload, r.signature.as_deref())
             .await?;
         Ok(Response::new(pb::StripeWebhookAck {}))
+    }
+
+    async fn get_subscription(&self, request: Request<pb::UserRef>) -> Answer<pb::Subscription> {
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
+        let view = self.account.subscription(user_id).await?;
+        Ok(Response::new(subscription(view)))
+    }
+
+    async fn create_checkout_session(
+        &self,
+        request: Request<pb::CheckoutRequest>,
+    ) -> Answer<pb::CheckoutSession> {
+        let r = request.into_inner();
+        let user_id = parse_uuid(&r.user_id, "userId")?;
+        let plan_id = parse_uuid(&r.plan_id, "planId")?;
+        let started = self
+            .account
+            .checkout(&CheckoutOrder {
+                user_id,
+                plan_id,
+                interval: &r.interval,
+                email: &r.email,
+                name: r.name.as_deref(),
+            })
+            .await?;
+        Ok(Response::new(pb::CheckoutSession {
+            url: started.url,
+            session_id: started.session_id,
+        }))
+    }
+
+    async fn create_portal_session(
+        &self,
+        request: Request<pb::UserRef>,
+    ) -> Answer<pb::PortalSession> {
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
+        let url = self.account.portal(user_id).await?;
+        Ok(Response::new(pb::PortalSession { url }))
+    }
+
+    async fn cancel_subscription(
+        &self,
+        request: Request<pb::CancelRequest>,
+    ) -> Answer<pb::Subscription> {
+        let r = request.into_inner();
+        let user_id = parse_uuid(&r.user_id, "userId")?;
+        let view = self
+            .account
+            .cancel(user_id, r.at_period_end, r.reason.as_deref())
+            .await?;
+        Ok(Response::new(subscription(view)))
+    }
+
+    async fn resume_subscription(&self, request: Request<pb::UserRef>) -> Answer<pb::Subscription> {
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
+        let view = self.account.resume(user_id).await?;
+        Ok(Response::new(subscription(view)))
+    }
+
+    async fn list_invoices(&self, request: Request<pb::PageRequest>) -> Answer<pb::InvoicePage> {
+        let r = request.into_inner();
+        let user_id = parse_uuid(&r.user_id, "userId")?;
+        let Page { items, next_cursor } =
+            self.account.invoices(user_id, r.limit, &r.cursor).await?;
+        Ok(Response::new(pb::InvoicePage {
+            items: items.into_iter().map(invoice).collect(),
+            next_cursor,
+        }))
+    }
+
+    async fn list_payments(&self, request: Request<pb::PageRequest>) -> Answer<pb::PaymentPage> {
+        let r = request.into_inner();
+        let user_id = parse_uuid(&r.user_id, "userId")?;
+        let Page { items, next_cursor } =
+            self.account.payments(user_id, r.limit, &r.cursor).await?;
+        Ok(Response::new(pb::PaymentPage {
+            items: items.into_iter().map(payment).collect(),
+            next_cursor,
+        }))
     }
 }

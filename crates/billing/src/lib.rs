@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod account;
 pub mod config;
 pub mod domain;
 pub mod events;
@@ -118,6 +119,41 @@ pub fn webhooks(config: &Config, pool: aichat_db::Pool, waker: Waker) -> webhook
     webhooks::StripeWebhooks::new(pool, secrets, waker)
 }
 
+/// How patient the user-facing calls are with Stripe: a user waits for
+/// them (and the gateway gives up after its gRPC timeout, 15 s by
+/// default), and the customer creation holds the user's customer lock,
+/// which a concurrent checkout waits for within the database's statement
+/// timeout (10 s). Two attempts of 4 s at most.
+pub fn account_stripe_settings() -> stripe::Settings {
+    stripe::Settings {
+        timeout: std::time::Duration::from_secs(4),
+        max_retries: 1,
+        initial_backoff: std::time::Duration::from_millis(250),
+        max_backoff: std::time::Duration::from_secs(1),
+    }
+}
+
+/// The user's side of paid plans, with a Stripe client when
+/// `STRIPE_SECRET_KEY` is set. `waker` wakes the outbox relay.
+pub fn account(
+    config: &Config,
+    pool: aichat_db::Pool,
+    waker: Waker,
+) -> anyhow::Result<account::Account> {
+    let stripe = config
+        .stripe
+        .as_ref()
+        .map(|s| stripe::StripeClient::new(s, account_stripe_settings()))
+        .transpose()
+        .context("building the Stripe client")?;
+    Ok(account::Account::new(
+        pool,
+        stripe,
+        config.public_url.clone(),
+        waker,
+    ))
+}
+
 /// Migrates, then serves gRPC on `listener`, consumes events and runs the
 /// monthly rollover until `shutdown` is cancelled; returns once all have
 /// stopped.
@@ -135,6 +171,7 @@ pub async fn run(
     let waker = Waker::default();
     let webhooks = webhooks(&config, pool.clone(), waker.clone());
     let reconciler = reconciler(&config, pool.clone(), waker.clone())?;
+    let account = account(&config, pool.clone(), waker.clone())?;
 
     // billing.subscription.changed and the rest of the outbox, to RabbitMQ.
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker.clone()).run(shutdown.clone()));
@@ -178,7 +215,7 @@ pub async fn run(
     aichat_lifecycle::serve_grpc(
         <BillingServer<grpc::BillingService> as tonic::server::NamedService>::NAME,
         tonic::service::Routes::new(BillingServer::new(grpc::BillingService::new(
-            metering, webhooks,
+            metering, webhooks, account,
         ))),
         listener,
         pool,

@@ -97,6 +97,7 @@ impl TestBilling {
             reconcile_interval: Duration::from_secs(3600),
             // Tests that need Stripe point it at their stand-in.
             stripe: None,
+            public_url: "http://127.0.0.1:8080".to_owned(),
         };
         adjust(&mut config);
         // As `billing migrate` does before any service starts.

@@ -38,6 +38,16 @@ pub enum Code {
     InvalidEvent,
     /// Stripe is not configured on this deployment.
     StripeNotConfigured,
+    /// A checkout while a subscription that has not ended exists.
+    AlreadySubscribed,
+    /// The billing portal before a first checkout.
+    NoBillingAccount,
+    /// A resume of a subscription that is not set to cancel.
+    NotCanceling,
+    /// Cancel or resume of a subscription that has ended.
+    SubscriptionEnded,
+    /// Stripe refused a request billing made for the user.
+    StripeError,
     Unavailable,
     Internal,
 }
@@ -68,6 +78,11 @@ impl Code {
             Self::InvalidSignature => "invalid_signature",
             Self::InvalidEvent => "invalid_event",
             Self::StripeNotConfigured => "stripe_not_configured",
+            Self::AlreadySubscribed => "already_subscribed",
+            Self::NoBillingAccount => "no_billing_account",
+            Self::NotCanceling => "not_canceling",
+            Self::SubscriptionEnded => "subscription_ended",
+            Self::StripeError => "stripe_error",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -91,6 +106,11 @@ impl Code {
             "invalid_signature" => Self::InvalidSignature,
             "invalid_event" => Self::InvalidEvent,
             "stripe_not_configured" => Self::StripeNotConfigured,
+            "already_subscribed" => Self::AlreadySubscribed,
+            "no_billing_account" => Self::NoBillingAccount,
+            "not_canceling" => Self::NotCanceling,
+            "subscription_ended" => Self::SubscriptionEnded,
+            "stripe_error" => Self::StripeError,
             "unavailable" => Self::Unavailable,
             _ => return None,
         })
@@ -106,7 +126,11 @@ impl Code {
                 StatusCode::UNAUTHORIZED
             }
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::EmailTaken
+            | Self::AlreadySubscribed
+            | Self::NoBillingAccount
+            | Self::NotCanceling
+            | Self::SubscriptionEnded => StatusCode::CONFLICT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -118,7 +142,7 @@ impl Code {
             Self::ProviderUnavailable | Self::Unavailable | Self::StripeNotConfigured => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::ProviderError => StatusCode::BAD_GATEWAY,
+            Self::ProviderError | Self::StripeError => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ConversationDeleted => StatusCode::GONE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -149,6 +173,13 @@ impl Code {
             Self::InvalidSignature => "The Stripe-Signature header is missing, forged or stale",
             Self::InvalidEvent => "The body is not a Stripe event",
             Self::StripeNotConfigured => "Payments through Stripe are not configured",
+            Self::AlreadySubscribed => {
+                "You already have a subscription; change it in the billing portal"
+            }
+            Self::NoBillingAccount => "There is no billing account yet; subscribe to a plan first",
+            Self::NotCanceling => "The subscription is not set to cancel",
+            Self::SubscriptionEnded => "The subscription has ended",
+            Self::StripeError => "The payment provider refused the request",
             Self::Unavailable => "The service is unavailable; try again shortly",
             Self::Internal => "Internal error",
         }

@@ -1,10 +1,13 @@
 //! Metering rules with no I/O: what a billing month is and how months roll
 //! over, the quota arithmetic, money on the wire, and what a request may ask
-//! for. Unit-tested here; the service layer only calls these.
+//! for (pagination cursors, checkout intervals, cancellation reasons).
+//! Unit-tested here; the service layer only calls these.
 
+pub mod cursor;
 pub mod money;
 pub mod month;
 pub mod quota;
+pub mod subscription;
 
 pub use month::{BillingMonth, Placement};
 pub use quota::{Balance, TokenAmount};

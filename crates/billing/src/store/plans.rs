@@ -128,3 +128,27 @@ pub async fn set_stripe_prices(
         .execute(conn)
         .await
 }
+
+/// A plan by id, on sale or not, with its Stripe prices.
+pub async fn find_with_prices(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<(Plan, StripePrices)>> {
+    plans::table
+        .find(id)
+        .select((Plan::as_select(), StripePrices::as_select()))
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The Stripe prices a plan is sold at (set by the price sync).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = plans, check_for_backend(diesel::pg::Pg))]
+pub struct StripePrices {
+    /// Monthly (the seed's column).
+    #[diesel(column_name = stripe_price_id)]
+    pub monthly: Option<String>,
+    #[diesel(column_name = stripe_yearly_price_id)]
+    pub yearly: Option<String>,
+}

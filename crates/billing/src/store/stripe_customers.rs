@@ -58,3 +58,25 @@ pub async fn delete_of_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> Quer
         .await?;
     Ok(n == 1)
 }
+
+/// The user's Stripe customer, if billing has one.
+pub async fn of_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Option<String>> {
+    stripe_customers::table
+        .find(user_id)
+        .select(stripe_customers::stripe_customer_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Serialises the rest of the transaction with every other one that takes
+/// the same user's customer lock (a transaction-level advisory lock), so
+/// that finding no customer and creating one happen once per user however
+/// many checkouts run at the same time.
+pub async fn lock_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<diesel::sql_types::Text, _>(format!("billing.stripe_customer:{user_id}"))
+        .execute(conn)
+        .await
+        .map(drop)
+}

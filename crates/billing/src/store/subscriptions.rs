@@ -215,3 +215,17 @@ pub async fn quota_above_grant_after_period(
 
 /// The statuses in which the subscription's plan applies.
 pub const GRANTING: [&str; 2] = ["active", "past_due"];
+
+/// The user's subscription row and its plan's name (unlocked).
+pub async fn find_with_plan_name(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+) -> QueryResult<Option<(Subscription, String)>> {
+    subscriptions::table
+        .inner_join(plans::table)
+        .filter(subscriptions::user_id.eq(user_id))
+        .select((Subscription::as_select(), plans::name))
+        .first(conn)
+        .await
+        .optional()
+}

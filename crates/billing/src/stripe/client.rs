@@ -360,8 +360,20 @@ impl StripeClient {
 
     /// `DELETE /v1/subscriptions/{id}`: cancels now (not at the period's end).
     pub async fn cancel_subscription(&self, id: &str) -> Result<Subscription, StripeError> {
+        self.cancel_subscription_with_comment(id, None).await
+    }
+
+    /// `DELETE /v1/subscriptions/{id}` with the user's words as
+    /// `cancellation_details[comment]` (in the query, as Stripe's libraries
+    /// send a DELETE's parameters).
+    pub async fn cancel_subscription_with_comment(
+        &self,
+        id: &str,
+        comment: Option<&str>,
+    ) -> Result<Subscription, StripeError> {
         let path = format!("/v1/subscriptions/{}", path_id(id)?);
-        self.call(Method::DELETE, &path, Form::new(), None).await
+        let query = Form::new().optional("cancellation_details[comment]", comment);
+        self.call(Method::DELETE, &path, query, None).await
     }
 
     /// `POST /v1/subscriptions/{id}` with `cancel_at_period_end`: cancel at
@@ -372,8 +384,23 @@ impl StripeClient {
         cancel_at_period_end: bool,
         idempotency_key: Option<&str>,
     ) -> Result<Subscription, StripeError> {
+        self.update_cancellation(id, cancel_at_period_end, None, idempotency_key)
+            .await
+    }
+
+    /// [`set_cancel_at_period_end`](Self::set_cancel_at_period_end), with
+    /// the user's words as `cancellation_details[comment]` when cancelling.
+    pub async fn update_cancellation(
+        &self,
+        id: &str,
+        cancel_at_period_end: bool,
+        comment: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Subscription, StripeError> {
         let path = format!("/v1/subscriptions/{}", path_id(id)?);
-        let form = Form::new().field("cancel_at_period_end", cancel_at_period_end);
+        let form = Form::new()
+            .field("cancel_at_period_end", cancel_at_period_end)
+            .optional("cancellation_details[comment]", comment);
         self.post(&path, form, idempotency_key).await
     }
 

@@ -16,5 +16,6 @@ mod stripe;
 mod stripe_standin;
 mod stripe_sync;
 mod stripe_tables;
+mod subscriptions_api;
 mod validation;
 mod webhooks;

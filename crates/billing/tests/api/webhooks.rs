@@ -41,7 +41,6 @@ pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Harness {
 /// with the paid plans' prices stored; `adjust` changes the rest.
 pub async fn start_with_stripe(api_base: &str, adjust: impl FnOnce(&mut Config)) -> Harness {
     let h = Harness::start_with(|config| {
-        adjust(config);
         config.stripe = Some(StripeConfig {
             api_base: api_base.to_owned(),
             secret_key: SecretString::from("sk_test_unused".to_owned()),

@@ -412,7 +412,7 @@ pub async fn me(state: Data, req: HttpRequest, caller: Caller) -> Answer {
 }
 
 /// The caller's own account not being found means the token outlived it.
-fn gone_is_unauthorized(status: tonic::Status) -> Problem {
+pub(crate) fn gone_is_unauthorized(status: tonic::Status) -> Problem {
     if status.code() == tonic::Code::NotFound {
         Problem::new(
             crate::problem::Code::InvalidToken,

@@ -227,7 +227,7 @@ pub struct SendMessageBody {
     pub model: Option<String>,
 }
 
-/// `?limit=&cursor=` of a list of messages.
+/// `?limit=&cursor=` of a list (messages, invoices, payments).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
@@ -261,7 +261,7 @@ fn conv_ref(caller: &Caller, id: String) -> pb::ConversationRef {
     }
 }
 
-fn limit_of(limit: Option<u32>) -> Result<u32, Problem> {
+pub(crate) fn limit_of(limit: Option<u32>) -> Result<u32, Problem> {
     match limit {
         Some(0) => Err(Problem::field("limit", "must be between 1 and 100")),
         Some(n) => Ok(n),

@@ -2,6 +2,7 @@
 //! database per test), real RabbitMQ (an exchange per test), HTTP in front.
 
 mod accounts;
+mod billing_api;
 mod chat;
 mod helpers;
 mod metering;
