@@ -3,6 +3,7 @@
 
 mod accounts;
 mod chat;
+mod cookies;
 mod helpers;
 mod metering;
 mod ops;
