@@ -7,6 +7,7 @@ import {
   SignupPage,
   VerifyEmailPage,
 } from "@/features/auth/components/auth-pages";
+import { AccountPage } from "@/features/account/components/account-page";
 import { PlansPage, UsagePage } from "@/features/billing/components/usage";
 import { ChatHome, ChatLayout } from "@/features/chat/components/chat-layout";
 import { ConversationPage } from "@/features/chat/components/conversation";
@@ -74,6 +75,7 @@ export const routes: RouteObject[] = [
               },
               { path: "/usage", element: <UsagePage /> },
               { path: "/plans", element: <PlansPage /> },
+              { path: "/account", element: <AccountPage /> },
             ],
           },
         ],

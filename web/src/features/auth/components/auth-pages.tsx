@@ -2,7 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useLocation, useNavigate, useSearchParams } from "react-router-dom";
 import { Button, Card, Field, ProblemAlert, ui } from "@/components/ui";
 import { useForgotPassword, useLogin, useRegister, useResetPassword, useVerifyEmail } from "../api/auth";
-import { validateEmail, validatePassword } from "./validate";
+import { validateEmail, validateName, validatePassword } from "@/lib/validate";
 
 type Errors = Record<string, string | undefined>;
 
@@ -17,7 +17,8 @@ export function LoginPage() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [errors, setErrors] = useState<Errors>({});
-  const next = (location.state as { from?: string } | null)?.from ?? "/chat";
+  const state = location.state as { from?: string; deleted?: boolean } | null;
+  const next = state?.from ?? "/chat";
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -29,6 +30,7 @@ export function LoginPage() {
 
   return (
     <Card title="Log in">
+      {state?.deleted && <p role="status">Your account is deleted. Thank you for trying AI Chat.</p>}
       <form onSubmit={submit} noValidate>
         <ProblemAlert problem={login.error?.problem} />
         <Field label="Email" type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} error={errors.email} />
@@ -66,7 +68,7 @@ export function SignupPage() {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const found = {
-      name: name.trim() ? undefined : "Enter your name.",
+      name: validateName(name),
       email: validateEmail(email),
       password: validatePassword(password),
     };
