@@ -18,7 +18,12 @@ export function App() {
       new QueryClient({
         defaultOptions: {
           // A refusal (4xx) is final; a network error or a 5xx is tried twice more.
-          queries: { retry: (failures, error) => failures < 2 && !isRefusal(error) },
+          queries: {
+            retry: (failures, error) => failures < 2 && !isRefusal(error),
+            // No call without a session: a page still mounted for a moment
+            // after a log-out or an account deletion does not refetch (401).
+            enabled: () => session.get() !== null,
+          },
         },
       }),
   );

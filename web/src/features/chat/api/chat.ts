@@ -92,10 +92,8 @@ export function useDeleteConversation() {
   const client = useQueryClient();
   return useMutation<void, ProblemError, string>({
     mutationFn: (id) => api.delete<void>(`/conversations/${id}`),
-    onSuccess: (_, id) => {
-      client.removeQueries({ queryKey: chatKeys.conversation(id) });
-      client.removeQueries({ queryKey: chatKeys.messages(id) });
-      void client.invalidateQueries({ queryKey: chatKeys.conversations });
-    },
+    // Only the lists: the deleted conversation's own queries are left to
+    // expire (removing them while its page is still open would refetch them: 404).
+    onSuccess: () => client.invalidateQueries({ queryKey: chatKeys.conversations }),
   });
 }
