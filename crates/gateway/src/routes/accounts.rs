@@ -379,10 +379,11 @@ pub async fn logout(state: Data, req: HttpRequest) -> Answer {
             limit(&state.limits.refresh_ip, &client_ip(&req, &state))?;
             cookie_session(&state, &req, token).await?
         }
-        // Neither: the bearer check says what is missing.
         None => {
-            Caller::extract(&req).await?;
-            None
+            return Err(Problem::new(
+                Code::Unauthorized,
+                "Send an access token as `Authorization: Bearer <token>`, or the session cookie.",
+            ));
         }
     };
     if let Some((user_id, session_id)) = session {
