@@ -3,7 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { session } from "@/lib/session";
 import { renderAt } from "@/test-utils";
-import { AccountPage, describeAgent } from "./account-page";
+import { AccountDeletedPage, AccountPage, describeAgent } from "./account-page";
 
 const user = { id: "u", email: "ada@example.com", name: "Ada", planTier: "FREE", role: "user", emailVerified: true, createdAt: "" };
 const sessions = {
@@ -142,7 +142,14 @@ describe("the account page", () => {
     await userEvent.type(screen.getByLabelText("Your password, to confirm"), "right one");
     await userEvent.click(screen.getByRole("button", { name: "Delete my account for good" }));
     await screen.findByText("elsewhere");
-    expect(session.get()).toBeNull();
+    expect(sentTo(fetchMock, "DELETE", "/api/v1/me")).toHaveLength(2);
+  });
+
+  it("the page after the deletion ends this page's session", async () => {
+    renderAt(<AccountDeletedPage />, "/account-deleted");
+    expect(screen.getByRole("status")).toHaveTextContent("Your account is deleted.");
+    await waitFor(() => expect(session.get()).toBeNull());
+    expect(localStorage.getItem("aichat.session")).toBeNull();
   });
 });
 

@@ -1,6 +1,6 @@
-import { useState, type FormEvent } from "react";
-import { useNavigate } from "react-router-dom";
-import { Button, Field, ProblemAlert, ui } from "@/components/ui";
+import { useEffect, useState, type FormEvent } from "react";
+import { Link, useNavigate } from "react-router-dom";
+import { Button, Card, Field, ProblemAlert, ui } from "@/components/ui";
 import { useSession } from "@/hooks/use-session";
 import { validateName, validatePassword } from "@/lib/validate";
 import {
@@ -225,12 +225,9 @@ export function DeleteAccount() {
     e.preventDefault();
     if (!password) return setError("Enter your password to confirm.");
     setError(undefined);
-    remove.mutate(password, {
-      onSuccess: () => {
-        navigate("/login", { replace: true, state: { deleted: true } });
-        endSession();
-      },
-    });
+    // The page after ends this page's session (here, the log-in redirect
+    // of the signed-in pages would race the navigation).
+    remove.mutate(password, { onSuccess: () => navigate("/account-deleted", { replace: true }) });
   };
 
   return (
@@ -264,5 +261,18 @@ export function DeleteAccount() {
         </form>
       )}
     </section>
+  );
+}
+
+/** Where a deleted account lands (a public page): this page's session ends here. */
+export function AccountDeletedPage() {
+  useEffect(() => endSession(), []);
+  return (
+    <Card title="Account deleted">
+      <p role="status">Your account is deleted. Thank you for trying AI Chat.</p>
+      <p>
+        <Link to="/signup">Sign up again</Link> or <Link to="/login">log in</Link> with another account.
+      </p>
+    </Card>
   );
 }

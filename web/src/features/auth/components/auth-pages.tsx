@@ -17,8 +17,7 @@ export function LoginPage() {
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [errors, setErrors] = useState<Errors>({});
-  const state = location.state as { from?: string; deleted?: boolean } | null;
-  const next = state?.from ?? "/chat";
+  const next = (location.state as { from?: string } | null)?.from ?? "/chat";
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -30,7 +29,6 @@ export function LoginPage() {
 
   return (
     <Card title="Log in">
-      {state?.deleted && <p role="status">Your account is deleted. Thank you for trying AI Chat.</p>}
       <form onSubmit={submit} noValidate>
         <ProblemAlert problem={login.error?.problem} />
         <Field label="Email" type="email" autoComplete="email" value={email} onChange={(e) => setEmail(e.target.value)} error={errors.email} />
