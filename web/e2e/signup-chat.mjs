@@ -115,6 +115,8 @@ try {
   await replies.first().waitFor();
   const reply = (await replies.first().innerText()).replace(/^Assistant\s*/, "");
   if (reply.trim().length === 0 || reply.trim() === "…") throw new Error("no reply shown");
+  // Rendered by the (code-split) Markdown renderer, not as raw text.
+  await replies.first().locator(".md").waitFor();
   await shoot(page, "05-chat");
 
   // Esc stops a reply as it streams (deploy/local/e2e.sh slows the mock
