@@ -1,6 +1,9 @@
 // End to end in Debian's chromium (playwright-core, no browser download)
 // against `make run`'s stack: sign up → the mail's link → log in → a
-// streamed reply → usage shows it. Screenshots at 375 and 1280 px in
+// streamed reply → a reload keeps the session (the HttpOnly cookie) →
+// rename, delete a conversation → usage shows it → the account page
+// revokes a second browser's session → delete the account. axe-core on
+// every page; screenshots at 375 and 1280 px in
 // e2e/artifacts/. Run: `make e2e` (deploy/local/e2e.sh starts a stack), or
 // `node e2e/signup-chat.mjs` with a stack up (BASE_URL, MAIL_DIR, CHROMIUM
 // override the defaults).
@@ -112,6 +115,8 @@ try {
   await replies.first().waitFor();
   const reply = (await replies.first().innerText()).replace(/^Assistant\s*/, "");
   if (reply.trim().length === 0 || reply.trim() === "…") throw new Error("no reply shown");
+  // Rendered by the (code-split) Markdown renderer, not as raw text.
+  await replies.first().locator(".md").waitFor();
   await shoot(page, "05-chat");
 
   // Esc stops a reply as it streams (deploy/local/e2e.sh slows the mock
@@ -133,16 +138,103 @@ try {
     await shoot(page, "05b-stopped");
   }
 
+  // A reload keeps the session: the refresh token is an HttpOnly, Secure,
+  // SameSite=Strict cookie on the auth path (Chromium sends Secure cookies
+  // to http://127.0.0.1), out of the page script's reach.
+  const chatUrl = page.url();
+  await page.reload();
+  await page.getByLabel("Message", { exact: true }).waitFor();
+  if (page.url() !== chatUrl) throw new Error(`the reload landed on ${page.url()}, not ${chatUrl}`);
+  await page.locator("article", { hasText: "Assistant" }).first().waitFor();
+  const [cookie] = (await page.context().cookies()).filter((c) => c.name === "aichat_refresh");
+  if (!cookie || !cookie.httpOnly || !cookie.secure || cookie.sameSite !== "Strict" || cookie.path !== "/api/v1/auth") {
+    throw new Error(`the refresh cookie is not as it should be: ${JSON.stringify(cookie)}`);
+  }
+  if ((await page.evaluate(() => document.cookie)).includes("aichat_refresh")) throw new Error("the page's script sees the refresh cookie");
+  const stored = await page.evaluate(() => JSON.stringify(localStorage));
+  if (stored.includes(cookie.value) || /eyJ/.test(stored)) throw new Error(`a token is in localStorage: ${stored}`);
+
+  // Rename the conversation from the list.
+  const title = (await page.getByRole("heading", { level: 1 }).innerText()).trim();
+  await page.getByRole("button", { name: `Actions for ${title}` }).click();
+  await shoot(page, "05c-conversation-actions");
+  await page.getByRole("button", { name: "Rename" }).click();
+  await page.getByLabel("New title").fill("Renamed by the e2e test");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("link", { name: "Renamed by the e2e test" }).waitFor();
+  await page.getByRole("heading", { level: 1, name: "Renamed by the e2e test" }).waitFor();
+
+  // A second conversation, deleted after the confirmation.
+  await page.getByRole("link", { name: "+ New conversation" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("#model option").length > 0);
+  await page.getByRole("button", { name: "Start" }).click();
+  await page.waitForURL((u) => /\/chat\/[^/]+$/.test(u.pathname) && u.href !== chatUrl);
+  const doomed = (await page.getByRole("heading", { level: 1 }).innerText()).trim();
+  await page.getByRole("button", { name: `Actions for ${doomed}` }).first().click();
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
+  await page.getByRole("alertdialog").waitFor();
+  await shoot(page, "05d-delete-confirm");
+  await page.getByRole("button", { name: "Delete for good" }).click();
+  await page.waitForURL(/\/chat$/);
+  await page.getByRole("link", { name: "Renamed by the e2e test" }).waitFor();
+  const left = await page.getByRole("navigation", { name: "Conversations" }).getByRole("listitem").count();
+  if (left !== 1) throw new Error(`${left} conversations left after the delete, not 1`);
+
   await page.getByRole("link", { name: "Usage" }).click();
   const used = page.getByTestId("tokens-used");
   await used.waitFor();
   const tokens = Number((await used.innerText()).replace(/[^0-9]/g, ""));
   if (!(tokens > 0)) throw new Error(`usage shows ${tokens} tokens`);
   await shoot(page, "06-usage");
+
+  // A second browser logs in; the first one's account page revokes it.
+  const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page2 = await other.newPage();
+  await page2.goto(`${BASE}/login`);
+  await page2.getByLabel("Email").fill(email);
+  await page2.getByLabel("Password").fill(password);
+  await page2.getByRole("button", { name: "Log in" }).click();
+  await page2.waitForURL(/\/chat$/);
+
+  await page.getByRole("link", { name: "Account" }).click();
+  await page.getByRole("heading", { name: "Sessions" }).waitFor();
+  const sessionsList = page.getByRole("region", { name: "Sessions" }).getByRole("listitem");
+  await page.waitForFunction(() => document.querySelectorAll("section[aria-labelledby='sessions-title'] li").length === 2);
+  if ((await sessionsList.filter({ hasText: "This device" }).count()) !== 1) throw new Error("the current session is not marked");
+  await shoot(page, "07-account");
+  await page.getByRole("button", { name: /^Revoke the session of/ }).click();
+  await page.waitForFunction(() => document.querySelectorAll("section[aria-labelledby='sessions-title'] li").length === 1);
+  // The revoked browser is out at its next page load.
+  await page2.reload();
+  await page2.waitForURL(/\/login$/, { timeout: 10_000 });
+  await other.close();
+
+  // Delete the account (password to confirm): back to the log-in page, for good.
+  await page.getByRole("button", { name: "Delete my account…" }).click();
+  await page.getByLabel("Your password, to confirm").fill(password);
+  await shoot(page, "08-delete-account");
+  await page.getByRole("button", { name: "Delete my account for good" }).click();
+  await page.waitForURL(/\/account-deleted$/);
+  await page.getByText("Your account is deleted.").waitFor();
+  await shoot(page, "09-deleted");
+  // No session comes back: the signed-in pages send to the log-in page.
+  await page.goto(`${BASE}/chat`);
+  await page.waitForURL(/\/login$/);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("alert").filter({ hasText: "do not match an account" }).waitFor();
+  // That refusal (401) is the point here, not a fault.
+  const expected401 = violations.findIndex((v) => v.startsWith("401 POST") && v.endsWith("/api/v1/auth/login"));
+  if (expected401 >= 0) violations.splice(expected401, 1);
+  for (let i = violations.length - 1; i >= 0; i--) {
+    if (violations[i].includes("401 (Unauthorized)")) violations.splice(i, 1);
+  }
+
   if (a11y.length) throw new Error(`axe-core found serious or critical problems:\n${a11y.join("\n")}`);
   if (violations.length) throw new Error(`errors in the page's console:\n${violations.join("\n")}`);
   console.log(
-    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, ${tokens} tokens; screenshots in ${ARTIFACTS}`,
+    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, the session kept over a reload, a conversation renamed and one deleted, ${tokens} tokens, another session revoked, the account deleted; screenshots in ${ARTIFACTS}`,
   );
 } catch (error) {
   await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});

@@ -24,6 +24,7 @@ use aichat_messaging::AmqpConfig;
 /// | `RATE_LIMIT_MULTIPLIER` | `1` | scales every rate limit; `0` turns them off |
 /// | `GRPC_TIMEOUT_SECS` | `15` | deadline of each call to a backend, streamed replies aside |
 /// | `CHAT_STREAM_TIMEOUT_SECS` | `600` | deadline of a streamed reply, from the send to its end: chat waits up to 180 s for a provider's first token and tries 3 times |
+/// | `REFRESH_COOKIE_MAX_AGE_SECS` | `2592000` | `Max-Age` of the browser's refresh-token cookie (30 days: identity's `REFRESH_TOKEN_TTL_SECS`) |
 /// | `WEB_DIR` | `web/dist` | the built web app (relative to the working directory), served at `/` |
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +48,9 @@ pub struct Config {
     pub chat_stream_timeout: Duration,
     /// The built web app (`npm run build` in `web/`).
     pub web_dir: PathBuf,
+    /// How long a browser keeps the refresh-token cookie
+    /// ([`crate::session_cookie`]): the session's life at identity.
+    pub refresh_cookie_max_age: Duration,
 }
 
 impl Config {
@@ -76,6 +80,10 @@ impl Config {
             grpc_timeout: aichat_config::seconds("GRPC_TIMEOUT_SECS", 15)?,
             chat_stream_timeout: aichat_config::seconds("CHAT_STREAM_TIMEOUT_SECS", 600)?,
             web_dir: aichat_config::string("WEB_DIR", "web/dist").into(),
+            refresh_cookie_max_age: aichat_config::seconds(
+                "REFRESH_COOKIE_MAX_AGE_SECS",
+                30 * 24 * 3600,
+            )?,
         })
     }
 }

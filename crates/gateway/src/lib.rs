@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod session_cookie;
 pub mod sessions;
 pub mod state;
 pub mod webapp;

@@ -10,7 +10,7 @@ use utoipa::{
         path::Operation,
         response::Response,
         schema::Object,
-        security::{Http, HttpAuthScheme, SecurityScheme},
+        security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme},
     },
 };
 
@@ -60,6 +60,15 @@ impl Modify for BearerAuth {
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.bearer_format = Some("JWT".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        // The browser's refresh token (crate::session_cookie): read by
+        // refresh and logout, with `X-Requested-With: aichat`.
+        components.add_security_scheme(
+            "refreshCookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::session_cookie::NAME,
+                "The refresh token, `HttpOnly; Secure; SameSite=Strict; Path=/api/v1/auth`, set on log-in and refresh with `X-Session-Cookie: 1`. Calls that use it must send `X-Requested-With: aichat` (else 403 `csrf`).",
+            ))),
+        );
     }
 }
 

@@ -16,6 +16,9 @@ pub enum Code {
     InvalidToken,
     Unauthorized,
     Forbidden,
+    /// A call authenticated by the session cookie without the required
+    /// `X-Requested-With: aichat` header.
+    Csrf,
     EmailTaken,
     NotFound,
     MethodNotAllowed,
@@ -62,6 +65,7 @@ impl Code {
             Self::InvalidToken => "invalid_token",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::Csrf => "csrf",
             Self::EmailTaken => "email_taken",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -125,7 +129,7 @@ impl Code {
             Self::InvalidCredentials | Self::InvalidToken | Self::Unauthorized => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::EmailTaken
             | Self::AlreadySubscribed
             | Self::NoBillingAccount
@@ -157,6 +161,7 @@ impl Code {
             Self::InvalidToken => "The token is invalid, expired or revoked",
             Self::Unauthorized => "Authentication required",
             Self::Forbidden => "Not allowed",
+            Self::Csrf => "The request lacks the header cookie-authenticated calls need",
             Self::EmailTaken => "An account with this email already exists",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",

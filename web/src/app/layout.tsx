@@ -24,6 +24,9 @@ export function AppLayout() {
             <li>
               <NavLink to="/plans">Plans</NavLink>
             </li>
+            <li>
+              <NavLink to="/account">Account</NavLink>
+            </li>
             {isAdmin && (
               <li>
                 <span className={styles.placeholder} title="Comes with the analytics pages">

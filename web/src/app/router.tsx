@@ -7,6 +7,7 @@ import {
   SignupPage,
   VerifyEmailPage,
 } from "@/features/auth/components/auth-pages";
+import { AccountDeletedPage, AccountPage } from "@/features/account/components/account-page";
 import { PlansPage, UsagePage } from "@/features/billing/components/usage";
 import { ChatHome, ChatLayout } from "@/features/chat/components/chat-layout";
 import { ConversationPage } from "@/features/chat/components/conversation";
@@ -55,6 +56,7 @@ export const routes: RouteObject[] = [
           { path: "/verify-email", element: <VerifyEmailPage /> },
           { path: "/forgot-password", element: <ForgotPasswordPage /> },
           { path: "/reset-password", element: <ResetPasswordPage /> },
+          { path: "/account-deleted", element: <AccountDeletedPage /> },
         ],
       },
       {
@@ -74,6 +76,7 @@ export const routes: RouteObject[] = [
               },
               { path: "/usage", element: <UsagePage /> },
               { path: "/plans", element: <PlansPage /> },
+              { path: "/account", element: <AccountPage /> },
             ],
           },
         ],

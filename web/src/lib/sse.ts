@@ -1,9 +1,9 @@
 // Server-sent events over fetch: the reply of POST /conversations/{id}/messages
 // with `Accept: text/event-stream` (EventSource cannot POST nor send a bearer
-// token). Parses the stream as the HTML standard says, whatever the chunking:
+// token; authorizedFetch adds it). Parses the stream as the HTML standard says, whatever the chunking:
 // a line, a "\r\n" or a UTF-8 character may be split across chunks.
 import type { DoneEvent, Message, Schemas } from "./api-types";
-import { authHeaders, url } from "./api";
+import { authorizedFetch, url } from "./api";
 import { ProblemError, isProblem, problemFromResponse, toProblem } from "./problem";
 
 export interface SseEvent {
@@ -101,9 +101,9 @@ export async function sendMessageStream(
 ): Promise<DoneEvent> {
   let response: Response;
   try {
-    response = await fetch(url(`/conversations/${conversationId}/messages`), {
+    response = await authorizedFetch(url(`/conversations/${conversationId}/messages`), {
       method: "POST",
-      headers: { Accept: "text/event-stream", "Content-Type": "application/json", ...authHeaders() },
+      headers: { Accept: "text/event-stream", "Content-Type": "application/json" },
       body: JSON.stringify({ content } satisfies Schemas["SendMessageBody"]),
       signal,
     });

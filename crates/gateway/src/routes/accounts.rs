@@ -1,6 +1,10 @@
 //! The account endpoints of API.md (`/api/v1/auth/*`, `/api/v1/me*`).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{
+    FromRequest, HttpRequest, HttpResponse, ResponseError,
+    http::header::{self, HeaderValue},
+    web,
+};
 use aichat_proto::identity::v1 as pb;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +14,8 @@ use uuid::Uuid;
 use super::{Json, client_ip, grpc, limit, user_agent};
 use crate::{
     auth::Caller,
-    problem::{Problem, ProblemBody},
+    problem::{Code, Problem, ProblemBody},
+    session_cookie,
     state::AppState,
 };
 
@@ -62,7 +67,12 @@ pub struct UserEnvelope {
 #[serde(rename_all = "camelCase")]
 pub struct TokenResponse {
     pub access_token: String,
-    pub refresh_token: String,
+    /// Present unless the answer set the `aichat_refresh` cookie instead
+    /// (the client sent `X-Session-Cookie: 1`, or refreshed by the cookie):
+    /// the refresh token is then only in the `HttpOnly` cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub refresh_token: Option<String>,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until the access token expires.
@@ -74,7 +84,7 @@ impl From<pb::TokenPair> for TokenResponse {
     fn from(t: pb::TokenPair) -> Self {
         Self {
             access_token: t.access_token,
-            refresh_token: t.refresh_token,
+            refresh_token: Some(t.refresh_token),
             token_type: "Bearer".to_owned(),
             expires_in: t.expires_in,
             user: t.user.unwrap_or_default().into(),
@@ -147,8 +157,10 @@ pub struct LoginBody {
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"refreshToken": "q3Yx0mB1c2dEf4GhIj5KlMn6OpQr7StUv8WxYz9Ab0C"}))]
 pub struct RefreshBody {
+    /// Required, unless the `aichat_refresh` cookie carries the token (send
+    /// `{}` and `X-Requested-With: aichat` then).
     #[serde(default)]
-    #[schema(required, pattern = r"^[A-Za-z0-9_-]{43}$")]
+    #[schema(pattern = r"^[A-Za-z0-9_-]{43}$")]
     pub refresh_token: String,
 }
 
@@ -249,8 +261,34 @@ pub async fn register(state: Data, req: HttpRequest, body: Json<RegisterBody>) -
     Ok(HttpResponse::Created().json(UserEnvelope { user: user.into() }))
 }
 
+/// `X-Session-Cookie`, documented on log-in and refresh.
+const OPT_IN_DOC: &str = "`1`: set the refresh token as the `aichat_refresh` cookie (`HttpOnly; Secure; SameSite=Strict; Path=/api/v1/auth`) and leave `refreshToken` out of the JSON. For browsers.";
+
+/// The token pair as the client asked for it: with the refresh token in the
+/// JSON, or in the cookie (see [`session_cookie`]).
+fn tokens_answer(state: &AppState, tokens: pb::TokenPair, cookie: bool) -> HttpResponse {
+    let mut body = TokenResponse::from(tokens);
+    let mut response = HttpResponse::Ok();
+    if cookie && let Some(refresh) = body.refresh_token.take() {
+        response.append_header((
+            header::SET_COOKIE,
+            session_cookie::set(&refresh, state.config.refresh_cookie_max_age),
+        ));
+    }
+    response.json(body)
+}
+
+/// `response` with the cookie cleared.
+fn clearing_cookie(mut response: HttpResponse) -> HttpResponse {
+    if let Ok(value) = HeaderValue::from_str(&session_cookie::clear()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
-    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "`invalid_credentials`, whether the email has an account or not"),
+    params(("X-Session-Cookie" = Option<String>, Header, nullable = false, description = OPT_IN_DOC)),
+    responses((status = 200, body = TokenResponse, description = "the tokens; with `X-Session-Cookie: 1`, `Set-Cookie: aichat_refresh=…` and no `refreshToken`"), (status = 401, body = ProblemBody, description = "`invalid_credentials`, whether the email has an account or not"),
         (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
 pub async fn login(state: Data, req: HttpRequest, body: Json<LoginBody>) -> Answer {
     limit(&state.limits.login_ip, &client_ip(&req, &state))?;
@@ -269,49 +307,149 @@ pub async fn login(state: Data, req: HttpRequest, body: Json<LoginBody>) -> Answ
         ))
         .await?
         .into_inner();
-    Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
+    Ok(tokens_answer(
+        &state,
+        tokens,
+        session_cookie::asked_for(&req),
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "accounts", request_body = RefreshBody,
-    responses((status = 200, body = TokenResponse), (status = 401, body = ProblemBody, description = "`invalid_token`: unknown, expired, rotated or revoked"),
-        (status = 422, body = ProblemBody, description = "`validation_failed`, with the fields in `errors`"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
+    security((), ("refreshCookie" = [])),
+    params(("X-Session-Cookie" = Option<String>, Header, nullable = false, description = OPT_IN_DOC),
+        ("X-Requested-With" = Option<String>, Header, nullable = false, description = "`aichat`: required when the token comes from the cookie (the body has no `refreshToken`)")),
+    responses((status = 200, body = TokenResponse, description = "the rotated tokens; refreshed by the cookie (or with `X-Session-Cookie: 1`), the new refresh token is in `Set-Cookie` and not in the JSON"),
+        (status = 401, body = ProblemBody, description = "`invalid_token`: unknown, expired, rotated or revoked (a refused cookie is cleared)"),
+        (status = 403, body = ProblemBody, description = "`csrf`: the token came from the cookie without `X-Requested-With: aichat`; nothing is rotated"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`: no `refreshToken` in the body and no cookie"), (status = 429, body = ProblemBody, description = "`rate_limited`; wait `Retry-After` seconds")))]
 pub async fn refresh(state: Data, req: HttpRequest, body: Json<RefreshBody>) -> Answer {
     limit(&state.limits.refresh_ip, &client_ip(&req, &state))?;
-    if body.refresh_token.trim().is_empty() {
+    let body = body.into_inner();
+    let (token, by_cookie) = if !body.refresh_token.trim().is_empty() {
+        (body.refresh_token, false)
+    } else if let Some(token) = session_cookie::read(&req) {
+        session_cookie::check_csrf(&req)?;
+        (token, true)
+    } else {
         return Err(Problem::field("refreshToken", "is required"));
-    }
-    let tokens = state
+    };
+    let rotated = state
         .identity
         .clone()
         .refresh(grpc(
             &req,
             pb::RefreshRequest {
-                refresh_token: body.into_inner().refresh_token,
+                refresh_token: token,
                 client: client(&req, &state),
             },
         ))
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
+        .await;
+    match rotated {
+        Ok(tokens) => Ok(tokens_answer(
+            &state,
+            tokens.into_inner(),
+            by_cookie || session_cookie::asked_for(&req),
+        )),
+        Err(status) => {
+            let problem = Problem::from(status);
+            if by_cookie && problem.code() == Code::InvalidToken {
+                // A dead cookie: the browser may as well forget it.
+                return Ok(clearing_cookie(problem.error_response()));
+            }
+            Err(problem)
+        }
+    }
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
-    responses((status = 204, description = "the session is revoked")))]
-pub async fn logout(state: Data, req: HttpRequest, caller: Caller) -> Answer {
-    state
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = []), ("refreshCookie" = [])),
+    params(("X-Requested-With" = Option<String>, Header, nullable = false, description = "`aichat`: required when the cookie names the session (no `Authorization`)")),
+    responses((status = 204, description = "the session is revoked; a cookie sent along is cleared (`Max-Age=0`)"),
+        (status = 403, body = ProblemBody, description = "`csrf`: the cookie names the session but `X-Requested-With: aichat` is missing; nothing is revoked")))]
+pub async fn logout(state: Data, req: HttpRequest) -> Answer {
+    let cookie = session_cookie::read(&req);
+    let had_cookie = cookie.is_some();
+    let session = match cookie {
+        // The JSON API's way, unchanged: the bearer token names the session.
+        _ if req.headers().contains_key(header::AUTHORIZATION) => {
+            let caller = Caller::extract(&req).await?;
+            Some((caller.user_id.to_string(), caller.session_id))
+        }
+        Some(token) => {
+            session_cookie::check_csrf(&req)?;
+            limit(&state.limits.refresh_ip, &client_ip(&req, &state))?;
+            cookie_session(&state, &req, token).await?
+        }
+        None => {
+            return Err(Problem::new(
+                Code::Unauthorized,
+                "Send an access token as `Authorization: Bearer <token>`, or the session cookie.",
+            ));
+        }
+    };
+    if let Some((user_id, session_id)) = session {
+        state
+            .identity
+            .clone()
+            .logout(grpc(
+                &req,
+                pb::SessionRef {
+                    user_id,
+                    session_id: session_id.to_string(),
+                },
+            ))
+            .await?;
+        // This replica refuses the token at once; the others learn it from the event.
+        state.sessions.revoke([session_id]);
+    }
+    let done = HttpResponse::NoContent().finish();
+    Ok(if had_cookie {
+        clearing_cookie(done)
+    } else {
+        done
+    })
+}
+
+/// The session a refresh-token cookie belongs to, or `None` when identity
+/// no longer knows the token (the session is already over).
+///
+/// Identity names sessions by access token, not by refresh token, so the
+/// token is rotated once to learn its session, which is then revoked: the
+/// new pair dies with it. A rotated (stolen or stale) token presented here
+/// revokes its session too (reuse), which is what a log-out wants anyway.
+async fn cookie_session(
+    state: &AppState,
+    req: &HttpRequest,
+    token: String,
+) -> Result<Option<(String, Uuid)>, Problem> {
+    let rotated = state
         .identity
         .clone()
-        .logout(grpc(
-            &req,
-            pb::SessionRef {
-                user_id: caller.user_id.to_string(),
-                session_id: caller.session_id.to_string(),
+        .refresh(grpc(
+            req,
+            pb::RefreshRequest {
+                refresh_token: token,
+                client: client(req, state),
             },
         ))
-        .await?;
-    // This replica refuses the token at once; the others learn it from the event.
-    state.sessions.revoke([caller.session_id]);
-    Ok(HttpResponse::NoContent().finish())
+        .await;
+    match rotated {
+        Ok(pair) => {
+            let pair = pair.into_inner();
+            let session_id = Uuid::parse_str(&pair.session_id).map_err(|error| {
+                tracing::error!(%error, "identity answered a refresh without a session id");
+                Problem::internal()
+            })?;
+            Ok(Some((pair.user.unwrap_or_default().id, session_id)))
+        }
+        Err(status) => {
+            let problem = Problem::from(status);
+            if problem.code() == Code::InvalidToken {
+                Ok(None)
+            } else {
+                Err(problem)
+            }
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "accounts", request_body = TokenBody,

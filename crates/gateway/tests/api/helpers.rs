@@ -154,6 +154,7 @@ impl TestApp {
             grpc_timeout: Duration::from_secs(15),
             chat_stream_timeout: Duration::from_secs(600),
             web_dir: "/nonexistent/web/dist".into(),
+            refresh_cookie_max_age: Duration::from_secs(30 * 24 * 3600),
         };
         tweak(&mut config);
         // With the test's broker, wait until it follows revocation events

@@ -4,6 +4,7 @@
 mod accounts;
 mod billing_api;
 mod chat;
+mod cookies;
 mod helpers;
 mod metering;
 mod ops;

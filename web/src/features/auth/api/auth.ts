@@ -1,12 +1,13 @@
 import { useMutation } from "@tanstack/react-query";
-import { api } from "@/lib/api";
+import { COOKIE_HEADERS, api } from "@/lib/api";
 import type { Schemas, TokenResponse } from "@/lib/api-types";
 import type { ProblemError } from "@/lib/problem";
 import { session } from "@/lib/session";
 
 export function useLogin() {
   return useMutation<TokenResponse, ProblemError, Schemas["LoginBody"]>({
-    mutationFn: (body) => api.post<TokenResponse>("/auth/login", body),
+    // The refresh token goes to the HttpOnly cookie, not into this answer.
+    mutationFn: (body) => api.post<TokenResponse>("/auth/login", body, { headers: COOKIE_HEADERS, auth: false }),
     onSuccess: (tokens) => session.set(tokens),
   });
 }
@@ -35,9 +36,12 @@ export function useResetPassword() {
   });
 }
 
+/** Ends the session the cookie names (the gateway clears the cookie), then this page's. */
 export async function logout(): Promise<void> {
   try {
-    await api.post("/auth/logout");
+    await api.post("/auth/logout", undefined, { headers: COOKIE_HEADERS, auth: false });
+  } catch {
+    // Already over, or the server is away: this page forgets it all the same.
   } finally {
     session.clear();
   }

@@ -8,6 +8,7 @@ import { LoginPage, SignupPage, VerifyEmailPage } from "./auth-pages";
 afterEach(() => {
   vi.unstubAllGlobals();
   session.clear();
+  localStorage.clear();
 });
 
 describe("sign up", () => {
@@ -43,19 +44,21 @@ describe("sign up", () => {
 });
 
 describe("log in", () => {
-  it("keeps the tokens in the in-memory session, never in localStorage", async () => {
+  it("asks for the cookie and keeps the access token in memory, never in localStorage", async () => {
     const user = { id: "u", email: "ada@example.com", name: "Ada", planTier: "FREE", role: "user", emailVerified: true, createdAt: "" };
-    vi.stubGlobal(
-      "fetch",
-      vi.fn(async () => Response.json({ accessToken: "a", refreshToken: "r", tokenType: "Bearer", expiresIn: 900, user })),
-    );
+    const fetchMock = vi.fn(async () => Response.json({ accessToken: "a", tokenType: "Bearer", expiresIn: 900, user }));
+    vi.stubGlobal("fetch", fetchMock);
     renderAt(<LoginPage />, "/login");
     await userEvent.type(screen.getByLabelText("Email"), "ada@example.com");
     await userEvent.type(screen.getByLabelText("Password"), "whatever it is");
     await userEvent.click(screen.getByRole("button", { name: "Log in" }));
     await screen.findByText("elsewhere");
     expect(session.accessToken()).toBe("a");
-    expect(localStorage.length).toBe(0);
+    const init = (fetchMock.mock.calls[0] as unknown as [string, RequestInit & { headers: Record<string, string> }])[1];
+    expect(init.headers["X-Session-Cookie"]).toBe("1");
+    // Only the flag that a cookie session exists, no token.
+    expect(Object.keys(localStorage)).toEqual(["aichat.session"]);
+    expect(localStorage.getItem("aichat.session")).toBe("1");
   });
 });
 

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { Link, useLocation, useNavigate, useSearchParams } from "react-router-dom";
 import { Button, Card, Field, ProblemAlert, ui } from "@/components/ui";
 import { useForgotPassword, useLogin, useRegister, useResetPassword, useVerifyEmail } from "../api/auth";
-import { validateEmail, validatePassword } from "./validate";
+import { validateEmail, validateName, validatePassword } from "@/lib/validate";
 
 type Errors = Record<string, string | undefined>;
 
@@ -66,7 +66,7 @@ export function SignupPage() {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const found = {
-      name: name.trim() ? undefined : "Enter your name.",
+      name: validateName(name),
       email: validateEmail(email),
       password: validatePassword(password),
     };

@@ -6,16 +6,18 @@ import type { ProblemError } from "@/lib/problem";
 
 export const chatKeys = {
   conversations: ["conversations"] as const,
+  conversationList: (archived: boolean) => ["conversations", archived ? "archived" : "active"] as const,
   conversation: (id: string) => ["conversation", id] as const,
   messages: (id: string) => ["messages", id] as const,
   models: ["models"] as const,
 };
 
-export function useConversations() {
+/** The conversations, newest first, 20 a page (cursor pagination). */
+export function useConversations(archived = false) {
   return useInfiniteQuery<ConversationPage, ProblemError, InfiniteData<ConversationPage>, readonly string[], string | undefined>({
-    queryKey: chatKeys.conversations,
+    queryKey: chatKeys.conversationList(archived),
     queryFn: ({ pageParam, signal }) =>
-      api.get<ConversationPage>("/conversations", { query: { limit: 20, cursor: pageParam, archived: false }, signal }),
+      api.get<ConversationPage>("/conversations", { query: { limit: 20, cursor: pageParam, archived }, signal }),
     initialPageParam: undefined,
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
@@ -57,6 +59,41 @@ export function useCreateConversation() {
   const client = useQueryClient();
   return useMutation<Conversation, ProblemError, Schemas["CreateConversationBody"]>({
     mutationFn: (body) => api.post<Conversation>("/conversations", body),
+    onSuccess: () => client.invalidateQueries({ queryKey: chatKeys.conversations }),
+  });
+}
+
+/** A conversation changed (renamed, archived, ...): every list and its own query learn it. */
+function useConversationChanged() {
+  const client = useQueryClient();
+  return (conversation: Conversation) => {
+    client.setQueryData(chatKeys.conversation(conversation.id), conversation);
+    void client.invalidateQueries({ queryKey: chatKeys.conversations });
+  };
+}
+
+export function useRenameConversation() {
+  const changed = useConversationChanged();
+  return useMutation<Conversation, ProblemError, { id: string; title: string }>({
+    mutationFn: ({ id, title }) => api.patch<Conversation>(`/conversations/${id}`, { title } satisfies Schemas["UpdateConversationBody"]),
+    onSuccess: changed,
+  });
+}
+
+export function useArchiveConversation() {
+  const changed = useConversationChanged();
+  return useMutation<Conversation, ProblemError, { id: string; archived: boolean }>({
+    mutationFn: ({ id, archived }) => api.post<Conversation>(`/conversations/${id}/${archived ? "archive" : "unarchive"}`),
+    onSuccess: changed,
+  });
+}
+
+export function useDeleteConversation() {
+  const client = useQueryClient();
+  return useMutation<void, ProblemError, string>({
+    mutationFn: (id) => api.delete<void>(`/conversations/${id}`),
+    // Only the lists: the deleted conversation's own queries are left to
+    // expire (removing them while its page is still open would refetch them: 404).
     onSuccess: () => client.invalidateQueries({ queryKey: chatKeys.conversations }),
   });
 }

@@ -109,4 +109,108 @@ describe("the conversation", () => {
     await waitFor(() => expect(aborted).toBe(true));
     expect(await screen.findByRole("button", { name: "Send" })).toBeInTheDocument();
   });
+
+  it("Esc stops the reply as it streams, and the typed text of the next one stays", async () => {
+    let aborted = false;
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (url: string, init?: RequestInit) => {
+        if (init?.method === "POST") {
+          const enc = new TextEncoder();
+          const body = new ReadableStream<Uint8Array>({
+            start(c) {
+              c.enqueue(enc.encode(`event: message\ndata: ${JSON.stringify(userMessage)}\n\nevent: delta\ndata: {"text":"Hel"}\n\n`));
+              init.signal?.addEventListener("abort", () => {
+                aborted = true;
+                c.error(new DOMException("aborted", "AbortError"));
+              });
+            },
+          });
+          return new Response(body);
+        }
+        if (url === "/api/v1/conversations/c1") return Response.json(conversation);
+        return Response.json({ items: [], nextCursor: null });
+      }),
+    );
+    renderAt(<ConversationPage />, "/chat/c1", "/chat/:conversationId");
+    const box = screen.getByLabelText("Message");
+    await userEvent.type(box, "hi{Enter}");
+    await screen.findByRole("button", { name: "Stop" });
+    await userEvent.type(box, "next question");
+    await userEvent.keyboard("{Escape}");
+    await waitFor(() => expect(aborted).toBe(true));
+    expect(await screen.findByRole("button", { name: "Send" })).toBeInTheDocument();
+    expect(screen.getByRole("alert")).toHaveTextContent("Stopped");
+    expect(box).toHaveValue("next question");
+  });
+
+  it("keeps the typed text when the stream fails midway", async () => {
+    backend(() =>
+      sse([
+        ["message", userMessage],
+        ["delta", { text: "Hel" }],
+        ["error", { status: 502, code: "provider_error", title: "The model's provider failed", detail: "The provider failed." }],
+      ]),
+    );
+    renderAt(<ConversationPage />, "/chat/c1", "/chat/:conversationId");
+    const box = screen.getByLabelText("Message");
+    await userEvent.type(box, "hi");
+    await userEvent.keyboard("{Enter}");
+    expect(await screen.findByRole("alert")).toHaveTextContent("The provider failed.");
+    // The message was saved (the `message` event): the composer emptied for it.
+    expect(box).toHaveValue("");
+  });
+
+  it("renders the reply as Markdown, the user's text as typed", async () => {
+    const stored = [
+      { ...userMessage, content: "**not bold** <b>x</b>" },
+      { ...reply, content: "Use `ls`:\n\n```bash\nls -la\n```" },
+    ];
+    backend(() => sse([]), stored);
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (url: string) => {
+        if (url.startsWith("/api/v1/conversations/c1/messages")) return Response.json({ items: stored, nextCursor: null });
+        if (url === "/api/v1/conversations/c1") return Response.json(conversation);
+        return Response.json({ items: [], nextCursor: null });
+      }),
+    );
+    renderAt(<ConversationPage />, "/chat/c1", "/chat/:conversationId");
+    const [mine, theirs] = await screen.findAllByRole("article");
+    expect(mine).toHaveTextContent("**not bold** <b>x</b>");
+    expect(mine?.querySelector("strong, b")).toBeNull();
+    await waitFor(() => expect(theirs?.querySelector("pre code")).toHaveTextContent("ls -la"));
+    expect(screen.getByRole("button", { name: "Copy the bash code" })).toBeInTheDocument();
+  });
+
+  it("puts only the rows in view in the DOM for a 2,000-message conversation", async () => {
+    const many = Array.from({ length: 2000 }, (_, i) => ({
+      id: `m${i}`,
+      conversationId: "c1",
+      role: i % 2 ? "assistant" : "user",
+      content: `message ${i}`,
+      tokenCount: 1,
+      createdAt: "",
+    }));
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (url: string) => {
+        if (url.startsWith("/api/v1/conversations/c1/messages")) {
+          const cursor = Number(new URL(url, "http://x").searchParams.get("cursor") ?? 0);
+          const next = cursor + 100 < many.length ? String(cursor + 100) : null;
+          return Response.json({ items: many.slice(cursor, cursor + 100), nextCursor: next });
+        }
+        if (url === "/api/v1/conversations/c1") return Response.json(conversation);
+        return Response.json({ items: [], nextCursor: null });
+      }),
+    );
+    renderAt(<ConversationPage />, "/chat/c1", "/chat/:conversationId");
+    // All pages in, the view follows the end: the last message shows...
+    expect(await screen.findByText("message 1999", {}, { timeout: 5_000 })).toBeInTheDocument();
+    // ...and only a window of rows is rendered, not 2,000.
+    const rendered = screen.getAllByRole("article").length;
+    expect(rendered).toBeGreaterThan(0);
+    expect(rendered).toBeLessThan(40);
+    expect(screen.queryByText("message 0")).toBeNull();
+  });
 });

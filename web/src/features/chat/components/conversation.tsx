@@ -1,6 +1,8 @@
 import { useQueryClient, type InfiniteData } from "@tanstack/react-query";
-import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from "react";
 import { Link, useParams } from "react-router-dom";
+import { MarkdownText } from "@/components/markdown";
 import { Button, ProblemAlert } from "@/components/ui";
 import type { Message, MessagePage } from "@/lib/api-types";
 import { toProblem, type Problem } from "@/lib/problem";
@@ -23,13 +25,33 @@ function ConversationView({ id }: { id: string }) {
   const [reply, setReply] = useState<string | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const abort = useRef<AbortController | null>(null);
-  const bottom = useRef<HTMLDivElement>(null);
   const streaming = reply !== null;
 
   useEffect(() => () => abort.current?.abort(), []);
-  useEffect(() => {
-    bottom.current?.scrollIntoView?.({ block: "end" });
-  }, [messages.length, reply, sent]);
+
+  // What the list shows: the saved messages, the one just sent (until it is
+  // in the cache), the reply as it streams.
+  const rows: Row[] = messages.map((m) => ({ key: m.id, role: m.role, content: m.content }));
+  if (sent && !messages.some((m) => m.id === sent.id)) rows.push({ key: `sent-${sent.id}`, role: "user", content: sent.content });
+  if (streaming) rows.push({ key: "live", role: "assistant", content: reply || "…", live: true });
+
+  // Virtualised: only the rows in view (and a few more) are in the DOM, so
+  // a conversation of thousands of messages scrolls smoothly.
+  const scroller = useRef<HTMLElement>(null);
+  const atBottom = useRef(true);
+  const virtualizer = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => 96,
+    overscan: 6,
+    // It scrolls from a layout effect (following the end): no flushSync there.
+    useFlushSync: false,
+    getItemKey: (i) => rows[i]?.key ?? i,
+  });
+  // Follow the end while the reader is there (a new message, each delta).
+  useLayoutEffect(() => {
+    if (atBottom.current && rows.length > 0) virtualizer.scrollToIndex(rows.length - 1, { align: "end" });
+  }, [rows.length, reply, virtualizer]);
 
   const append = useCallback(
     (added: Message[]) => {
@@ -114,16 +136,37 @@ function ConversationView({ id }: { id: string }) {
         <h1>{title}</h1>
         {conversation.data && <p>{conversation.data.model}</p>}
       </header>
-      <section className={styles.messages} aria-label="Messages" aria-busy={streaming}>
-        <ProblemAlert problem={conversation.error?.problem ?? error?.problem} />
+      <ProblemAlert problem={conversation.error?.problem ?? error?.problem} />
+      <section
+        ref={scroller}
+        className={styles.scroller}
+        aria-label="Messages"
+        aria-busy={streaming}
+        tabIndex={0}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        }}
+      >
         {isPending && <p>Loading…</p>}
-        {!isPending && messages.length === 0 && !sent && <p className={styles.empty}>Say something to start.</p>}
-        {messages.map((m) => (
-          <MessageBubble key={m.id} role={m.role} content={m.content} />
-        ))}
-        {sent && !messages.some((m) => m.id === sent.id) && <MessageBubble role="user" content={sent.content} />}
-        {streaming && <MessageBubble role="assistant" content={reply || "…"} live />}
-        <div ref={bottom} />
+        {!isPending && rows.length === 0 && <p className={styles.empty}>Say something to start.</p>}
+        <div className={styles.rows} style={{ height: virtualizer.getTotalSize() }}>
+          {virtualizer.getVirtualItems().map((item) => {
+            const row = rows[item.index];
+            if (!row) return null;
+            return (
+              <div
+                key={item.key}
+                data-index={item.index}
+                ref={virtualizer.measureElement}
+                className={styles.row}
+                style={{ transform: `translateY(${item.start}px)` }}
+              >
+                <MessageBubble role={row.role} content={row.content} live={row.live} />
+              </div>
+            );
+          })}
+        </div>
       </section>
       <form
         className={styles.composer}
@@ -162,11 +205,20 @@ function ConversationView({ id }: { id: string }) {
   );
 }
 
-function MessageBubble({ role, content, live }: { role: string; content: string; live?: boolean }) {
+interface Row {
+  key: string;
+  role: string;
+  content: string;
+  live?: boolean;
+}
+
+/** One message: the user's as typed, the assistant's as Markdown. */
+const MessageBubble = memo(function MessageBubble({ role, content, live }: { role: string; content: string; live?: boolean }) {
+  const mine = role === "user";
   return (
-    <article className={`${styles.message} ${role === "user" ? styles.user : styles.assistant}`} aria-live={live ? "polite" : undefined}>
-      <span className={styles.role}>{role === "user" ? "You" : "Assistant"}</span>
-      {content}
+    <article className={`${styles.message} ${mine ? styles.user : styles.assistant}`} aria-live={live ? "polite" : undefined}>
+      <span className={styles.role}>{mine ? "You" : "Assistant"}</span>
+      {mine ? <span className={styles.plain}>{content}</span> : <MarkdownText text={content} />}
     </article>
   );
-}
+});

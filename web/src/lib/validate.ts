@@ -1,4 +1,5 @@
-// The forms' own checks, before the API's (which has the last word).
+// The forms' own checks, before the API's (which has the last word): the
+// same words on every form.
 export const MIN_PASSWORD = 10;
 
 export function validateEmail(email: string): string | undefined {
@@ -10,5 +11,13 @@ export function validateEmail(email: string): string | undefined {
 export function validatePassword(password: string): string | undefined {
   if (!password) return "Enter a password.";
   if (password.length < MIN_PASSWORD) return `Use at least ${MIN_PASSWORD} characters.`;
+  return undefined;
+}
+
+export const MAX_NAME = 255;
+
+export function validateName(name: string): string | undefined {
+  if (!name.trim()) return "Enter your name.";
+  if ([...name.trim()].length > MAX_NAME) return `Use at most ${MAX_NAME} characters.`;
   return undefined;
 }
