@@ -33,8 +33,7 @@ use crate::{
     store::{
         deleted_users,
         history::{self, InvoiceEntry, PaymentEntry},
-        plans, stripe_customers,
-        subscriptions,
+        plans, stripe_customers, subscriptions,
     },
     stripe::{
         NewCheckoutSession, NewCustomer, StripeClient, StripeError,
