@@ -1,7 +1,9 @@
 // End to end in Debian's chromium (playwright-core, no browser download)
 // against `make run`'s stack: sign up → the mail's link → log in → a
 // streamed reply → a reload keeps the session (the HttpOnly cookie) →
-// rename, delete a conversation → usage shows it → the account page
+// rename, delete a conversation → usage shows it → an upgrade to Plus,
+// paid on the Stripe stand-in's page (e2e/stripe-standin.mjs), shows on
+// /billing (plan, invoice, payment) and in /me → the account page
 // revokes a second browser's session → delete the account. axe-core on
 // every page; screenshots at 375 and 1280 px in
 // e2e/artifacts/. Run: `make e2e` (deploy/local/e2e.sh starts a stack), or
@@ -77,6 +79,13 @@ page.on("console", (msg) => {
   if (msg.type() === "error") violations.push(msg.text());
 });
 page.on("pageerror", (e) => violations.push(String(e)));
+/** The plan tier of the last /me answer the page got. */
+let planTier = null;
+page.on("response", async (r) => {
+  if (new URL(r.url()).pathname === "/api/v1/me" && r.request().method() === "GET" && r.ok()) {
+    planTier = (await r.json().catch(() => ({}))).planTier ?? planTier;
+  }
+});
 page.on("response", (r) => {
   if (r.status() >= 400) violations.push(`${r.status()} ${r.request().method()} ${r.url()}`);
 });
@@ -187,6 +196,34 @@ try {
   if (!(tokens > 0)) throw new Error(`usage shows ${tokens} tokens`);
   await shoot(page, "06-usage");
 
+  // Upgrade to Plus: Stripe's (stand-in's) payment page, then back on
+  // /billing, which waits for the webhook and identity to move the plan.
+  await page.getByRole("link", { name: "Plans", exact: true }).click();
+  await page.waitForURL(/\/billing$/);
+  await page.getByRole("heading", { level: 1, name: "Plans & billing" }).waitFor();
+  const upgrade = page.getByRole("button", { name: "Upgrade to Plus" });
+  await upgrade.waitFor();
+  if ((await page.getByTestId("current-plan").innerText()).trim() !== "Free") throw new Error("a new account is not on Free");
+  await shoot(page, "06b-plans");
+  await upgrade.click();
+  await page.waitForURL((u) => u.pathname.startsWith("/pay/cs_"));
+  await page.getByRole("button", { name: "Pay", exact: true }).click();
+  await page.waitForURL((u) => u.pathname === "/billing" && u.searchParams.get("checkout") === "success" && /^cs_/.test(u.searchParams.get("session_id") ?? ""));
+  await page.getByRole("status").filter({ hasText: "Payment received" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "you are on Plus now" }).waitFor({ timeout: 35_000 });
+  if ((await page.getByTestId("current-plan").innerText()).trim() !== "Plus") throw new Error("/billing does not show Plus");
+  if (planTier !== "PLUS") throw new Error(`/me says ${planTier}, not PLUS`);
+  const invoiceRows = page.getByRole("region", { name: "Invoices" }).getByRole("row");
+  await invoiceRows.nth(1).waitFor();
+  const invoiceRow = await invoiceRows.nth(1).innerText();
+  if (!/Paid/.test(invoiceRow) || !/\$\d+\.\d\d/.test(invoiceRow)) throw new Error(`the invoice reads "${invoiceRow}"`);
+  const paymentRows = page.getByRole("region", { name: "Payments" }).getByRole("row");
+  await paymentRows.nth(1).waitFor();
+  const paymentRow = await paymentRows.nth(1).innerText();
+  if (!/Succeeded/.test(paymentRow)) throw new Error(`the payment reads "${paymentRow}"`);
+  await page.getByRole("button", { name: "Cancel at period end…" }).waitFor();
+  await shoot(page, "06c-billing");
+
   // A second browser logs in; the first one's account page revokes it.
   const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page2 = await other.newPage();
@@ -234,7 +271,7 @@ try {
   if (a11y.length) throw new Error(`axe-core found serious or critical problems:\n${a11y.join("\n")}`);
   if (violations.length) throw new Error(`errors in the page's console:\n${violations.join("\n")}`);
   console.log(
-    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, the session kept over a reload, a conversation renamed and one deleted, ${tokens} tokens, another session revoked, the account deleted; screenshots in ${ARTIFACTS}`,
+    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, the session kept over a reload, a conversation renamed and one deleted, ${tokens} tokens, upgraded to Plus (invoice and payment listed), another session revoked, the account deleted; screenshots in ${ARTIFACTS}`,
   );
 } catch (error) {
   await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});
