@@ -58,9 +58,20 @@ async function audit(page, name) {
   for (const f of found) a11y.push(`${name}: ${f}`);
 }
 
-async function shoot(page, name) {
+/** Screenshots at both widths; `tall`: the viewport as high as the page's main content (it scrolls inside <main>). */
+async function shoot(page, name, { tall = false } = {}) {
   for (const width of [1280, 375]) {
     await page.setViewportSize({ width, height: 800 });
+    if (tall) {
+      const height = await page.evaluate(() => {
+        const main = document.querySelector("#root > main");
+        return main ? Math.ceil(main.getBoundingClientRect().top + main.scrollHeight) : 800;
+      });
+      await page.setViewportSize({ width, height: Math.max(800, height) });
+    }
+    // Nothing wider than the screen (a phone would scroll sideways).
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > width) throw new Error(`${name} is ${wide} px wide at ${width} px`);
     await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
     await audit(page, `${name}@${width}`);
   }
@@ -222,7 +233,7 @@ try {
   const paymentRow = await paymentRows.nth(1).innerText();
   if (!/Succeeded/.test(paymentRow)) throw new Error(`the payment reads "${paymentRow}"`);
   await page.getByRole("button", { name: "Cancel at period end…" }).waitFor();
-  await shoot(page, "06c-billing");
+  await shoot(page, "06c-billing", { tall: true });
 
   // A second browser logs in; the first one's account page revokes it.
   const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });

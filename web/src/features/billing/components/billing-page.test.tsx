@@ -10,7 +10,7 @@ const user: User = { id: "u", email: "ada@example.com", name: "Ada", planTier: "
 const plans: Plan[] = [
   { id: "p-pro", name: "Pro", monthlyPrice: "29.99", yearlyPrice: "299.00", monthlyTokenQuota: 1_000_000, maxConversations: null, maxMessagesPerConversation: null, features: ["Every model"] },
   { id: "p-free", name: "Free", monthlyPrice: "0.00", yearlyPrice: null, monthlyTokenQuota: 10_000, maxConversations: 10, maxMessagesPerConversation: 50, features: ["Basic models"] },
-  { id: "p-plus", name: "Plus", monthlyPrice: "9.99", yearlyPrice: "99.00", monthlyTokenQuota: 200_000, maxConversations: 100, maxMessagesPerConversation: null, features: ["Faster replies"] },
+  { id: "p-plus", name: "Plus", monthlyPrice: "9.99", yearlyPrice: "99.00", monthlyTokenQuota: 200_000, maxConversations: 100, maxMessagesPerConversation: null, features: ["faster_replies", "priority_support"] },
 ];
 const free: Subscription = { plan: "Free", status: "none", cancelAtPeriodEnd: false, currentPeriodStart: null, currentPeriodEnd: null, trialEndsAt: null };
 const plus: Subscription = {
@@ -75,7 +75,9 @@ describe("the billing page", () => {
     expect(plusCard).toHaveTextContent("200,000 tokens a month");
     expect(plusCard).toHaveTextContent("Up to 100 conversations");
     expect(plusCard).toHaveTextContent("Unlimited messages per conversation");
+    // Feature keys read as words.
     expect(plusCard).toHaveTextContent("Faster replies");
+    expect(plusCard).toHaveTextContent("Priority support");
     expect(within(screen.getByRole("listitem", { name: "Free" })).getByText("Current plan")).toBeInTheDocument();
     expect(await screen.findByTestId("current-plan")).toHaveTextContent("Free");
     expect(screen.getByText("No subscription")).toBeInTheDocument();

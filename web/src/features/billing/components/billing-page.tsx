@@ -46,6 +46,21 @@ function cents(amount: string): bigint {
 
 const isFree = (plan: Plan) => cents(plan.monthlyPrice) === 0n;
 
+/** The plans' feature keys, as a person reads them; an unknown one from its key. */
+const FEATURES: Record<string, string> = {
+  standard_models: "Standard models",
+  advanced_models: "Advanced models",
+  conversation_history: "Conversation history",
+  conversation_export: "Export conversations",
+  email_support: "Email support",
+  priority_support: "Priority support",
+};
+export function featureLabel(key: string): string {
+  if (FEATURES[key]) return FEATURES[key];
+  const words = key.replace(/[_-]+/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 function money(amount: string, currency = "USD"): string {
   return currency.toUpperCase() === "USD" ? `$${amount}` : `${amount} ${currency.toUpperCase()}`;
 }
@@ -81,7 +96,7 @@ export function BillingPage() {
   }, [waiting, settled, client]);
 
   return (
-    <div className={ui.page}>
+    <div className={`${ui.page} ${styles.page}`}>
       <h1>Plans &amp; billing</h1>
       {checkout === "success" && (
         <p role="status" className={styles.notice}>
@@ -265,7 +280,7 @@ function Plans({ subscription }: { subscription: Subscription | undefined }) {
                     : `Up to ${number.format(plan.maxMessagesPerConversation)} messages per conversation`}
                 </li>
                 {plan.features.map((f) => (
-                  <li key={f}>{f}</li>
+                  <li key={f}>{featureLabel(f)}</li>
                 ))}
               </ul>
               {!isCurrent && !isFree(plan) && canCheckout && (
