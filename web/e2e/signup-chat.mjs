@@ -224,11 +224,11 @@ try {
   await page.getByRole("status").filter({ hasText: "you are on Plus now" }).waitFor({ timeout: 35_000 });
   if ((await page.getByTestId("current-plan").innerText()).trim() !== "Plus") throw new Error("/billing does not show Plus");
   if (planTier !== "PLUS") throw new Error(`/me says ${planTier}, not PLUS`);
-  const invoiceRows = page.getByRole("region", { name: "Invoices" }).getByRole("row");
+  const invoiceRows = page.getByRole("region", { name: "Invoices", exact: true }).getByRole("row");
   await invoiceRows.nth(1).waitFor();
   const invoiceRow = await invoiceRows.nth(1).innerText();
   if (!/Paid/.test(invoiceRow) || !/\$\d+\.\d\d/.test(invoiceRow)) throw new Error(`the invoice reads "${invoiceRow}"`);
-  const paymentRows = page.getByRole("region", { name: "Payments" }).getByRole("row");
+  const paymentRows = page.getByRole("region", { name: "Payments", exact: true }).getByRole("row");
   await paymentRows.nth(1).waitFor();
   const paymentRow = await paymentRows.nth(1).innerText();
   if (!/Succeeded/.test(paymentRow)) throw new Error(`the payment reads "${paymentRow}"`);

@@ -327,7 +327,7 @@ function Invoices() {
       {invoices.isPending && <p>Loading…</p>}
       {invoices.isSuccess && items.length === 0 && <p className={ui.hint}>No invoices yet.</p>}
       {items.length > 0 && (
-        <div className={styles.tableWrap}>
+        <div className={styles.tableWrap} tabIndex={0} role="region" aria-label="Invoices table">
           <table className={styles.table}>
             <thead>
               <tr>
@@ -382,7 +382,7 @@ function Payments() {
       {payments.isPending && <p>Loading…</p>}
       {payments.isSuccess && items.length === 0 && <p className={ui.hint}>No payments yet.</p>}
       {items.length > 0 && (
-        <div className={styles.tableWrap}>
+        <div className={styles.tableWrap} tabIndex={0} role="region" aria-label="Payments table">
           <table className={styles.table}>
             <thead>
               <tr>
