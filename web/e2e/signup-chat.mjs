@@ -235,6 +235,22 @@ try {
   await page.getByRole("button", { name: "Cancel at period end…" }).waitFor();
   await shoot(page, "06c-billing", { tall: true });
 
+  // Cancel at the period's end (confirmed), then resume: Stripe's answer shows at once.
+  await page.getByRole("button", { name: "Cancel at period end…" }).click();
+  await page.getByLabel("Why are you leaving? (optional)").fill("Just trying the e2e");
+  await shoot(page, "06d-cancel-confirm");
+  await page.getByRole("button", { name: "Cancel at period end", exact: true }).click();
+  await page.getByText(/^Cancels on /).waitFor();
+  await page.getByRole("button", { name: "Resume subscription" }).click();
+  await page.getByRole("button", { name: "Cancel at period end…" }).waitFor();
+  if (await page.getByText(/^Cancels on /).count()) throw new Error("still cancelling after the resume");
+  // The billing portal (the stand-in's) returns to /billing.
+  await page.getByRole("button", { name: "Manage payment methods" }).click();
+  await page.waitForURL((u) => u.pathname.startsWith("/portal/"));
+  await page.getByRole("link", { name: "Return" }).click();
+  await page.waitForURL((u) => u.pathname === "/billing");
+  await page.getByTestId("current-plan").filter({ hasText: "Plus" }).waitFor();
+
   // A second browser logs in; the first one's account page revokes it.
   const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page2 = await other.newPage();
@@ -265,6 +281,20 @@ try {
   await page.waitForURL(/\/account-deleted$/);
   await page.getByText("Your account is deleted.").waitFor();
   await shoot(page, "09-deleted");
+  // Billing cancels the deleted user's subscription in Stripe (the stand-in, when e2e.sh started one).
+  if (process.env.STRIPE_API_BASE) {
+    const deadline = Date.now() + 20_000;
+    let statuses = [];
+    while (Date.now() < deadline) {
+      const res = await fetch(`${process.env.STRIPE_API_BASE}/v1/subscriptions?status=all`, {
+        headers: { Authorization: `Bearer ${process.env.STRIPE_SECRET_KEY}` },
+      });
+      statuses = (await res.json()).data.filter((s) => s.metadata?.userId).map((s) => s.status);
+      if (statuses.length && statuses.every((st) => st === "canceled")) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (!statuses.length || !statuses.every((st) => st === "canceled")) throw new Error(`the subscription was not cancelled in Stripe: ${statuses}`);
+  }
   // No session comes back: the signed-in pages send to the log-in page.
   await page.goto(`${BASE}/chat`);
   await page.waitForURL(/\/login$/);
@@ -282,7 +312,7 @@ try {
   if (a11y.length) throw new Error(`axe-core found serious or critical problems:\n${a11y.join("\n")}`);
   if (violations.length) throw new Error(`errors in the page's console:\n${violations.join("\n")}`);
   console.log(
-    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, the session kept over a reload, a conversation renamed and one deleted, ${tokens} tokens, upgraded to Plus (invoice and payment listed), another session revoked, the account deleted; screenshots in ${ARTIFACTS}`,
+    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, the session kept over a reload, a conversation renamed and one deleted, ${tokens} tokens, upgraded to Plus (invoice and payment listed), cancelled and resumed, the portal visited, another session revoked, the account deleted (its subscription cancelled in Stripe); screenshots in ${ARTIFACTS}`,
   );
 } catch (error) {
   await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});
