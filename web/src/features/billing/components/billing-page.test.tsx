@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Invoice, Plan, Subscription, User } from "@/lib/api-types";
 import { session } from "@/lib/session";
 import { renderAt } from "@/test-utils";
-import { BillingPage, CHECKOUT_POLL_MS } from "./billing-page";
+import { BillingPage, CHECKOUT_POLL_MS, CHECKOUT_WAIT_MS } from "./billing-page";
 
 const user: User = { id: "u", email: "ada@example.com", name: "Ada", planTier: "FREE", role: "user", emailVerified: true, createdAt: "" };
 const plans: Plan[] = [
@@ -214,6 +214,19 @@ describe("the billing page", () => {
     await waitFor(() => expect(screen.getByRole("status")).toHaveTextContent("you are on Plus now"));
     expect(session.get()?.user.planTier).toBe("PLUS");
     // Then it stops asking.
+    const asked = calls(fetchMock, "GET", "/billing/subscription").length;
+    await act(() => vi.advanceTimersByTimeAsync(CHECKOUT_POLL_MS * 3));
+    expect(calls(fetchMock, "GET", "/billing/subscription")).toHaveLength(asked);
+  });
+
+  it("after a checkout, stops asking after a while and says to reload", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const fetchMock = backend();
+    renderAt(<BillingPage />, "/billing?checkout=success&session_id=cs_1");
+    await act(() => vi.advanceTimersByTimeAsync(CHECKOUT_POLL_MS * 2));
+    expect(calls(fetchMock, "GET", "/billing/subscription").length).toBeGreaterThan(1);
+    await act(() => vi.advanceTimersByTimeAsync(CHECKOUT_WAIT_MS));
+    expect(screen.getByRole("status")).toHaveTextContent("Your plan has not updated yet; reload this page in a minute.");
     const asked = calls(fetchMock, "GET", "/billing/subscription").length;
     await act(() => vi.advanceTimersByTimeAsync(CHECKOUT_POLL_MS * 3));
     expect(calls(fetchMock, "GET", "/billing/subscription")).toHaveLength(asked);
