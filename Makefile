@@ -26,7 +26,7 @@ web-check: ## The web app: npm packages from the lockfile, tsc, ESLint, Vitest
 	bash deploy/local/web-deps.sh
 	cd web && npm run --silent typecheck && npm run --silent lint && npx vitest run --reporter=dot
 
-e2e: services ## The web app in chromium (sign up, mail link, log in, chat, usage) on a fresh stack; screenshots in web/e2e/artifacts
+e2e: services ## The web app in chromium (sign up, mail link, log in, chat, usage, upgrade through a Stripe stand-in) on a fresh stack; screenshots in web/e2e/artifacts
 	bash deploy/local/e2e.sh
 
 web-dev: ## The web app with hot reload on http://127.0.0.1:5173, the API proxied to make run's gateway

@@ -2,10 +2,13 @@
 # `make e2e`: the web app in a real browser (Debian's chromium driven by
 # playwright-core, web/e2e/signup-chat.mjs) against the whole platform as
 # `make run` starts it (deploy/local/run.sh, which builds the app), on free
-# ports with fresh databases and its own exchange: sign up → the mail's link
-# → log in → a streamed reply → usage. Screenshots at 375 and 1280 px in
+# ports with fresh databases and its own exchange, and a local stand-in for
+# Stripe (web/e2e/stripe-standin.mjs): sign up → the mail's link → log in →
+# a streamed reply → usage → an upgrade to Plus paid on the stand-in's page
+# → the account page → delete the account. Screenshots at 375 and 1280 px in
 # web/e2e/artifacts/. BASE_URL=http://… runs it against a stack already up
-# instead (then MAIL_DIR says where its mails are).
+# instead (then MAIL_DIR says where its mails are; its billing must reach
+# Stripe or a stand-in for the upgrade).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,6 +38,7 @@ fi
 export MOCK_TTFT_MS="${MOCK_TTFT_MS:-50}" MOCK_TOKEN_DELAY_MS="${MOCK_TOKEN_DELAY_MS:-80}" MOCK_REPLY_TOKENS="${MOCK_REPLY_TOKENS:-24}"
 # shellcheck source=deploy/local/test-stack.sh
 source deploy/local/test-stack.sh
+export TEST_STACK_STRIPE=1
 test_stack_kept=", screenshots in web/e2e/artifacts"
 test_stack_start e2e
 export BASE_URL="http://$HTTP_ADDR"

@@ -9,10 +9,17 @@
 # MAIL_DIR exported. On exit the stack stops and its databases go; RUN_DIR is
 # kept on failure: its stack.log, and what `test_stack_kept` adds (", the
 # reports in ...").
+# TEST_STACK_STRIPE=1 (e2e.sh sets it) puts a local stand-in for Stripe
+# (web/e2e/stripe-standin.mjs, on a free port, its log in RUN_DIR) in front
+# of billing: STRIPE_SECRET_KEY=sk_test_e2e, STRIPE_WEBHOOK_SECRET=whsec_e2e,
+# STRIPE_API_BASE at the stand-in, which sends its webhooks to the gateway.
+# Without it the stack has no Stripe (contract.sh: the payment calls answer
+# 503 stripe_not_configured).
 
 : "${PG_URL:=postgres://postgres@127.0.0.1:5432}"
 test_stack_kept=
 test_stack_pid=
+test_stack_stripe_pid=
 test_stack_databases=()
 
 test_stack_drop_databases() {
@@ -28,6 +35,10 @@ test_stack_finish() {
     kill -TERM "$test_stack_pid" 2>/dev/null || true
     wait "$test_stack_pid" 2>/dev/null || true
   fi
+  if [ -n "$test_stack_stripe_pid" ]; then
+    kill -TERM "$test_stack_stripe_pid" 2>/dev/null || true
+    wait "$test_stack_stripe_pid" 2>/dev/null || true
+  fi
   test_stack_drop_databases || true
   if [ "$status" = 0 ]; then
     rm -rf "$RUN_DIR"
@@ -39,16 +50,17 @@ test_stack_finish() {
 }
 
 test_stack_start() {
-  local name=$1 http identity chat billing mock ready
+  local name=$1 http identity chat billing mock stripe ready
   exec 9>"/var/tmp/aichat-$name.lock"
   if ! flock -n 9; then
     log "waiting for another $name run to finish"
     flock 9
   fi
-  # Five free ports: the gateway, the three services and the mock LLM.
-  read -r http identity chat billing mock < <(python3 -c '
+  # Six free ports: the gateway, the three services, the mock LLM and the
+  # Stripe stand-in.
+  read -r http identity chat billing mock stripe < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(5)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
 for s in socks: s.close()')
@@ -61,6 +73,19 @@ for s in socks: s.close()')
   test_stack_databases=("${name}_identity" "${name}_chat" "${name}_billing")
   trap test_stack_finish EXIT
   test_stack_drop_databases
+  if [ "${TEST_STACK_STRIPE:-0}" = 1 ]; then
+    export STRIPE_SECRET_KEY=sk_test_e2e STRIPE_WEBHOOK_SECRET=whsec_e2e STRIPE_API_BASE="http://127.0.0.1:$stripe"
+    log "starting the Stripe stand-in on $STRIPE_API_BASE"
+    STRIPE_STANDIN_ADDR="127.0.0.1:$stripe" STRIPE_WEBHOOK_URL="http://$HTTP_ADDR/webhooks/stripe" \
+      node web/e2e/stripe-standin.mjs >"$RUN_DIR/stripe-standin.log" 2>&1 &
+    test_stack_stripe_pid=$!
+    until curl -so /dev/null "$STRIPE_API_BASE/"; do
+      kill -0 "$test_stack_stripe_pid" 2>/dev/null || { cat "$RUN_DIR/stripe-standin.log" >&2; log "the Stripe stand-in did not start"; exit 1; }
+      sleep 0.2
+    done
+  else
+    unset STRIPE_SECRET_KEY STRIPE_WEBHOOK_SECRET STRIPE_API_BASE
+  fi
   log "starting the platform (deploy/local/run.sh) on $HTTP_ADDR"
   bash deploy/local/run.sh >"$RUN_DIR/stack.log" 2>&1 &
   test_stack_pid=$!

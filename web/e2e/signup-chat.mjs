@@ -1,7 +1,9 @@
 // End to end in Debian's chromium (playwright-core, no browser download)
 // against `make run`'s stack: sign up → the mail's link → log in → a
 // streamed reply → a reload keeps the session (the HttpOnly cookie) →
-// rename, delete a conversation → usage shows it → the account page
+// rename, delete a conversation → usage shows it → an upgrade to Plus,
+// paid on the Stripe stand-in's page (e2e/stripe-standin.mjs), shows on
+// /billing (plan, invoice, payment) and in /me → the account page
 // revokes a second browser's session → delete the account. axe-core on
 // every page; screenshots at 375 and 1280 px in
 // e2e/artifacts/. Run: `make e2e` (deploy/local/e2e.sh starts a stack), or
@@ -56,9 +58,20 @@ async function audit(page, name) {
   for (const f of found) a11y.push(`${name}: ${f}`);
 }
 
-async function shoot(page, name) {
+/** Screenshots at both widths; `tall`: the viewport as high as the page's main content (it scrolls inside <main>). */
+async function shoot(page, name, { tall = false } = {}) {
   for (const width of [1280, 375]) {
     await page.setViewportSize({ width, height: 800 });
+    if (tall) {
+      const height = await page.evaluate(() => {
+        const main = document.querySelector("#root > main");
+        return main ? Math.ceil(main.getBoundingClientRect().top + main.scrollHeight) : 800;
+      });
+      await page.setViewportSize({ width, height: Math.max(800, height) });
+    }
+    // Nothing wider than the screen (a phone would scroll sideways).
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    if (wide > width) throw new Error(`${name} is ${wide} px wide at ${width} px`);
     await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
     await audit(page, `${name}@${width}`);
   }
@@ -77,6 +90,13 @@ page.on("console", (msg) => {
   if (msg.type() === "error") violations.push(msg.text());
 });
 page.on("pageerror", (e) => violations.push(String(e)));
+/** The plan tier of the last /me answer the page got. */
+let planTier = null;
+page.on("response", async (r) => {
+  if (new URL(r.url()).pathname === "/api/v1/me" && r.request().method() === "GET" && r.ok()) {
+    planTier = (await r.json().catch(() => ({}))).planTier ?? planTier;
+  }
+});
 page.on("response", (r) => {
   if (r.status() >= 400) violations.push(`${r.status()} ${r.request().method()} ${r.url()}`);
 });
@@ -187,6 +207,50 @@ try {
   if (!(tokens > 0)) throw new Error(`usage shows ${tokens} tokens`);
   await shoot(page, "06-usage");
 
+  // Upgrade to Plus: Stripe's (stand-in's) payment page, then back on
+  // /billing, which waits for the webhook and identity to move the plan.
+  await page.getByRole("link", { name: "Plans", exact: true }).click();
+  await page.waitForURL(/\/billing$/);
+  await page.getByRole("heading", { level: 1, name: "Plans & billing" }).waitFor();
+  const upgrade = page.getByRole("button", { name: "Upgrade to Plus" });
+  await upgrade.waitFor();
+  if ((await page.getByTestId("current-plan").innerText()).trim() !== "Free") throw new Error("a new account is not on Free");
+  await shoot(page, "06b-plans");
+  await upgrade.click();
+  await page.waitForURL((u) => u.pathname.startsWith("/pay/cs_"));
+  await page.getByRole("button", { name: "Pay", exact: true }).click();
+  await page.waitForURL((u) => u.pathname === "/billing" && u.searchParams.get("checkout") === "success" && /^cs_/.test(u.searchParams.get("session_id") ?? ""));
+  await page.getByRole("status").filter({ hasText: "Payment received" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "you are on Plus now" }).waitFor({ timeout: 35_000 });
+  if ((await page.getByTestId("current-plan").innerText()).trim() !== "Plus") throw new Error("/billing does not show Plus");
+  if (planTier !== "PLUS") throw new Error(`/me says ${planTier}, not PLUS`);
+  const invoiceRows = page.getByRole("region", { name: "Invoices", exact: true }).getByRole("row");
+  await invoiceRows.nth(1).waitFor();
+  const invoiceRow = await invoiceRows.nth(1).innerText();
+  if (!/Paid/.test(invoiceRow) || !/\$\d+\.\d\d/.test(invoiceRow)) throw new Error(`the invoice reads "${invoiceRow}"`);
+  const paymentRows = page.getByRole("region", { name: "Payments", exact: true }).getByRole("row");
+  await paymentRows.nth(1).waitFor();
+  const paymentRow = await paymentRows.nth(1).innerText();
+  if (!/Succeeded/.test(paymentRow)) throw new Error(`the payment reads "${paymentRow}"`);
+  await page.getByRole("button", { name: "Cancel at period end…" }).waitFor();
+  await shoot(page, "06c-billing", { tall: true });
+
+  // Cancel at the period's end (confirmed), then resume: Stripe's answer shows at once.
+  await page.getByRole("button", { name: "Cancel at period end…" }).click();
+  await page.getByLabel("Why are you leaving? (optional)").fill("Just trying the e2e");
+  await shoot(page, "06d-cancel-confirm");
+  await page.getByRole("button", { name: "Cancel at period end", exact: true }).click();
+  await page.getByText(/^Cancels on /).waitFor();
+  await page.getByRole("button", { name: "Resume subscription" }).click();
+  await page.getByRole("button", { name: "Cancel at period end…" }).waitFor();
+  if (await page.getByText(/^Cancels on /).count()) throw new Error("still cancelling after the resume");
+  // The billing portal (the stand-in's) returns to /billing.
+  await page.getByRole("button", { name: "Manage payment methods" }).click();
+  await page.waitForURL((u) => u.pathname.startsWith("/portal/"));
+  await page.getByRole("link", { name: "Return" }).click();
+  await page.waitForURL((u) => u.pathname === "/billing");
+  await page.getByTestId("current-plan").filter({ hasText: "Plus" }).waitFor();
+
   // A second browser logs in; the first one's account page revokes it.
   const other = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page2 = await other.newPage();
@@ -217,6 +281,20 @@ try {
   await page.waitForURL(/\/account-deleted$/);
   await page.getByText("Your account is deleted.").waitFor();
   await shoot(page, "09-deleted");
+  // Billing cancels the deleted user's subscription in Stripe (the stand-in, when e2e.sh started one).
+  if (process.env.STRIPE_API_BASE) {
+    const deadline = Date.now() + 20_000;
+    let statuses = [];
+    while (Date.now() < deadline) {
+      const res = await fetch(`${process.env.STRIPE_API_BASE}/v1/subscriptions?status=all`, {
+        headers: { Authorization: `Bearer ${process.env.STRIPE_SECRET_KEY}` },
+      });
+      statuses = (await res.json()).data.filter((s) => s.metadata?.userId).map((s) => s.status);
+      if (statuses.length && statuses.every((st) => st === "canceled")) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    if (!statuses.length || !statuses.every((st) => st === "canceled")) throw new Error(`the subscription was not cancelled in Stripe: ${statuses}`);
+  }
   // No session comes back: the signed-in pages send to the log-in page.
   await page.goto(`${BASE}/chat`);
   await page.waitForURL(/\/login$/);
@@ -234,7 +312,7 @@ try {
   if (a11y.length) throw new Error(`axe-core found serious or critical problems:\n${a11y.join("\n")}`);
   if (violations.length) throw new Error(`errors in the page's console:\n${violations.join("\n")}`);
   console.log(
-    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, the session kept over a reload, a conversation renamed and one deleted, ${tokens} tokens, another session revoked, the account deleted; screenshots in ${ARTIFACTS}`,
+    `e2e ok in ${((Date.now() - started) / 1000).toFixed(1)} s: reply "${reply.slice(0, 40)}…", ${stopped ? "a second one stopped with Esc" : "the second reply ended before Esc"}, the session kept over a reload, a conversation renamed and one deleted, ${tokens} tokens, upgraded to Plus (invoice and payment listed), cancelled and resumed, the portal visited, another session revoked, the account deleted (its subscription cancelled in Stripe); screenshots in ${ARTIFACTS}`,
   );
 } catch (error) {
   await page.screenshot({ path: path.join(ARTIFACTS, "failure.png"), fullPage: true }).catch(() => {});

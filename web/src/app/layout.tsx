@@ -22,16 +22,14 @@ export function AppLayout() {
               <NavLink to="/usage">Usage</NavLink>
             </li>
             <li>
-              <NavLink to="/plans">Plans</NavLink>
+              <NavLink to="/billing">Plans</NavLink>
             </li>
             <li>
               <NavLink to="/account">Account</NavLink>
             </li>
             {isAdmin && (
               <li>
-                <span className={styles.placeholder} title="Comes with the analytics pages">
-                  Admin (soon)
-                </span>
+                <NavLink to="/admin">Admin</NavLink>
               </li>
             )}
             <li>

@@ -8,7 +8,9 @@ import {
   VerifyEmailPage,
 } from "@/features/auth/components/auth-pages";
 import { AccountDeletedPage, AccountPage } from "@/features/account/components/account-page";
-import { PlansPage, UsagePage } from "@/features/billing/components/usage";
+import { AdminPage } from "@/features/admin/components/admin-page";
+import { BillingPage } from "@/features/billing/components/billing-page";
+import { UsagePage } from "@/features/billing/components/usage";
 import { ChatHome, ChatLayout } from "@/features/chat/components/chat-layout";
 import { ConversationPage } from "@/features/chat/components/conversation";
 import { NewConversation } from "@/features/chat/components/new-conversation";
@@ -75,7 +77,9 @@ export const routes: RouteObject[] = [
                 ],
               },
               { path: "/usage", element: <UsagePage /> },
-              { path: "/plans", element: <PlansPage /> },
+              { path: "/billing", element: <BillingPage /> },
+              { path: "/plans", element: <Navigate to="/billing" replace /> },
+              { path: "/admin", element: <AdminPage /> },
               { path: "/account", element: <AccountPage /> },
             ],
           },

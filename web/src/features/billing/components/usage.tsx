@@ -45,19 +45,10 @@ export function UsagePage() {
             </div>
           </dl>
           <p>
-            Need more? <Link to="/plans">See the plans</Link>.
+            Need more? <Link to="/billing">See the plans</Link>.
           </p>
         </>
       )}
-    </div>
-  );
-}
-
-export function PlansPage() {
-  return (
-    <div className={ui.page}>
-      <h1>Plans</h1>
-      <p>Comparing and changing plans comes soon. For now every account starts on Free.</p>
     </div>
   );
 }

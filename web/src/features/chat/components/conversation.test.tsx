@@ -79,7 +79,7 @@ describe("the conversation", () => {
     fireEvent.submit(box.closest("form") as HTMLFormElement);
     const alert = await screen.findByRole("alert");
     expect(alert).toHaveTextContent("You have used this month's tokens for your plan.");
-    expect(screen.getByRole("link", { name: "See the plans" })).toHaveAttribute("href", "/plans");
+    expect(screen.getByRole("link", { name: "See the plans" })).toHaveAttribute("href", "/billing");
     expect(box).toHaveValue("my long question");
   });
 

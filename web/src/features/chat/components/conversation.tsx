@@ -176,7 +176,7 @@ function ConversationView({ id }: { id: string }) {
         }}
       >
         <ProblemAlert problem={problem}>
-          {problem?.status === 402 && <Link to="/plans">See the plans</Link>}
+          {problem?.status === 402 && <Link to="/billing">See the plans</Link>}
         </ProblemAlert>
         <div className={styles.composerRow}>
           <label htmlFor="composer" className="visually-hidden">

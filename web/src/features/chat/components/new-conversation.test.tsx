@@ -48,6 +48,6 @@ describe("a new conversation", () => {
     await screen.findByRole("option", { name: /claude-3-haiku/ });
     await userEvent.click(screen.getByRole("button", { name: "Start" }));
     await waitFor(() => expect(screen.getByRole("alert")).toHaveTextContent("Your plan allows no more conversations."));
-    expect(screen.getByRole("link", { name: "See the plans" })).toHaveAttribute("href", "/plans");
+    expect(screen.getByRole("link", { name: "See the plans" })).toHaveAttribute("href", "/billing");
   });
 });

@@ -30,7 +30,7 @@ export function NewConversation() {
       <h1>New conversation</h1>
       <form onSubmit={submit} className={styles.newForm}>
         <ProblemAlert problem={models.error?.problem ?? create.error?.problem}>
-          {create.error?.problem.status === 402 && <Link to="/plans">See the plans</Link>}
+          {create.error?.problem.status === 402 && <Link to="/billing">See the plans</Link>}
         </ProblemAlert>
         <div className={ui.field}>
           <label htmlFor="model">Model</label>
