@@ -8,6 +8,7 @@ use aichat_chat::{
     store::usage::{self, Day},
     testing::{Providers, TestChat},
 };
+use aichat_db::testing::ChaosProxy;
 use aichat_messaging::AmqpConfig;
 use aichat_proto::chat::v1::{self as pb, chat_client::ChatClient};
 use bigdecimal::BigDecimal;
@@ -299,4 +300,69 @@ async fn get_daily_usage_defaults_to_thirty_days_and_refuses_other_counts() {
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     chat.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_daily_usage_answers_unavailable_while_the_database_is_away() {
+    let amqp = AmqpConfig {
+        url: std::env::var("TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
+        ephemeral: true,
+    };
+    let server = aichat_db::testing::server_url();
+    let authority = server
+        .split_once("://")
+        .unwrap()
+        .1
+        .rsplit_once('@')
+        .map_or(server.as_str(), |(_, r)| r)
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let proxy = ChaosProxy::start(authority.clone()).await.unwrap();
+    let chat = TestChat::spawn_with(
+        amqp,
+        "http://127.0.0.1:9",
+        Providers::mock("http://127.0.0.1:9"),
+        |config| {
+            config.database_url =
+                config
+                    .database_url
+                    .replacen(&authority, &format!("127.0.0.1:{}", proxy.port), 1);
+        },
+    )
+    .await
+    .unwrap();
+    let mut client = ChatClient::connect(chat.url.clone()).await.unwrap();
+    let request = || pb::GetDailyUsageRequest {
+        user_id: Uuid::now_v7().to_string(),
+        days: 7,
+    };
+    assert_eq!(
+        client
+            .get_daily_usage(request())
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .len(),
+        7
+    );
+    proxy.break_connections();
+    let refused = client.get_daily_usage(request()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    proxy.restore();
+    let mut answered = false;
+    for _ in 0..100 {
+        if client.get_daily_usage(request()).await.is_ok() {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answered, "answers again once the database is back");
+    chat.stop().await;
+    proxy.stop().await;
 }
