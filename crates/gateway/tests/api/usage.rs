@@ -55,6 +55,16 @@ async fn daily_usage_needs_a_token_and_a_day_count_from_1_to_366() {
         )
         .await;
     }
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/me/usage/daily",
+            Some(&login.access),
+            None,
+        )
+        .await;
+    assert_eq!(r.headers()["allow"], "GET");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     for (query, len) in [("", 30), ("?days=1", 1), ("?days=366", 366)] {
         let r = daily(&app, &login, query).await;
         assert_eq!(r.status(), StatusCode::OK, "{query}");
