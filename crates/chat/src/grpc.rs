@@ -236,6 +236,26 @@ impl chat_server::Chat for ChatService {
         Ok(Response::new(pb::Empty {}))
     }
 
+    async fn get_daily_usage(
+        &self,
+        request: Request<pb::GetDailyUsageRequest>,
+    ) -> Answer<pb::DailyUsageList> {
+        let r = request.into_inner();
+        let days = self
+            .chat
+            .daily_usage(parse_uuid(&r.user_id, "userId")?, r.days)
+            .await?;
+        let items = days
+            .iter()
+            .map(|d| pb::DailyUsage {
+                date: d.date.format("%Y-%m-%d").to_string(),
+                tokens: d.tokens,
+                cost_usd: pricing::to_text(&d.cost_usd),
+            })
+            .collect();
+        Ok(Response::new(pb::DailyUsageList { items }))
+    }
+
     type SendMessageStream =
         Pin<Box<dyn Stream<Item = Result<pb::SendMessageEvent, Status>> + Send + 'static>>;
 

@@ -9,11 +9,12 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Cursor, FieldErrors, cursor, input},
+    domain::{Cursor, FieldErrors, cursor, input, usage::DayWindow},
     store::{
         conversations::{self, Changes, Conversation},
         messages::{self, Message},
         providers::{self, Provider},
+        usage,
     },
 };
 
@@ -373,6 +374,15 @@ impl Chat {
         } else {
             Err(Error::NotFound)
         }
+    }
+
+    /// The user's usage per UTC day over the last `days` days (0: the
+    /// default), today included, oldest first.
+    pub async fn daily_usage(&self, user_id: Uuid, days: u32) -> Result<Vec<usage::Day>, Error> {
+        let window =
+            DayWindow::parse(days, Utc::now().date_naive()).map_err(|e| field("days", &e))?;
+        let mut conn = self.conn().await?;
+        Ok(usage::daily(&mut conn, user_id, &window).await?)
     }
 
     /// Deletes everything a user owned (on `identity.user.deleted`).

@@ -28,6 +28,7 @@ use crate::{
         a::list_sessions, a::delete_session,
         c::models, c::create_conversation, c::list_conversations, c::get_conversation, c::update_conversation,
         c::archive, c::unarchive, c::delete_conversation, c::list_messages, c::send_message, c::delete_message,
+        c::daily_usage,
         b::plans, b::usage, b::subscription, b::checkout, b::portal, b::cancel, b::resume,
         b::invoices, b::payments,
         w::stripe,
@@ -38,6 +39,7 @@ use crate::{
         a::UpdateMeBody, a::ChangePasswordBody, a::DeleteMeBody,
         c::Model, c::ModelList, c::Conversation, c::ConversationPage, c::Message, c::MessagePage, c::Usage,
         c::SendResult, c::DoneEvent, c::CreateConversationBody, c::UpdateConversationBody, c::SendMessageBody,
+        c::DailyUsage, c::DailyUsageList,
         b::Plan, b::PlanList, b::Usage, b::Subscription, b::BillingInterval, b::CheckoutBody,
         b::CheckoutSession, b::PortalSession, b::CancelBody, b::Invoice, b::InvoicePage, b::Payment,
         b::PaymentPage, w::WebhookReceived,
@@ -45,7 +47,7 @@ use crate::{
     modifiers(&BearerAuth, &Problems),
     tags(
         (name = "accounts", description = "Sign-up, log-in, tokens, profile and sessions"),
-        (name = "chat", description = "Models, conversations, messages and streamed replies"),
+        (name = "chat", description = "Models, conversations, messages, streamed replies, and the caller's usage per day"),
         (name = "billing", description = "Plans, this month's usage, the subscription (Stripe Checkout, the Billing Portal, cancel, resume), invoices and payments"),
         (name = "webhooks", description = "Deliveries from third parties (Stripe), verified by their signature"),
     )

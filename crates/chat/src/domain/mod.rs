@@ -1,10 +1,12 @@
-//! Chat rules with no I/O: input limits, cursors, prices, languages.
+//! Chat rules with no I/O: input limits, cursors, prices, languages, the
+//! days of a usage report.
 
 pub mod context;
 pub mod cursor;
 pub mod input;
 pub mod language;
 pub mod pricing;
+pub mod usage;
 
 pub use cursor::Cursor;
 

@@ -1,4 +1,5 @@
-//! The `tokenUsage` table (partitioned by billingMonth) and its partitions.
+//! The `tokenUsage` table (partitioned by billingMonth) and its partitions:
+//! saving a charge, and a user's usage per day.
 
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
@@ -7,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{Timestamp, schema::token_usage};
+use crate::domain::usage::DayWindow;
 
 /// A usage row to save.
 pub struct New<'a> {
@@ -63,4 +65,55 @@ pub async fn ensure_partitions(
         .get_result(conn)
         .await?;
     Ok(row.created)
+}
+
+/// One UTC day of a user's usage.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Day {
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    pub date: NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub tokens: i64,
+    /// USD, summed in NUMERIC; scale 6 (the column's), zero days included.
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    pub cost_usd: BigDecimal,
+}
+
+/// The user's tokens and cost on each day of `window`, oldest first, every
+/// day present (zero when nothing was used). Days are UTC: `createdAt`
+/// holds UTC. Rows whose conversation was deleted (`conversationId` set to
+/// NULL) count like any other.
+///
+/// The `billingMonth` bounds ([`DayWindow::billing_months`]) prune the
+/// partitions to the window's months, where `idx_tokenUsage_userId_billingMonth`
+/// finds the user's rows: a heavy user's history of other months is never
+/// read, so no index on `createdAt` is needed.
+pub async fn daily(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    window: &DayWindow,
+) -> QueryResult<Vec<Day>> {
+    let (from_month, to_month) = window.billing_months();
+    diesel::sql_query(
+        "WITH used AS ( \
+           SELECT createdAt::date AS day, SUM(totalTokens) AS tokens, SUM(costUsd) AS cost \
+           FROM tokenUsage \
+           WHERE userId = $1 \
+             AND billingMonth BETWEEN $4 AND $5 \
+             AND createdAt >= $2 AND createdAt < $3 + 1 \
+           GROUP BY 1) \
+         SELECT d.day::date AS date, \
+                COALESCE(used.tokens, 0)::BIGINT AS tokens, \
+                COALESCE(used.cost, 0.000000) AS cost_usd \
+         FROM generate_series($2::timestamp, $3::timestamp, INTERVAL '1 day') AS d(day) \
+         LEFT JOIN used ON used.day = d.day::date \
+         ORDER BY d.day",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user_id)
+    .bind::<diesel::sql_types::Date, _>(window.first())
+    .bind::<diesel::sql_types::Date, _>(window.last())
+    .bind::<diesel::sql_types::Date, _>(from_month)
+    .bind::<diesel::sql_types::Date, _>(to_month)
+    .load(conn)
+    .await
 }

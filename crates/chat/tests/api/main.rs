@@ -4,3 +4,4 @@
 
 mod recovery;
 mod storage;
+mod usage;

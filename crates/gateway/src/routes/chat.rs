@@ -1,5 +1,6 @@
-//! The chat endpoints of API.md: models, conversations, messages, and
-//! sending a message with the reply streamed as SSE (or answered whole).
+//! The chat endpoints of API.md: models, conversations, messages,
+//! sending a message with the reply streamed as SSE (or answered whole), and
+//! the caller's usage per day.
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use aichat_proto::chat::v1::{self as pb, send_message_event::Event};
@@ -254,6 +255,36 @@ pub struct ConversationQuery {
     pub archived: Option<bool>,
 }
 
+/// One UTC day of the caller's usage.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"date": "2026-12-01", "tokens": 1520, "costUsd": "0.004180"}))]
+pub struct DailyUsage {
+    /// The UTC day, `YYYY-MM-DD`.
+    #[schema(format = Date)]
+    pub date: String,
+    /// Tokens charged that day (prompt and completion).
+    pub tokens: i64,
+    /// What they cost, USD, a decimal string.
+    pub cost_usd: String,
+}
+
+/// The caller's usage per UTC day, oldest first, today last; a day without
+/// usage is there with zeros.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DailyUsageList {
+    pub items: Vec<DailyUsage>,
+}
+
+/// `?days=` of the daily usage.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DailyUsageQuery {
+    /// How many days up to today, today included: 1..366, default 30.
+    #[param(minimum = 1, maximum = 366, nullable = false)]
+    pub days: Option<u32>,
+}
+
 fn conv_ref(caller: &Caller, id: String) -> pb::ConversationRef {
     pb::ConversationRef {
         user_id: caller.user_id.to_string(),
@@ -264,6 +295,16 @@ fn conv_ref(caller: &Caller, id: String) -> pb::ConversationRef {
 pub(crate) fn limit_of(limit: Option<u32>) -> Result<u32, Problem> {
     match limit {
         Some(0) => Err(Problem::field("limit", "must be between 1 and 100")),
+        Some(n) => Ok(n),
+        None => Ok(0),
+    }
+}
+
+/// `?days=` as chat reads it: 0 is its default. Chat refuses the rest
+/// of what is out of range.
+fn days_of(days: Option<u32>) -> Result<u32, Problem> {
+    match days {
+        Some(0) => Err(Problem::field("days", "must be between 1 and 366")),
         Some(n) => Ok(n),
         None => Ok(0),
     }
@@ -635,6 +676,39 @@ where
     })
 }
 
+/// The caller's own tokens and cost per UTC day, chat's sums of its usage.
+#[utoipa::path(get, path = "/api/v1/me/usage/daily", tag = "chat", security(("bearer" = [])), params(DailyUsageQuery),
+    responses((status = 200, body = DailyUsageList), (status = 422, body = ProblemBody, description = "`validation_failed`: `days` is not a number in 1..366")))]
+pub async fn daily_usage(
+    state: Data,
+    req: HttpRequest,
+    caller: Caller,
+    q: web::Query<DailyUsageQuery>,
+) -> Answer {
+    let list = state
+        .chat
+        .clone()
+        .get_daily_usage(grpc(
+            &req,
+            pb::GetDailyUsageRequest {
+                user_id: caller.user_id.to_string(),
+                days: days_of(q.days)?,
+            },
+        ))
+        .await?
+        .into_inner();
+    let items = list
+        .items
+        .into_iter()
+        .map(|d| DailyUsage {
+            date: d.date,
+            tokens: d.tokens,
+            cost_usd: d.cost_usd,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(DailyUsageList { items }))
+}
+
 /// Mounts the chat routes under `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/models", web::get().to(models))
@@ -662,5 +736,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/conversations/{id}/messages/{messageId}",
             web::delete().to(delete_message),
-        );
+        )
+        .route("/me/usage/daily", web::get().to(daily_usage));
 }

@@ -11,5 +11,6 @@ mod ops;
 mod outage;
 mod sessions;
 mod stripe;
+mod usage;
 mod validation;
 mod webapp;

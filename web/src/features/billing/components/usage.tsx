@@ -1,9 +1,12 @@
+import { Suspense, lazy } from "react";
 import { Link } from "react-router-dom";
 import { ProblemAlert, ui } from "@/components/ui";
 import { useUsage } from "../api/billing";
 import styles from "./billing.module.css";
 
 const number = new Intl.NumberFormat("en-US");
+// The chart comes in a chunk of its own, after the page's first paint.
+const DailyUsage = lazy(() => import("./daily-usage"));
 
 export function UsagePage() {
   const usage = useUsage();
@@ -49,6 +52,9 @@ export function UsagePage() {
           </p>
         </>
       )}
+      <Suspense fallback={<p role="status">Loading daily usage…</p>}>
+        <DailyUsage days={30} />
+      </Suspense>
     </div>
   );
 }
