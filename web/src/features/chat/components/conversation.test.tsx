@@ -161,6 +161,62 @@ describe("the conversation", () => {
     expect(box).toHaveValue("");
   });
 
+  it("retries a send the provider failed: the reply-less message is replaced, not repeated", async () => {
+    let sends = 0;
+    const calls: string[] = [];
+    let stored: unknown[] = [];
+    vi.stubGlobal(
+      "fetch",
+      vi.fn(async (url: string, init?: RequestInit) => {
+        calls.push(`${init?.method ?? "GET"} ${url}`);
+        if (init?.method === "POST" && url.endsWith("/messages")) {
+          sends += 1;
+          if (sends === 1) {
+            stored = [userMessage];
+            return sse([
+              ["message", userMessage],
+              ["error", { status: 503, code: "provider_unavailable", title: "The model is unavailable", detail: "Try again." }],
+            ]);
+          }
+          const again = { ...userMessage, id: "m3" };
+          stored = [again, reply];
+          return sse([
+            ["message", again],
+            ["delta", { text: "Hello\nthere" }],
+            ["done", { message: reply, usage: { promptTokens: 1, completionTokens: 2, totalTokens: 3, costUsd: "0.0001" } }],
+          ]);
+        }
+        if (init?.method === "DELETE") {
+          stored = [];
+          return new Response(null, { status: 204 });
+        }
+        if (url.startsWith("/api/v1/conversations/c1/messages")) return Response.json({ items: stored, nextCursor: null });
+        if (url === "/api/v1/conversations/c1") return Response.json(conversation);
+        return Response.json({ items: [], nextCursor: null });
+      }),
+    );
+    renderAt(<ConversationPage />, "/chat/c1", "/chat/:conversationId");
+    await userEvent.type(screen.getByLabelText("Message"), "hi");
+    await userEvent.keyboard("{Enter}");
+    expect(await screen.findByRole("alert")).toHaveTextContent("unavailable right now");
+    await userEvent.click(await screen.findByRole("button", { name: "Retry" }));
+    await waitFor(() => expect(screen.getAllByRole("article").map((a) => a.textContent)).toEqual(["Youhi", "AssistantHello\nthere"]));
+    const deleted = calls.indexOf("DELETE /api/v1/conversations/c1/messages/m1");
+    expect(deleted).toBeGreaterThan(-1);
+    expect(calls.filter((c) => c.startsWith("POST")).length).toBe(2);
+    expect(calls.findIndex((c, i) => i > deleted && c.startsWith("POST"))).toBeGreaterThan(deleted);
+    expect(screen.queryByRole("button", { name: "Retry" })).toBeNull();
+  });
+
+  it("offers no retry for a refusal such as a spent quota", async () => {
+    backend(() => Response.json({ status: 402, code: "quota_exceeded", title: "Quota", detail: "Your quota is spent." }, { status: 402, headers: { "Content-Type": "application/problem+json" } }));
+    renderAt(<ConversationPage />, "/chat/c1", "/chat/:conversationId");
+    await userEvent.type(screen.getByLabelText("Message"), "hi");
+    await userEvent.keyboard("{Enter}");
+    expect(await screen.findByRole("alert")).toHaveTextContent("You have used this month's tokens");
+    expect(screen.queryByRole("button", { name: "Retry" })).toBeNull();
+  });
+
   it("renders the reply as Markdown, the user's text as typed", async () => {
     const stored = [
       { ...userMessage, content: "**not bold** <b>x</b>" },

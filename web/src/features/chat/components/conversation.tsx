@@ -6,6 +6,7 @@ import { MarkdownText } from "@/components/markdown";
 import { Button, ProblemAlert } from "@/components/ui";
 import type { Message, MessagePage } from "@/lib/api-types";
 import { toProblem, type Problem } from "@/lib/problem";
+import { api } from "@/lib/api";
 import { sendMessageStream } from "@/lib/sse";
 import { chatKeys, useConversation, useMessages } from "../api/chat";
 import styles from "./chat.module.css";
@@ -24,6 +25,10 @@ function ConversationView({ id }: { id: string }) {
   const [sent, setSent] = useState<Message | null>(null);
   const [reply, setReply] = useState<string | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
+  // A send that failed for a reason worth trying again (the provider, the
+  // network, a rate limit): its text, and the user message it left without
+  // a reply (nothing was produced), which a retry replaces.
+  const [retry, setRetry] = useState<{ content: string; orphan?: string } | null>(null);
   const abort = useRef<AbortController | null>(null);
   const streaming = reply !== null;
 
@@ -68,12 +73,12 @@ function ConversationView({ id }: { id: string }) {
     [client, id],
   );
 
-  const send = async () => {
-    const content = draft.trim();
+  const send = async (content = draft.trim()) => {
     if (!content || streaming) return;
     const controller = new AbortController();
     abort.current = controller;
     setProblem(null);
+    setRetry(null);
     setReply("");
     let saved: Message | null = null;
     let text = "";
@@ -102,6 +107,7 @@ function ConversationView({ id }: { id: string }) {
         if (text) setProblem({ status: 0, code: "aborted", title: "Stopped", detail: "Stopped." });
       } else {
         setProblem(p);
+        if (retryable(p)) setRetry({ content, orphan: saved && !text ? (saved as Message).id : undefined });
       }
     } finally {
       abort.current = null;
@@ -115,6 +121,28 @@ function ConversationView({ id }: { id: string }) {
   };
 
   const stop = () => abort.current?.abort();
+
+  // Sends the failed text again; a user message left without any reply is
+  // deleted first, so the history shows it once.
+  const retrySend = async () => {
+    if (!retry) return;
+    const { content, orphan } = retry;
+    setRetry(null);
+    if (orphan) {
+      try {
+        await api.delete(`/conversations/${id}/messages/${orphan}`);
+      } catch (e) {
+        const p = toProblem(e);
+        if (p.status !== 404) {
+          setProblem(p);
+          setRetry({ content, orphan });
+          return;
+        }
+      }
+      await client.invalidateQueries({ queryKey: chatKeys.messages(id) });
+    }
+    await send(content);
+  };
 
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
@@ -177,6 +205,11 @@ function ConversationView({ id }: { id: string }) {
       >
         <ProblemAlert problem={problem}>
           {problem?.status === 402 && <Link to="/billing">See the plans</Link>}
+          {retry && !streaming && (
+            <Button variant="secondary" onClick={() => void retrySend()}>
+              Retry
+            </Button>
+          )}
         </ProblemAlert>
         <div className={styles.composerRow}>
           <label htmlFor="composer" className="visually-hidden">
@@ -203,6 +236,11 @@ function ConversationView({ id }: { id: string }) {
       </form>
     </>
   );
+}
+
+/** A failure that may pass on a second try: not a refusal of the request itself. */
+function retryable(p: Problem): boolean {
+  return p.status === 0 || p.status === 429 || p.status >= 500;
 }
 
 interface Row {
