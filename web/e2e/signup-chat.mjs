@@ -9,7 +9,7 @@
 // e2e/artifacts/. Run: `make e2e` (deploy/local/e2e.sh starts a stack), or
 // `node e2e/signup-chat.mjs` with a stack up (BASE_URL, MAIL_DIR, CHROMIUM
 // override the defaults).
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -127,6 +127,32 @@ try {
   await page.getByRole("button", { name: "Start" }).click();
   await page.waitForURL(/\/chat\/[^/]+$/);
 
+  // How long the first delta takes from its arrival (the stream's read()
+  // that carries it resolves) to the DOM (a MutationObserver sees the live
+  // reply's text) and to the screen (the next animation frame's callback,
+  // after which that frame is painted). A measurement, printed and kept in
+  // artifacts/first-delta.json, not a timed assertion.
+  await page.evaluate(() => {
+    const m = (window.__firstDelta = { arrived: null, inDom: null, frame: null });
+    const read = ReadableStreamDefaultReader.prototype.read;
+    ReadableStreamDefaultReader.prototype.read = async function (...args) {
+      const result = await read.apply(this, args);
+      if (m.arrived === null && result.value) {
+        const text = typeof result.value === "string" ? result.value : new TextDecoder().decode(result.value);
+        if (text.includes("event: delta")) m.arrived = performance.now();
+      }
+      return result;
+    };
+    new MutationObserver((_, observer) => {
+      const live = document.querySelector('article[aria-live="polite"]');
+      const text = live?.textContent?.replace(/^Assistant/, "") ?? "";
+      if (m.arrived !== null && text !== "" && text !== "…") {
+        m.inDom = performance.now();
+        observer.disconnect();
+        requestAnimationFrame(() => (m.frame = performance.now()));
+      }
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
   await page.getByLabel("Message", { exact: true }).fill("Hello! Tell me something.");
   await page.keyboard.press("Enter");
   await page.getByRole("button", { name: "Stop" }).waitFor({ timeout: 10_000 }).catch(() => {});
@@ -135,6 +161,12 @@ try {
   await replies.first().waitFor();
   const reply = (await replies.first().innerText()).replace(/^Assistant\s*/, "");
   if (reply.trim().length === 0 || reply.trim() === "…") throw new Error("no reply shown");
+  const firstDelta = await page.evaluate(() => window.__firstDelta);
+  if (firstDelta.arrived === null || firstDelta.frame === null) throw new Error(`the first delta was not seen: ${JSON.stringify(firstDelta)}`);
+  const toDom = firstDelta.inDom - firstDelta.arrived;
+  const toFrame = firstDelta.frame - firstDelta.arrived;
+  console.log(`first delta: in the DOM ${toDom.toFixed(1)} ms and in the next frame ${toFrame.toFixed(1)} ms after its arrival`);
+  await writeFile(path.join(ARTIFACTS, "first-delta.json"), JSON.stringify({ toDomMs: toDom, toFrameMs: toFrame }, null, 2));
   // Rendered by the (code-split) Markdown renderer, not as raw text.
   await replies.first().locator(".md").waitFor();
   await shoot(page, "05-chat");
