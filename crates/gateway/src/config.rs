@@ -24,7 +24,7 @@ use aichat_messaging::AmqpConfig;
 /// | `RATE_LIMIT_MULTIPLIER` | `1` | scales every rate limit; `0` turns them off |
 /// | `GRPC_TIMEOUT_SECS` | `15` | deadline of each call to a backend, streamed replies aside |
 /// | `CHAT_STREAM_TIMEOUT_SECS` | `600` | deadline of a streamed reply, from the send to its end: chat waits up to 180 s for a provider's first token and tries 3 times |
-/// | `REFRESH_COOKIE_MAX_AGE_SECS` | `2592000` | `Max-Age` of the browser's refresh-token cookie (30 days: identity's `REFRESH_TOKEN_TTL_SECS`) |
+/// | `REFRESH_COOKIE_MAX_AGE_SECS` | `2592000` | the longest `Max-Age` of the browser's refresh-token cookie (each one is bounded by what is left of its session, as identity says) |
 /// | `WEB_DIR` | `web/dist` | the built web app (relative to the working directory), served at `/` |
 #[derive(Debug, Clone)]
 pub struct Config {

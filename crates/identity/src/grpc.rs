@@ -103,6 +103,9 @@ fn tokens(t: service::Tokens) -> pb::TokenPair {
         expires_in: t.expires_in,
         user: Some(user(&t.user)),
         session_id: t.session_id.to_string(),
+        refresh_expires_in: (t.refresh_expires_at - chrono::Utc::now())
+            .num_seconds()
+            .max(0),
     }
 }
 

@@ -267,15 +267,26 @@ const OPT_IN_DOC: &str = "`1`: set the refresh token as the `aichat_refresh` coo
 /// The token pair as the client asked for it: with the refresh token in the
 /// JSON, or in the cookie (see [`session_cookie`]).
 fn tokens_answer(state: &AppState, tokens: pb::TokenPair, cookie: bool) -> HttpResponse {
+    let max_age = cookie_max_age(
+        state.config.refresh_cookie_max_age,
+        tokens.refresh_expires_in,
+    );
     let mut body = TokenResponse::from(tokens);
     let mut response = HttpResponse::Ok();
     if cookie && let Some(refresh) = body.refresh_token.take() {
-        response.append_header((
-            header::SET_COOKIE,
-            session_cookie::set(&refresh, state.config.refresh_cookie_max_age),
-        ));
+        response.append_header((header::SET_COOKIE, session_cookie::set(&refresh, max_age)));
     }
     response.json(body)
+}
+
+/// The cookie lives as long as its token: no longer than the session
+/// (`refresh_expires_in`; 0 from an identity that does not say) nor than
+/// `REFRESH_COOKIE_MAX_AGE_SECS`.
+fn cookie_max_age(configured: std::time::Duration, refresh_expires_in: i64) -> std::time::Duration {
+    match u64::try_from(refresh_expires_in) {
+        Ok(secs) if secs > 0 => configured.min(std::time::Duration::from_secs(secs)),
+        _ => configured,
+    }
 }
 
 /// `response` with the cookie cleared.

@@ -42,6 +42,16 @@ fn assert_cleared(r: &Response) {
 }
 
 /// Logs in asking for the cookie: (access token, cookie's refresh token).
+/// The `Max-Age` of a `Set-Cookie` value, in seconds.
+fn max_age(set_cookie: &str) -> u64 {
+    set_cookie
+        .split("; ")
+        .find_map(|a| a.strip_prefix("Max-Age="))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 async fn cookie_login(app: &TestApp, email: &str) -> (String, String) {
     assert_eq!(app.register(email).await.status(), StatusCode::CREATED);
     let r = app
@@ -92,12 +102,15 @@ async fn login_with_the_opt_in_sets_the_cookie_and_keeps_the_token_out_of_the_js
         attributes,
         [
             "Path=/api/v1/auth",
-            "Max-Age=2592000",
+            attributes[1],
             "HttpOnly",
             "Secure",
             "SameSite=Strict"
         ]
     );
+    // As long as the new session (30 days), give or take the call's seconds.
+    let max_age = max_age(&cookies[0]);
+    assert!((2_591_990..=2_592_000).contains(&max_age), "{max_age}");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let body: Value = r.json().await.unwrap();
     assert!(body.get("refreshToken").is_none(), "{body}");
@@ -277,5 +290,26 @@ async fn logout_by_the_cookie_revokes_the_session_and_clears_the_cookie() {
         .call(Method::POST, "/api/v1/auth/logout", None, None)
         .await;
     problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cookie_never_outlives_its_session() {
+    let app = TestApp::spawn().await;
+    let email = unique_email();
+    let (_, token) = cookie_login(&app, &email).await;
+    // The session (a fixed 30-day life; rotation does not extend it) has an
+    // hour left: the rotated cookie lives an hour, not the configured 30 days.
+    app.execute(&format!(
+        "UPDATE sessions SET expiresAt = now() AT TIME ZONE 'UTC' + interval '1 hour' \
+         WHERE userId = (SELECT id FROM users WHERE email = '{email}')"
+    ))
+    .await;
+    let r = by_cookie(&app, "/api/v1/auth/refresh", &token, true).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookies = set_cookies(&r);
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    let max_age = max_age(&cookies[0]);
+    assert!((3_590..=3_600).contains(&max_age), "{max_age}");
     app.finish().await;
 }

@@ -93,6 +93,8 @@ pub struct Tokens {
     pub refresh_token: String,
     pub expires_in: i64,
     pub session_id: Uuid,
+    /// When the session ends, and the refresh token with it.
+    pub refresh_expires_at: chrono::DateTime<chrono::Utc>,
     pub user: User,
 }
 

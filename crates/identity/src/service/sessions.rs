@@ -81,10 +81,16 @@ impl Accounts {
             })
             .await?;
         self.waker.wake();
-        self.tokens(user, session_id, refresh)
+        self.tokens(user, session_id, expires, refresh)
     }
 
-    fn tokens(&self, user: User, session_id: Uuid, refresh_token: String) -> Result<Tokens, Error> {
+    fn tokens(
+        &self,
+        user: User,
+        session_id: Uuid,
+        session_expires_at: chrono::NaiveDateTime,
+        refresh_token: String,
+    ) -> Result<Tokens, Error> {
         let iat = Utc::now().timestamp();
         let ttl = self.lifetimes.access_token.num_seconds();
         let claims = AccessClaims {
@@ -107,6 +113,7 @@ impl Accounts {
             refresh_token,
             expires_in: ttl,
             session_id,
+            refresh_expires_at: session_expires_at.and_utc(),
             user,
         })
     }
@@ -118,7 +125,7 @@ impl Accounts {
             return Err(Error::InvalidRefreshToken);
         }
         enum Outcome {
-            Rotated(User, Uuid),
+            Rotated(Box<User>, Uuid, chrono::NaiveDateTime),
             Reused,
             Invalid,
         }
@@ -136,7 +143,11 @@ impl Accounts {
                         return Ok(Outcome::Invalid);
                     };
                     sessions::rotate(conn, &session, &old_hash, &new_hash, &client).await?;
-                    return Ok(Outcome::Rotated(user, session.id));
+                    return Ok(Outcome::Rotated(
+                        Box::new(user),
+                        session.id,
+                        session.expires_at,
+                    ));
                 }
                 let Some(session) = sessions::find_by_rotated_token(conn, &old_hash).await? else {
                     return Ok(Outcome::Invalid);
@@ -154,7 +165,9 @@ impl Accounts {
             })
             .await?;
         match outcome {
-            Outcome::Rotated(user, session_id) => self.tokens(user, session_id, new_token),
+            Outcome::Rotated(user, session_id, expires_at) => {
+                self.tokens(*user, session_id, expires_at, new_token)
+            }
             Outcome::Reused => {
                 self.waker.wake();
                 tracing::warn!(
