@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PathBuf::from("../../proto/identity.proto"),
         PathBuf::from("../../proto/chat.proto"),
         PathBuf::from("../../proto/billing.proto"),
+        PathBuf::from("../../proto/analytics.proto"),
     ];
     for proto in &protos {
         println!("cargo:rerun-if-changed={}", proto.display());

@@ -222,6 +222,29 @@ fn plan(p: &Plan) -> pb::Plan {
 
 #[tonic::async_trait]
 impl Billing for BillingService {
+    // TODO(analytics backfill): replaced by the export helper before landing.
+    async fn export_subscriptions(
+        &self,
+        _: Request<pb::ExportRequest>,
+    ) -> Answer<pb::SubscriptionExportPage> {
+        Err(Status::unimplemented("export_subscriptions"))
+    }
+
+    // TODO(analytics backfill): replaced by the export helper before landing.
+    async fn export_payments(
+        &self,
+        _: Request<pb::ExportRequest>,
+    ) -> Answer<pb::PaymentExportPage> {
+        Err(Status::unimplemented("export_payments"))
+    }
+
+    // TODO(analytics backfill): replaced by the export helper before landing.
+    async fn export_invoices(
+        &self,
+        _: Request<pb::ExportRequest>,
+    ) -> Answer<pb::InvoiceExportPage> {
+        Err(Status::unimplemented("export_invoices"))
+    }
     async fn list_plans(&self, _: Request<pb::Empty>) -> Answer<pb::PlanList> {
         let plans = self.metering.list_plans().await?;
         Ok(Response::new(pb::PlanList {

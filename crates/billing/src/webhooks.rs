@@ -232,7 +232,10 @@ pub(crate) async fn apply_subscription(
     {
         return Ok(Outcome::Duplicate);
     }
-    let by_id = subscriptions::lock_by_stripe_id(conn, &sub.id).await?;
+    // Unlocked: a row's user never changes, and the user's lock below comes
+    // before any row lock, so two deliveries never wait on each other in
+    // opposite orders.
+    let by_id = subscriptions::find_by_stripe_id(conn, &sub.id).await?;
     let user_id = match (metadata_user, &by_id) {
         (Some(id), _) => Some(id),
         (None, Some(row)) => Some(row.user_id),
@@ -256,6 +259,10 @@ pub(crate) async fn apply_subscription(
         tracing::warn!(stripe.source = source, stripe.price = ?price, "a subscription to a price of no plan; ignored");
         return Ok(Outcome::Ignored);
     };
+    // Two deliveries about a user's first subscription find no row to lock:
+    // without this lock both would insert, and the loser of the unique
+    // index on stripeSubscriptionId would fail instead of yielding.
+    subscriptions::lock_user(conn, user_id).await?;
     let previous = subscriptions::lock_of_user(conn, user_id).await?;
     if let Some(row) = &previous
         && row
@@ -310,6 +317,10 @@ pub(crate) async fn apply_subscription(
             status: status.to_owned(),
             current_period_end: Some(period.end),
             occurred_at: observed_at,
+            subscription_id: None,
+            plan_id: Some(plan.id),
+            interval: None,
+            current_period_start: Some(period.start),
         },
     )
     .await?;

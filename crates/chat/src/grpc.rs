@@ -84,6 +84,29 @@ pub(crate) fn message(m: &Message) -> pb::Message {
 
 #[tonic::async_trait]
 impl chat_server::Chat for ChatService {
+    // TODO(analytics backfill): replaced by the export helper before landing.
+    async fn export_conversations(
+        &self,
+        _: Request<pb::ExportRequest>,
+    ) -> Answer<pb::ConversationExportPage> {
+        Err(Status::unimplemented("export_conversations"))
+    }
+
+    // TODO(analytics backfill): replaced by the export helper before landing.
+    async fn export_messages(
+        &self,
+        _: Request<pb::ExportRequest>,
+    ) -> Answer<pb::MessageExportPage> {
+        Err(Status::unimplemented("export_messages"))
+    }
+
+    // TODO(analytics backfill): replaced by the export helper before landing.
+    async fn export_token_usage(
+        &self,
+        _: Request<pb::ExportRequest>,
+    ) -> Answer<pb::TokenUsageExportPage> {
+        Err(Status::unimplemented("export_token_usage"))
+    }
     async fn list_models(&self, _: Request<pb::Empty>) -> Answer<pb::ModelList> {
         let providers = self.chat.providers().await?;
         let items = providers

@@ -24,6 +24,20 @@ pub struct SubscriptionChanged {
     pub current_period_end: Option<DateTime<Utc>>,
     /// When Stripe made the change (its event's `created`).
     pub occurred_at: DateTime<Utc>,
+    /// Billing's subscriptions row (absent in events written before the
+    /// field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<Uuid>,
+    /// The subscribed plan (billing's plans row), whatever `plan_tier` the
+    /// status grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<Uuid>,
+    /// `month` or `year`: the interval of the subscribed price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// The start of the paid period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_period_start: Option<DateTime<Utc>>,
 }
 impl Event for SubscriptionChanged {
     const TYPE: &'static str = "billing.subscription.changed";
@@ -139,6 +153,33 @@ impl Event for InvoiceOverdue {
     const VERSION: u32 = 1;
 }
 
+/// An invoice row was created or changed state (any Stripe `invoice.*`
+/// event that changed it, the reconciler, the overdue job). Consumers keep
+/// the newest by `occurredAt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceChanged {
+    pub invoice_id: Uuid,
+    pub user_id: Uuid,
+    pub subscription_id: Option<Uuid>,
+    pub invoice_number: String,
+    /// `draft`, `open`, `paid`, `void` or `uncollectible`.
+    pub status: String,
+    pub subtotal: BigDecimal,
+    pub tax: BigDecimal,
+    pub total: BigDecimal,
+    pub due_date: Option<NaiveDate>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// The Stripe event's `created` that produced this state (the row's
+    /// `stripeEventCreatedAt`).
+    pub occurred_at: DateTime<Utc>,
+}
+impl Event for InvoiceChanged {
+    const TYPE: &'static str = "billing.invoice.changed";
+    const VERSION: u32 = 1;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +193,10 @@ mod tests {
             status: "active".to_owned(),
             current_period_end: None,
             occurred_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            subscription_id: None,
+            plan_id: None,
+            interval: None,
+            current_period_start: None,
         };
         let envelope = Envelope::new(&event, TraceContext::default()).unwrap();
         assert_eq!(envelope.event_type, "billing.subscription.changed");

@@ -33,6 +33,32 @@ impl Event for ConversationDeleted {
     const VERSION: u32 = 1;
 }
 
+/// A conversation's counters (`messageCount`, `tokenCount`) after the
+/// transaction that changed them, ordered by `updatedAt` (the row's, set in
+/// that transaction under the conversation's lock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationCounters {
+    pub message_count: i32,
+    pub token_count: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A conversation's counters changed in a transaction that writes no other
+/// event carrying them (a send that produced nothing gives its reply's
+/// place back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationUpdated {
+    pub conversation_id: Uuid,
+    pub user_id: Uuid,
+    pub counters: ConversationCounters,
+}
+impl Event for ConversationUpdated {
+    const TYPE: &'static str = "chat.conversation.updated";
+    const VERSION: u32 = 1;
+}
+
 /// A message was saved (one event per message: the user's and the reply).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +72,9 @@ pub struct MessageCreated {
     pub model: Option<String>,
     pub language: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The conversation's counters after the transaction that saved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<ConversationCounters>,
 }
 impl Event for MessageCreated {
     const TYPE: &'static str = "chat.message.created";
@@ -75,6 +104,10 @@ pub struct TokensUsed {
     /// First day of the month the tokens count in.
     pub billing_month: NaiveDate,
     pub occurred_at: DateTime<Utc>,
+    /// The conversation's counters after the transaction that charged the
+    /// call (absent when no conversation was counted: deleted meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<ConversationCounters>,
 }
 impl Event for TokensUsed {
     const TYPE: &'static str = "chat.tokens.used";
@@ -103,6 +136,7 @@ mod tests {
             cost_usd: BigDecimal::from_str("0.000123").unwrap(),
             billing_month: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             occurred_at: Utc::now(),
+            counters: None,
         };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["costUsd"], "0.000123");

@@ -21,6 +21,13 @@ pub mod billing {
     }
 }
 
+/// `analytics.v1`: the operators' figures.
+pub mod analytics {
+    pub mod v1 {
+        tonic::include_proto!("analytics.v1");
+    }
+}
+
 pub use prost_types::Timestamp;
 
 /// A refusal as every service sends it: the gRPC code, a message, and the

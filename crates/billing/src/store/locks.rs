@@ -1,6 +1,8 @@
-//! Session-level PostgreSQL advisory locks: one holder at a time across
-//! every replica, released with [`unlock`] or when the session ends (a
-//! crashed holder's connection closes, so its lock never outlives it).
+//! PostgreSQL advisory locks: one holder at a time across every replica.
+//! Session-level ones ([`try_lock`]) are released with [`unlock`] or when
+//! the session ends (a crashed holder's connection closes, so its lock never
+//! outlives it); transaction-level ones ([`xact_lock`]) at commit or
+//! rollback.
 
 use diesel::{prelude::*, sql_types::Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -31,4 +33,15 @@ pub async fn unlock(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<boo
             .get_result(conn)
             .await?;
     Ok(row.taken)
+}
+
+/// Waits for the lock named `name` and holds it until the transaction ends,
+/// serialising the rest of the transaction with every other one that takes
+/// the same name.
+pub async fn xact_lock(conn: &mut AsyncPgConnection, name: &str) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<Text, _>(name)
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -74,9 +74,5 @@ pub async fn of_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult
 /// that finding no customer and creating one happen once per user however
 /// many checkouts run at the same time.
 pub async fn lock_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<diesel::sql_types::Text, _>(format!("billing.stripe_customer:{user_id}"))
-        .execute(conn)
-        .await
-        .map(drop)
+    super::locks::xact_lock(conn, &format!("billing.stripe_customer:{user_id}")).await
 }

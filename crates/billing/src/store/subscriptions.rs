@@ -48,18 +48,10 @@ pub struct SubscriptionState {
     pub stripe_event_created_at: Option<Timestamp>,
 }
 
-/// The row of a Stripe subscription, locked for the transaction.
-pub async fn lock_by_stripe_id(
-    conn: &mut AsyncPgConnection,
-    stripe_subscription_id: &str,
-) -> QueryResult<Option<Subscription>> {
-    subscriptions::table
-        .filter(subscriptions::stripe_subscription_id.eq(stripe_subscription_id))
-        .select(Subscription::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
+/// Serialises the rest of the transaction with every other one writing the
+/// user's subscription, whether or not the user has a row yet.
+pub async fn lock_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<()> {
+    super::locks::xact_lock(conn, &format!("billing.subscription:{user_id}")).await
 }
 
 /// The user's subscription row, locked for the transaction.

@@ -228,5 +228,6 @@ pub fn tokens_used(
         cost_usd: money(cost),
         billing_month: month,
         occurred_at: Utc::now(),
+        counters: None,
     }
 }

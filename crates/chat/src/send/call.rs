@@ -334,6 +334,7 @@ impl Call {
             model: Some(self.model.clone()),
             language: language.clone(),
             created_at: Utc::now(),
+            counters: None,
         })?;
         let max = reservation.max_messages_per_conversation;
         let mut conn = self.chat.conn().await?;

@@ -160,6 +160,7 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
                 model: Some(reply.model.to_owned()),
                 language: language.clone(),
                 created_at: Utc::now(),
+                counters: None,
             };
             the_charge.message_id = Some(assistant_id);
             // The reply's place was counted with the user's message.
@@ -221,6 +222,7 @@ async fn charge(
         cost_usd: charge.cost.clone(),
         billing_month: month,
         occurred_at: Utc::now(),
+        counters: None,
     })?);
     let row = usage::New {
         id: charge.usage_id,

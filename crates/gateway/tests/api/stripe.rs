@@ -382,6 +382,10 @@ async fn identity_keeps_the_newest_plan_tier_whatever_the_order_of_arrival() {
         status: "active".to_owned(),
         current_period_end: None,
         occurred_at,
+        subscription_id: None,
+        plan_id: None,
+        interval: None,
+        current_period_start: None,
     };
     let newer = app
         .billing
