@@ -18,6 +18,7 @@
 //! second we asked Stripe, so a webhook event created after that (the same
 //! change, or a newer one) still overwrites it, and an older one never does.
 
+use aichat_db::page::{PageRequest, next_cursor};
 use aichat_messaging::relay::Waker;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -26,7 +27,6 @@ use uuid::Uuid;
 use crate::{
     domain::{
         FREE_PLAN, FieldErrors,
-        cursor::{PageRequest, next_cursor},
         subscription::{ENDED, Interval, NO_SUBSCRIPTION, cancel_reason},
     },
     service::Error,

@@ -1,6 +1,7 @@
 //! The chat use cases. Each owns its transaction: open it, call the store,
 //! write the outbox rows, commit, then wake the relay.
 
+use aichat_db::page::{Cursor, PageRequest, next_cursor};
 use aichat_events::chat as ev;
 use aichat_messaging::{outbox, relay::Waker};
 use chrono::Utc;
@@ -9,7 +10,7 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Cursor, FieldErrors, cursor, input, usage::DayWindow},
+    domain::{FieldErrors, input, usage::DayWindow},
     store::{
         conversations::{self, Changes, Conversation},
         messages::{self, Message},
@@ -244,10 +245,14 @@ impl Chat {
         limit: u32,
         cursor: &str,
     ) -> Result<Page<Conversation>, Error> {
-        let (limit, after) = paging(limit, cursor)?;
+        let page = paging(limit, cursor)?;
         let mut conn = self.conn().await?;
-        let mut items = conversations::page(&mut conn, user_id, archived, after, limit + 1).await?;
-        let next = next_cursor(&mut items, limit, |c| (c.created_at, c.id));
+        let mut items =
+            conversations::page(&mut conn, user_id, archived, page.after, page.size + 1).await?;
+        let next = next_cursor(&mut items, page.size, |c| Cursor {
+            created_at: c.created_at,
+            id: c.id,
+        });
         Ok(Page { items, next })
     }
 
@@ -343,7 +348,7 @@ impl Chat {
         limit: u32,
         cursor: &str,
     ) -> Result<Page<Message>, Error> {
-        let (limit, after) = paging(limit, cursor)?;
+        let page = paging(limit, cursor)?;
         let mut conn = self.conn().await?;
         if conversations::find(&conn, user_id, conversation_id)
             .await?
@@ -351,8 +356,12 @@ impl Chat {
         {
             return Err(Error::NotFound);
         }
-        let mut items = messages::page(&mut conn, conversation_id, after, limit + 1).await?;
-        let next = next_cursor(&mut items, limit, |m| (m.created_at, m.id));
+        let mut items =
+            messages::page(&mut conn, conversation_id, page.after, page.size + 1).await?;
+        let next = next_cursor(&mut items, page.size, |m| Cursor {
+            created_at: m.created_at,
+            id: m.id,
+        });
         Ok(Page { items, next })
     }
 
@@ -395,42 +404,14 @@ impl Chat {
     }
 }
 
-fn paging(limit: u32, cursor: &str) -> Result<(i64, Option<Cursor>), Error> {
-    let mut errors = FieldErrors::new();
-    let size = cursor::page_size(limit)
-        .map_err(|e| errors.insert("limit".into(), e))
-        .ok();
-    let after = if cursor.is_empty() {
-        None
-    } else {
-        Cursor::decode(cursor)
-            .map_err(|e| errors.insert("cursor".into(), e))
-            .ok()
-    };
-    match size {
-        Some(size) if errors.is_empty() => Ok((size, after)),
-        _ => Err(Error::Validation(errors)),
+/// The page size and the cursor; a cursor without a time is none of chat's
+/// (every conversation and message has one).
+fn paging(limit: u32, cursor: &str) -> Result<PageRequest, Error> {
+    let page = PageRequest::parse(limit, cursor).map_err(Error::Validation)?;
+    if page.after.is_some_and(|c| c.created_at.is_none()) {
+        let mut errors = FieldErrors::new();
+        errors.insert("cursor".into(), "is not a cursor from this API".into());
+        return Err(Error::Validation(errors));
     }
-}
-
-/// Trims the extra row fetched to learn whether a next page exists.
-fn next_cursor<T>(
-    items: &mut Vec<T>,
-    limit: i64,
-    key: impl Fn(&T) -> (Option<crate::store::Timestamp>, Uuid),
-) -> Option<String> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if items.len() <= limit {
-        return None;
-    }
-    items.truncate(limit);
-    let last = items.last()?;
-    let (created_at, id) = key(last);
-    Some(
-        Cursor {
-            created_at: created_at?,
-            id,
-        }
-        .encode(),
-    )
+    Ok(page)
 }

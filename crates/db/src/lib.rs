@@ -17,6 +17,7 @@ use diesel_async::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
+pub mod page;
 #[cfg(feature = "testing")]
 pub mod testing;
 

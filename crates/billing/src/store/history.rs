@@ -14,7 +14,7 @@ use super::{
     Timestamp,
     schema::{invoices, payments},
 };
-use crate::domain::cursor::Cursor;
+use aichat_db::page::Cursor;
 
 /// An invoice as the user sees it.
 #[derive(Debug, Clone, Queryable, Selectable)]

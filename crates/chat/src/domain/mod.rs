@@ -2,13 +2,10 @@
 //! days of a usage report.
 
 pub mod context;
-pub mod cursor;
 pub mod input;
 pub mod language;
 pub mod pricing;
 pub mod usage;
-
-pub use cursor::Cursor;
 
 /// Field name → what is wrong: the `errors` of a `validation_failed` problem.
 pub type FieldErrors = std::collections::BTreeMap<String, String>;

@@ -6,7 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{Timestamp, now, schema::conversations};
-use crate::domain::Cursor;
+use aichat_db::page::Cursor;
 
 /// A conversation row.
 #[derive(Debug, Clone, Queryable, Selectable)]

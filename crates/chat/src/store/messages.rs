@@ -8,7 +8,7 @@ use super::{
     Timestamp, now,
     schema::{conversations, messages},
 };
-use crate::domain::Cursor;
+use aichat_db::page::Cursor;
 
 /// A message row.
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -1,8 +1,11 @@
-//! Opaque pagination cursors of the user's invoices and payments, as chat
-//! makes them for conversations: the sort key of the last item returned
-//! (`createdAt` in microseconds, and the id, which breaks ties), base64url.
-//! The seed leaves `createdAt` nullable; a row without one sorts first
-//! (PostgreSQL's `DESC` puts `NULL`s first) and its cursor says so (`-`).
+//! Cursor pagination as every service pages its lists: a page size from
+//! the wire's `limit`, and an opaque cursor, the sort key of the last item
+//! returned (`createdAt` in microseconds, and the id, which breaks ties),
+//! base64url. The seed leaves `createdAt` nullable; a row without one says
+//! so in its cursor (`-`), and a list whose rows always have one refuses
+//! such a cursor.
+
+use std::collections::BTreeMap;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDateTime};
@@ -71,8 +74,8 @@ pub struct PageRequest {
 impl PageRequest {
     /// `limit` and `cursor` as they came (`cursor` empty: the first page);
     /// the errors name the fields.
-    pub fn parse(limit: u32, cursor: &str) -> Result<Self, super::FieldErrors> {
-        let mut errors = super::FieldErrors::new();
+    pub fn parse(limit: u32, cursor: &str) -> Result<Self, BTreeMap<String, String>> {
+        let mut errors = BTreeMap::new();
         let size = page_size(limit)
             .map_err(|e| errors.insert("limit".into(), e))
             .ok();
