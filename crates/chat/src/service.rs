@@ -219,7 +219,8 @@ impl Chat {
                         conversation_id: c.id,
                         user_id,
                         model: c.model.clone(),
-                        created_at: Utc::now(),
+                        // The row's, so events and backfill agree on the day.
+                        created_at: c.created_at.map_or_else(Utc::now, |t| t.and_utc()),
                     },
                 )
                 .await?;

@@ -2,6 +2,7 @@
 //! real PostgreSQL and RabbitMQ. Conversations and replies end to end are
 //! tested through the gateway (crates/gateway/tests).
 
+mod counters;
 mod recovery;
 mod storage;
 mod usage;
