@@ -9,7 +9,7 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Cursor, FieldErrors, cursor, input, usage::DayWindow},
+    domain::{Cursor, FieldErrors, cursor, export::ExportPage, input, usage::DayWindow},
     store::{
         conversations::{self, Changes, Conversation},
         messages::{self, Message},
@@ -386,6 +386,44 @@ impl Chat {
         Ok(usage::daily(&mut conn, user_id, &window).await?)
     }
 
+    /// A page of every user's conversations by id, with their counters
+    /// (analytics' backfill).
+    pub async fn export_conversations(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Page<Conversation>, Error> {
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
+        let mut conn = self.conn().await?;
+        let items = conversations::export(&mut conn, page.after, page.limit).await?;
+        Ok(exported(page, items, |c| c.id))
+    }
+
+    /// A page of every message by id, soft-deleted ones included, each with
+    /// its conversation's user (analytics' backfill).
+    pub async fn export_messages(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Page<(Message, Uuid)>, Error> {
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
+        let mut conn = self.conn().await?;
+        let items = messages::export(&mut conn, page.after, page.limit).await?;
+        Ok(exported(page, items, |(m, _)| m.id))
+    }
+
+    /// A page of every tokenUsage row by id (analytics' backfill).
+    pub async fn export_token_usage(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Page<usage::Usage>, Error> {
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
+        let mut conn = self.conn().await?;
+        let items = usage::export(&mut conn, page.after, page.limit).await?;
+        Ok(exported(page, items, |u| u.id))
+    }
+
     /// Deletes everything a user owned (on `identity.user.deleted`).
     pub async fn forget_user(
         &self,
@@ -412,6 +450,12 @@ fn paging(limit: u32, cursor: &str) -> Result<(i64, Option<Cursor>), Error> {
         Some(size) if errors.is_empty() => Ok((size, after)),
         _ => Err(Error::Validation(errors)),
     }
+}
+
+/// An export page of `items` (ordered by `id`).
+fn exported<T>(page: ExportPage, items: Vec<T>, id: impl Fn(&T) -> Uuid) -> Page<T> {
+    let next = page.next(items.iter().map(id)).map(|id| id.to_string());
+    Page { items, next }
 }
 
 /// Trims the extra row fetched to learn whether a next page exists.

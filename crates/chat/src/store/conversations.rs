@@ -133,6 +133,24 @@ pub async fn page(
     query.load(conn).await
 }
 
+/// Every user's conversations after `after` by id, ascending, at most
+/// `limit` (analytics' backfill; the primary key's index serves it).
+pub async fn export(
+    conn: &mut AsyncPgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Conversation>> {
+    let mut query = conversations::table
+        .select(Conversation::as_select())
+        .order(conversations::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(conversations::id.gt(after));
+    }
+    query.load(conn).await
+}
+
 /// Fields a user may change; `None` leaves a field as it is, `Some(None)`
 /// clears an optional one.
 #[derive(Default)]

@@ -3,6 +3,7 @@
 //! tested through the gateway (crates/gateway/tests).
 
 mod counters;
+mod export;
 mod recovery;
 mod storage;
 mod usage;
