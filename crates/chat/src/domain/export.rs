@@ -50,10 +50,7 @@ impl ExportPage {
 
     /// The `next` of a page of `ids`: its last id when the page is full
     /// (there may be more), `None` when it is not (the last page).
-    pub fn next(
-        &self,
-        ids: impl DoubleEndedIterator<Item = Uuid> + ExactSizeIterator,
-    ) -> Option<Uuid> {
+    pub fn next(&self, ids: impl ExactSizeIterator<Item = Uuid>) -> Option<Uuid> {
         let full = i64::try_from(ids.len()).is_ok_and(|n| n == self.limit);
         if full { ids.last() } else { None }
     }
