@@ -10,7 +10,8 @@
 //!   the reply streamed, the reply is not saved but the call is charged all
 //!   the same, with the usage row's links null (the seed's SET NULL).
 //! - [`abandon`]: the provider produced nothing. The reply's place in the
-//!   conversation is given back and the reservation released.
+//!   conversation is given back (`chat.conversation.updated`) and the
+//!   reservation released.
 //! - [`recover`]: a replica died mid-call (or could not save its reply).
 //!   Another replica charges the call with what is known: the prompt tokens
 //!   and the completion tokens of the last checkpoint.
