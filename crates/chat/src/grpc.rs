@@ -84,29 +84,84 @@ pub(crate) fn message(m: &Message) -> pb::Message {
 
 #[tonic::async_trait]
 impl chat_server::Chat for ChatService {
-    // TODO(analytics backfill): replaced by the export helper before landing.
     async fn export_conversations(
         &self,
-        _: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Answer<pb::ConversationExportPage> {
-        Err(Status::unimplemented("export_conversations"))
+        let r = request.into_inner();
+        let page = self.chat.export_conversations(&r.after, r.limit).await?;
+        Ok(Response::new(pb::ConversationExportPage {
+            items: page
+                .items
+                .iter()
+                .map(|c| pb::ConversationExport {
+                    conversation_id: c.id.to_string(),
+                    user_id: c.user_id.to_string(),
+                    model: c.model.clone(),
+                    message_count: i64::from(c.message_count.unwrap_or(0)),
+                    token_count: i64::from(c.token_count.unwrap_or(0)),
+                    created_at: c.created_at.map(|t| timestamp(t.and_utc())),
+                    updated_at: c.updated_at.map(|t| timestamp(t.and_utc())),
+                })
+                .collect(),
+            next: page.next.unwrap_or_default(),
+        }))
     }
 
-    // TODO(analytics backfill): replaced by the export helper before landing.
     async fn export_messages(
         &self,
-        _: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Answer<pb::MessageExportPage> {
-        Err(Status::unimplemented("export_messages"))
+        let r = request.into_inner();
+        let page = self.chat.export_messages(&r.after, r.limit).await?;
+        Ok(Response::new(pb::MessageExportPage {
+            items: page
+                .items
+                .iter()
+                .map(|(m, user_id)| pb::MessageExport {
+                    message_id: m.id.to_string(),
+                    conversation_id: m.conversation_id.to_string(),
+                    user_id: user_id.to_string(),
+                    role: m.role.clone(),
+                    token_count: i64::from(m.token_count),
+                    model: m.model.clone().unwrap_or_default(),
+                    created_at: m.created_at.map(|t| timestamp(t.and_utc())),
+                })
+                .collect(),
+            next: page.next.unwrap_or_default(),
+        }))
     }
 
-    // TODO(analytics backfill): replaced by the export helper before landing.
     async fn export_token_usage(
         &self,
-        _: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Answer<pb::TokenUsageExportPage> {
-        Err(Status::unimplemented("export_token_usage"))
+        let r = request.into_inner();
+        let page = self.chat.export_token_usage(&r.after, r.limit).await?;
+        let id = |v: Option<Uuid>| v.map(|id| id.to_string()).unwrap_or_default();
+        Ok(Response::new(pb::TokenUsageExportPage {
+            items: page
+                .items
+                .iter()
+                .map(|u| pb::TokenUsageExport {
+                    usage_id: u.id.to_string(),
+                    user_id: u.user_id.to_string(),
+                    conversation_id: id(u.conversation_id),
+                    message_id: id(u.message_id),
+                    provider: u.provider.clone(),
+                    model: u.model.clone(),
+                    prompt_tokens: i64::from(u.prompt_tokens),
+                    completion_tokens: i64::from(u.completion_tokens),
+                    total_tokens: i64::from(u.total_tokens),
+                    cost_usd: pricing::to_text(&u.cost_usd),
+                    billing_month: u.billing_month.format("%Y-%m-%d").to_string(),
+                    created_at: u.created_at.map(|t| timestamp(t.and_utc())),
+                })
+                .collect(),
+            next: page.next.unwrap_or_default(),
+        }))
     }
+
     async fn list_models(&self, _: Request<pb::Empty>) -> Answer<pb::ModelList> {
         let providers = self.chat.providers().await?;
         let items = providers

@@ -10,7 +10,7 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::{FieldErrors, input, usage::DayWindow},
+    domain::{FieldErrors, export::ExportPage, input, usage::DayWindow},
     store::{
         conversations::{self, Changes, Conversation},
         messages::{self, Message},
@@ -220,7 +220,8 @@ impl Chat {
                         conversation_id: c.id,
                         user_id,
                         model: c.model.clone(),
-                        created_at: Utc::now(),
+                        // The row's, so events and backfill agree on the day.
+                        created_at: c.created_at.map_or_else(Utc::now, |t| t.and_utc()),
                     },
                 )
                 .await?;
@@ -394,6 +395,44 @@ impl Chat {
         Ok(usage::daily(&mut conn, user_id, &window).await?)
     }
 
+    /// A page of every user's conversations by id, with their counters
+    /// (analytics' backfill).
+    pub async fn export_conversations(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Page<Conversation>, Error> {
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
+        let mut conn = self.conn().await?;
+        let items = conversations::export(&mut conn, page.after, page.limit).await?;
+        Ok(exported(page, items, |c| c.id))
+    }
+
+    /// A page of every message by id, soft-deleted ones included, each with
+    /// its conversation's user (analytics' backfill).
+    pub async fn export_messages(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Page<(Message, Uuid)>, Error> {
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
+        let mut conn = self.conn().await?;
+        let items = messages::export(&mut conn, page.after, page.limit).await?;
+        Ok(exported(page, items, |(m, _)| m.id))
+    }
+
+    /// A page of every tokenUsage row by id (analytics' backfill).
+    pub async fn export_token_usage(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Page<usage::Usage>, Error> {
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
+        let mut conn = self.conn().await?;
+        let items = usage::export(&mut conn, page.after, page.limit).await?;
+        Ok(exported(page, items, |u| u.id))
+    }
+
     /// Deletes everything a user owned (on `identity.user.deleted`).
     pub async fn forget_user(
         &self,
@@ -414,4 +453,10 @@ fn paging(limit: u32, cursor: &str) -> Result<PageRequest, Error> {
         return Err(Error::Validation(errors));
     }
     Ok(page)
+}
+
+/// An export page of `items` (ordered by `id`).
+fn exported<T>(page: ExportPage, items: Vec<T>, id: impl Fn(&T) -> Uuid) -> Page<T> {
+    let next = page.next(items.iter().map(id)).map(|id| id.to_string());
+    Page { items, next }
 }

@@ -124,9 +124,29 @@ fn session_ref(r: Option<pb::SessionRef>) -> Result<(Uuid, Uuid), Status> {
 
 #[tonic::async_trait]
 impl Identity for IdentityService {
-    // TODO(analytics backfill): replaced by the export helper before landing.
-    async fn export_users(&self, _: Request<pb::ExportRequest>) -> Answer<pb::UserExportPage> {
-        Err(Status::unimplemented("export_users"))
+    async fn export_users(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Answer<pb::UserExportPage> {
+        let r = request.into_inner();
+        let page = self.accounts.export_users(&r.after, r.limit).await?;
+        let at = |t: Option<crate::store::Timestamp>| t.map(|t| timestamp(t.and_utc()));
+        Ok(Response::new(pb::UserExportPage {
+            items: page
+                .items
+                .iter()
+                .map(|u| pb::UserExport {
+                    user_id: u.id.to_string(),
+                    plan_tier: u.plan_tier.clone(),
+                    role: u.role.clone(),
+                    email_verified: u.email_verified == Some(true),
+                    is_active: u.is_active == Some(true),
+                    created_at: at(u.created_at),
+                    plan_tier_changed_at: at(u.plan_tier_changed_at),
+                })
+                .collect(),
+            next: page.next.map(|id| id.to_string()).unwrap_or_default(),
+        }))
     }
     async fn register(&self, request: Request<pb::RegisterRequest>) -> Answer<pb::User> {
         let r = request.into_inner();

@@ -1,7 +1,8 @@
-//! Chat rules with no I/O: input limits, cursors, prices, languages, the
-//! days of a usage report.
+//! Chat rules with no I/O: input limits, cursors, export pages, prices,
+//! languages, the days of a usage report.
 
 pub mod context;
+pub mod export;
 pub mod input;
 pub mod language;
 pub mod pricing;

@@ -7,14 +7,13 @@ use std::time::Duration;
 use aichat_events::chat as ev;
 use aichat_llm::{ChatRequest, LlmError, ProviderConfig, ProviderKind, StreamEvent};
 use aichat_messaging::outbox;
-use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    EventStream, Failure, REPLY_BUDGET, SendError, SendEvent, Sender,
+    Counted, EventStream, Failure, REPLY_BUDGET, SendError, SendEvent, Sender,
     charge::{self, Finished},
     to_i32,
 };
@@ -325,17 +324,6 @@ impl Call {
             created_at: now,
             checkpoint_at: now,
         };
-        let created = outbox::Outgoing::new(&ev::MessageCreated {
-            message_id,
-            conversation_id: self.conversation_id,
-            user_id: self.user_id,
-            role: "user".to_owned(),
-            token_count,
-            model: Some(self.model.clone()),
-            language: language.clone(),
-            created_at: Utc::now(),
-            counters: None,
-        })?;
         let max = reservation.max_messages_per_conversation;
         let mut conn = self.chat.conn().await?;
         let user_message = conn
@@ -370,9 +358,21 @@ impl Call {
                 .await?;
                 // The reply's place is counted now, so the limit holds while
                 // it streams; a send that produces nothing gives it back.
+                let counted = Counted::new(&conversation, 2, 0);
+                let created = outbox::Outgoing::new(&ev::MessageCreated {
+                    message_id,
+                    conversation_id: self.conversation_id,
+                    user_id: self.user_id,
+                    role: "user".to_owned(),
+                    token_count,
+                    model: Some(self.model.clone()),
+                    language: language.clone(),
+                    created_at: now.and_utc(),
+                    counters: Some(counted.after.clone()),
+                })?;
                 let shared: &AsyncPgConnection = conn;
                 futures::try_join!(
-                    conversations::add_counts(shared, self.conversation_id, 2, 0),
+                    counted.write(shared),
                     pending::insert(shared, &pending),
                     outbox::insert(shared, std::slice::from_ref(&created)),
                 )?;

@@ -10,7 +10,8 @@
 //!   the reply streamed, the reply is not saved but the call is charged all
 //!   the same, with the usage row's links null (the seed's SET NULL).
 //! - [`abandon`]: the provider produced nothing. The reply's place in the
-//!   conversation is given back and the reservation released.
+//!   conversation is given back (`chat.conversation.updated`) and the
+//!   reservation released.
 //! - [`recover`]: a replica died mid-call (or could not save its reply).
 //!   Another replica charges the call with what is known: the prompt tokens
 //!   and the completion tokens of the last checkpoint.
@@ -26,13 +27,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{billing_month, call::backoff, to_i32};
+use super::{Counted, billing_month, call::backoff, to_i32};
 use crate::{
     billing::{Billing, Reservation},
     domain::{language, pricing},
     service::Chat,
     store::{
-        self, conversations,
+        self,
+        conversations::{self, Conversation},
         messages::{self, Message},
         pending::{self, PendingSend},
         providers::{self, Provider},
@@ -118,11 +120,9 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
             if claimed.is_none() {
                 return Ok(Finished::AlreadyCharged);
             }
-            let linked = conversation.as_ref().map(|c| c.id);
             let mut the_charge = Charge {
                 usage_id: reply.usage_id,
                 user_id: reply.user_id,
-                conversation_id: linked,
                 message_id: None,
                 provider: &reply.provider.name,
                 model: reply.model,
@@ -131,10 +131,11 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
                 completion_tokens: reply.completion_tokens,
                 cost: &cost,
             };
-            let Some(conversation_id) = linked else {
+            let Some(conversation) = conversation else {
                 charge(conn, &the_charge, None).await?;
                 return Ok(Finished::ConversationGone);
             };
+            let conversation_id = conversation.id;
             let saved = messages::insert(
                 conn,
                 &[messages::New {
@@ -159,12 +160,18 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
                 token_count: to_i32(reply.completion_tokens),
                 model: Some(reply.model.to_owned()),
                 language: language.clone(),
-                created_at: Utc::now(),
+                created_at: at.and_utc(),
+                // Set by `charge`, with the tokens it adds.
                 counters: None,
             };
             the_charge.message_id = Some(assistant_id);
             // The reply's place was counted with the user's message.
-            charge(conn, &the_charge, Some((0, Some(created)))).await?;
+            let counts = Count {
+                locked: &conversation,
+                messages: 0,
+                created: Some(created),
+            };
+            charge(conn, &the_charge, Some(counts)).await?;
             let assistant = saved.into_iter().next().ok_or(DbError::NotFound)?;
             Ok(Finished::Saved {
                 assistant,
@@ -180,8 +187,6 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
 struct Charge<'a> {
     usage_id: Uuid,
     user_id: Uuid,
-    /// `None` when the conversation is gone.
-    conversation_id: Option<Uuid>,
     /// The reply, when it was saved.
     message_id: Option<Uuid>,
     provider: &'a str,
@@ -192,26 +197,54 @@ struct Charge<'a> {
     cost: &'a BigDecimal,
 }
 
+/// What a charge does to the conversation it is linked to.
+struct Count<'a> {
+    /// The conversation, locked (`FOR UPDATE`) by this transaction.
+    locked: &'a Conversation,
+    /// Messages to add: 0 when the reply's place was counted with the
+    /// user's message, -1 when no reply was saved and it is given back.
+    messages: i32,
+    /// The reply's `chat.message.created`, if it was saved.
+    created: Option<ev::MessageCreated>,
+}
+
 /// Writes the tokenUsage row and `chat.tokens.used` (pipelined); with
-/// `counters`, also adds to the conversation's counters (messages to add,
-/// and the reply's `chat.message.created` if it was saved).
+/// `count` (the conversation is still there), links the row to it, adds the
+/// call's tokens and `count.messages` to its counters, and writes the
+/// reply's `chat.message.created` if it was saved. Both events carry the
+/// counters after the change; without `count` they carry none.
 async fn charge(
     conn: &AsyncPgConnection,
     charge: &Charge<'_>,
-    counters: Option<(i32, Option<ev::MessageCreated>)>,
+    count: Option<Count<'_>>,
 ) -> Result<(), DbError> {
     let total = charge
         .prompt_tokens
         .saturating_add(charge.completion_tokens);
-    let month = billing_month(Utc::now().date_naive());
+    // One instant for the row and its event, so its month is the one the
+    // row's `createdAt` falls in.
+    let created_at = store::now();
+    let month = billing_month(created_at.date());
+    let counted = count
+        .as_ref()
+        .map(|c| Counted::new(c.locked, c.messages, to_i32(total)));
+    let counters = counted.as_ref().map(|c| c.after.clone());
     let mut outgoing = Vec::with_capacity(2);
-    if let Some((_, Some(created))) = &counters {
-        outgoing.push(outbox::Outgoing::new(created)?);
+    if let Some(Count {
+        created: Some(created),
+        ..
+    }) = count
+    {
+        outgoing.push(outbox::Outgoing::new(&ev::MessageCreated {
+            counters: counters.clone(),
+            ..created
+        })?);
     }
+    let conversation_id = counted.as_ref().map(|c| c.id);
     outgoing.push(outbox::Outgoing::new(&ev::TokensUsed {
         usage_id: charge.usage_id,
         user_id: charge.user_id,
-        conversation_id: charge.conversation_id,
+        conversation_id,
         message_id: charge.message_id,
         reservation_id: Some(charge.reservation_id),
         provider: charge.provider.to_owned(),
@@ -221,13 +254,13 @@ async fn charge(
         total_tokens: to_i32(total),
         cost_usd: charge.cost.clone(),
         billing_month: month,
-        occurred_at: Utc::now(),
-        counters: None,
+        occurred_at: created_at.and_utc(),
+        counters,
     })?);
     let row = usage::New {
         id: charge.usage_id,
         user_id: charge.user_id,
-        conversation_id: charge.conversation_id,
+        conversation_id,
         message_id: charge.message_id,
         provider: charge.provider,
         model: charge.model,
@@ -235,16 +268,12 @@ async fn charge(
         completion_tokens: to_i32(charge.completion_tokens),
         cost_usd: charge.cost,
         billing_month: month,
-        created_at: store::now(),
+        created_at,
     };
     let counted = async {
-        match (counters.as_ref(), charge.conversation_id) {
-            (Some((messages, _)), Some(id)) => {
-                conversations::add_counts(conn, id, *messages, to_i32(total))
-                    .await
-                    .map(drop)
-            }
-            _ => Ok(()),
+        match &counted {
+            Some(counted) => counted.write(conn).await,
+            None => Ok(()),
         }
     };
     futures::try_join!(
@@ -256,9 +285,10 @@ async fn charge(
 }
 
 /// The provider produced nothing: the reply's place in the conversation is
-/// given back and the reservation released. Best effort: if the database is
-/// down the pending row stays, and recovery charges the prompt (the one
-/// case where a call that produced nothing is charged).
+/// given back (with `chat.conversation.updated`, the counters after it) and
+/// the reservation released. Best effort: if the database is down the
+/// pending row stays, and recovery charges the prompt (the one case where a
+/// call that produced nothing is charged).
 pub(super) async fn abandon(
     chat: &Chat,
     billing: &Billing,
@@ -274,8 +304,18 @@ pub(super) async fn abandon(
             if pending::claim(conn, usage_id).await?.is_none() {
                 return Ok(false);
             }
-            if conversation.is_some() {
-                conversations::add_counts(conn, conversation_id, -1, 0).await?;
+            if let Some(conversation) = conversation {
+                let counted = Counted::new(&conversation, -1, 0);
+                let updated = outbox::Outgoing::new(&ev::ConversationUpdated {
+                    conversation_id,
+                    user_id,
+                    counters: counted.after.clone(),
+                })?;
+                let shared: &AsyncPgConnection = conn;
+                futures::try_join!(
+                    counted.write(shared),
+                    outbox::insert(shared, std::slice::from_ref(&updated)),
+                )?;
             }
             Ok(true)
         })
@@ -417,6 +457,12 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Res
     });
     // Deleted meanwhile (unlinked by SET NULL): charged unlinked.
     let conversation = conversation.filter(|_| call.conversation_id.is_some());
+    // No reply was saved: its place in the conversation is given back.
+    let count = conversation.as_ref().map(|locked| Count {
+        locked,
+        messages: -1,
+        created: None,
+    });
     tracing::warn!(
         usage.id = %call.id,
         replica.id = %call.replica_id,
@@ -429,7 +475,6 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Res
         &Charge {
             usage_id: call.id,
             user_id: call.user_id,
-            conversation_id: conversation.as_ref().map(|c| c.id),
             message_id: None,
             provider: &call.provider,
             model: &call.model,
@@ -438,8 +483,7 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Res
             completion_tokens: completion,
             cost: &cost,
         },
-        // No reply was saved: its place in the conversation is given back.
-        Some((-1, None)),
+        count,
     )
     .await
 }

@@ -24,6 +24,7 @@ pub mod charge;
 
 use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 
+use aichat_events::chat as ev;
 use aichat_llm::{ChatMessage, ChatRequest, LlmClient, ProviderConfig, ProviderKind, Role};
 use aichat_ratelimit::RateLimiter;
 use chrono::{Datelike, NaiveDate};
@@ -38,7 +39,7 @@ use crate::{
     domain::{context, input},
     service::{Chat, Error, NewConversation, field},
     store::{
-        conversations::Conversation,
+        conversations::{self, Conversation},
         messages::{self, Message},
         providers::{self, Provider},
     },
@@ -284,7 +285,7 @@ impl Sender {
         let (conversation, active, history) = {
             let conn = chat.conn().await?;
             futures::try_join!(
-                crate::store::conversations::find(&conn, user_id, conversation_id),
+                conversations::find(&conn, user_id, conversation_id),
                 providers::active(&conn),
                 messages::history(&conn, user_id, conversation_id, HISTORY_LIMIT),
             )
@@ -421,4 +422,44 @@ fn to_i32(n: u32) -> i32 {
 /// The first day of `day`'s month.
 pub fn billing_month(day: NaiveDate) -> NaiveDate {
     day.with_day(1).unwrap_or(day)
+}
+
+/// A change to a conversation's counters, made under its row lock: what
+/// [`conversations::add_counts`] writes and what the transaction's event
+/// says, built from the locked row so no statement is added to read them.
+struct Counted {
+    id: Uuid,
+    messages: i32,
+    tokens: i32,
+    /// The row's new `updatedAt`.
+    at: crate::store::Timestamp,
+    /// The counters after the change, as the events carry them.
+    after: ev::ConversationCounters,
+}
+
+impl Counted {
+    /// Adds `messages` and `tokens` to `locked`, a conversation this
+    /// transaction holds `FOR UPDATE`.
+    fn new(locked: &Conversation, messages: i32, tokens: i32) -> Self {
+        let at = conversations::next_updated_at(locked);
+        let (message_count, token_count) = conversations::counts_after(locked, messages, tokens);
+        Self {
+            id: locked.id,
+            messages,
+            tokens,
+            at,
+            after: ev::ConversationCounters {
+                message_count,
+                token_count,
+                updated_at: at.and_utc(),
+            },
+        }
+    }
+
+    /// Writes the change (pipelines with the transaction's other writes).
+    async fn write(&self, conn: &diesel_async::AsyncPgConnection) -> diesel::QueryResult<()> {
+        conversations::add_counts(conn, self.id, self.messages, self.tokens, self.at)
+            .await
+            .map(drop)
+    }
 }

@@ -133,6 +133,24 @@ pub async fn page(
     query.load(conn).await
 }
 
+/// Every user's conversations after `after` by id, ascending, at most
+/// `limit` (analytics' backfill; the primary key's index serves it).
+pub async fn export(
+    conn: &mut AsyncPgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Conversation>> {
+    let mut query = conversations::table
+        .select(Conversation::as_select())
+        .order(conversations::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(conversations::id.gt(after));
+    }
+    query.load(conn).await
+}
+
 /// Fields a user may change; `None` leaves a field as it is, `Some(None)`
 /// clears an optional one.
 #[derive(Default)]
@@ -200,13 +218,37 @@ pub async fn set_archived(
     .optional()
 }
 
-/// Adds a send's messages and tokens to the counters (pipelines with the
-/// transaction's other writes).
+/// The `updatedAt` a change to `locked` (a row this transaction holds
+/// `FOR UPDATE`) writes: now, or a microsecond past the row's last one when
+/// this replica's clock is behind it. So the counters' `updatedAt` strictly
+/// increases across a conversation's changes, which is what orders them for
+/// the events' consumers.
+pub fn next_updated_at(locked: &Conversation) -> Timestamp {
+    let at = now();
+    match locked.updated_at {
+        Some(last) if last >= at => last + chrono::TimeDelta::microseconds(1),
+        _ => at,
+    }
+}
+
+/// The counters `locked` has after [`add_counts`] adds `messages` and
+/// `tokens` (the same arithmetic: a NULL counter is 0).
+pub fn counts_after(locked: &Conversation, messages: i32, tokens: i32) -> (i32, i32) {
+    (
+        locked.message_count.unwrap_or(0).saturating_add(messages),
+        locked.token_count.unwrap_or(0).saturating_add(tokens),
+    )
+}
+
+/// Adds a send's messages and tokens to the counters, stamping `updatedAt`
+/// with `at` (the caller's [`next_updated_at`], which its event carries).
+/// Pipelines with the transaction's other writes.
 pub async fn add_counts(
     mut conn: &AsyncPgConnection,
     id: Uuid,
     messages: i32,
     tokens: i32,
+    at: Timestamp,
 ) -> QueryResult<Conversation> {
     diesel::update(conversations::table.find(id))
         .set((
@@ -220,7 +262,7 @@ pub async fn add_counts(
             >(&format!(
                 "COALESCE(tokencount, 0) + {tokens}"
             ))),
-            conversations::updated_at.eq(now()),
+            conversations::updated_at.eq(at),
         ))
         .returning(Conversation::as_returning())
         .get_result(&mut conn)

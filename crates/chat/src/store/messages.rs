@@ -122,6 +122,26 @@ pub async fn history(
         })
 }
 
+/// Every message after `after` by id, ascending, at most `limit`, with
+/// the user whose conversation holds it; soft-deleted ones too (analytics'
+/// backfill counts every message sent).
+pub async fn export(
+    conn: &mut AsyncPgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<(Message, Uuid)>> {
+    let mut query = messages::table
+        .inner_join(conversations::table)
+        .select((Message::as_select(), conversations::user_id))
+        .order(messages::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(messages::id.gt(after));
+    }
+    query.load(conn).await
+}
+
 /// Soft-deletes a message of the conversation; `false` if there is none.
 pub async fn soft_delete(
     conn: &mut AsyncPgConnection,

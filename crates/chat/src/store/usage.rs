@@ -1,5 +1,5 @@
 //! The `tokenUsage` table (partitioned by billingMonth) and its partitions:
-//! saving a charge, and a user's usage per day.
+//! saving a charge, a user's usage per day, and the export of every row.
 
 use bigdecimal::BigDecimal;
 use chrono::NaiveDate;
@@ -45,6 +45,45 @@ pub async fn insert(mut conn: &AsyncPgConnection, new: &New<'_>) -> QueryResult<
         .execute(&mut conn)
         .await
         .map(drop)
+}
+
+/// A usage row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = token_usage, check_for_backend(diesel::pg::Pg))]
+pub struct Usage {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub conversation_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
+    pub provider: String,
+    pub model: String,
+    pub prompt_tokens: i32,
+    pub completion_tokens: i32,
+    pub total_tokens: i32,
+    /// USD, scale 6 (the column's).
+    pub cost_usd: BigDecimal,
+    pub billing_month: NaiveDate,
+    pub created_at: Option<Timestamp>,
+}
+
+/// Every usage row after `after` by id, ascending, at most `limit`
+/// (analytics' backfill). Across all the month partitions: each one's
+/// primary key index is read in id order and merged (Merge Append), so a
+/// page reads about `limit` rows of each partition at most.
+pub async fn export(
+    conn: &mut AsyncPgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Usage>> {
+    let mut query = token_usage::table
+        .select(Usage::as_select())
+        .order(token_usage::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(token_usage::id.gt(after));
+    }
+    query.load(conn).await
 }
 
 #[derive(QueryableByName)]

@@ -2,6 +2,8 @@
 //! real PostgreSQL and RabbitMQ. Conversations and replies end to end are
 //! tested through the gateway (crates/gateway/tests).
 
+mod counters;
+mod export;
 mod recovery;
 mod storage;
 mod usage;

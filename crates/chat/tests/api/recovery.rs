@@ -208,6 +208,36 @@ async fn replies_cut_by_a_chat_crash_are_charged_once_by_the_next_replica() {
         3,
         "three user messages; no reply was saved, so their places were given back"
     );
+    // Recovery's `chat.tokens.used` carry the counters each charge left:
+    // the last one, the row's.
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = diesel::sql_types::Jsonb)]
+        counters: serde_json::Value,
+        #[diesel(sql_type = diesel::sql_types::Jsonb)]
+        row: serde_json::Value,
+    }
+    let last: Last = {
+        let mut conn = chat_pool.get().await.unwrap();
+        diesel::sql_query(
+            "SELECT o.payload->'data'->'counters' AS counters, \
+                    jsonb_build_object('messageCount', c.messageCount, 'tokenCount', c.tokenCount, \
+                      'updatedAt', to_char(c.updatedAt, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')) AS row \
+             FROM outbox o JOIN conversations c ON c.id::text = o.payload->'data'->>'conversationId' \
+             WHERE o.eventType = 'chat.tokens.used' ORDER BY o.createdAt DESC, o.id DESC LIMIT 1",
+        )
+        .get_result(&mut conn)
+        .await
+        .unwrap()
+    };
+    let counters: aichat_events::chat::ConversationCounters =
+        serde_json::from_value(last.counters).unwrap();
+    assert_eq!(
+        counters,
+        serde_json::from_value(last.row).unwrap(),
+        "the last charge's counters are the row's"
+    );
+    assert_eq!(counters.message_count, 3);
     // Billing settles the same tokens, and holds nothing more.
     let total = number(
         &chat_pool,

@@ -218,8 +218,9 @@ async fn usage_of_a_deleted_conversation_still_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_charge_straddling_a_months_end_counts_on_the_day_it_was_stamped() {
-    // charge() reads the billing month a moment before it stamps createdAt:
-    // across midnight at a month's end the row carries the month before.
+    // Rows charged before charge() took the billing month and createdAt
+    // from one instant may straddle a month's end: the month before, with
+    // a createdAt in the next.
     let chat = spawn().await;
     let pool = chat.pool().unwrap();
     let mut conn = pool.get().await.unwrap();

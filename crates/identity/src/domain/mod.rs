@@ -1,8 +1,9 @@
 //! Account rules with no I/O: what a valid email, name and password are,
-//! how secret tokens are made and stored. Unit-tested here; the service
+//! how secret tokens are made and stored, how export pages are asked for. Unit-tested here; the service
 //! layer only calls these.
 
 pub mod email;
+pub mod export;
 pub mod name;
 pub mod password;
 pub mod token;

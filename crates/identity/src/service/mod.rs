@@ -5,9 +5,11 @@
 //!
 //! One module per job: `register` (sign-up and email verification),
 //! `sessions` (log-in, refresh, log-out, revocation), `recovery`
-//! (password reset), `profile` (the user's own account). This module holds
+//! (password reset), `profile` (the user's own account), `export`
+//! (analytics' backfill). This module holds
 //! what they share: the error, the service's dependencies, the event shapes.
 
+mod export;
 mod profile;
 mod recovery;
 mod register;

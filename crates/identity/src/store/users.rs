@@ -25,6 +25,20 @@ pub struct User {
     pub updated_at: Option<Timestamp>,
 }
 
+/// What analytics' backfill reads of a user.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct Exported {
+    pub id: Uuid,
+    pub plan_tier: String,
+    pub role: String,
+    pub email_verified: Option<bool>,
+    pub is_active: Option<bool>,
+    pub created_at: Option<Timestamp>,
+    /// The `occurredAt` of the plan change the row holds; `None` if none.
+    pub plan_tier_changed_at: Option<Timestamp>,
+}
+
 /// Inserts a new user; a taken email is a unique violation.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
@@ -157,6 +171,24 @@ pub async fn set_role_by_email(
 /// (ON DELETE CASCADE).
 pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn).await
+}
+
+/// Every user after `after` by id, ascending, at most `limit` (analytics'
+/// backfill; the primary key's index serves it). Deleted users are gone.
+pub async fn export(
+    conn: &mut AsyncPgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Exported>> {
+    let mut query = users::table
+        .select(Exported::as_select())
+        .order(users::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(users::id.gt(after));
+    }
+    query.load(conn).await
 }
 
 /// Sets the plan tier billing says the user is on, unless a change that
