@@ -1,9 +1,11 @@
 //! Metering rules with no I/O: what a billing month is and how months roll
 //! over, the quota arithmetic, money on the wire, and what a request may ask
-//! for (pagination cursors, checkout intervals, cancellation reasons).
+//! for (pagination cursors, export pages, checkout intervals, cancellation
+//! reasons).
 //! Unit-tested here; the service layer only calls these.
 
 pub mod cursor;
+pub mod export;
 pub mod money;
 pub mod month;
 pub mod quota;
