@@ -12,8 +12,11 @@ use tonic::{Code, Request, Response, Status};
 use crate::{
     account::{Account, AccountError, CheckoutOrder, Page, SubscriptionView},
     domain::money::{COST_SCALE, PRICE_SCALE, to_wire},
+    export::{Exports, version},
     service::{Error, Metering},
     store::{
+        Timestamp,
+        export::{InvoiceRow, PaymentRow, SubscriptionRow},
         history::{InvoiceEntry, PaymentEntry},
         plans::Plan,
     },
@@ -21,19 +24,27 @@ use crate::{
     webhooks::{StripeWebhooks, WebhookError},
 };
 
-/// The gRPC face of [`Metering`], [`StripeWebhooks`] and [`Account`].
+/// The gRPC face of [`Metering`], [`StripeWebhooks`], [`Account`] and
+/// [`Exports`].
 pub struct BillingService {
     metering: Metering,
     webhooks: StripeWebhooks,
     account: Account,
+    exports: Exports,
 }
 
 impl BillingService {
-    pub fn new(metering: Metering, webhooks: StripeWebhooks, account: Account) -> Self {
+    pub fn new(
+        metering: Metering,
+        webhooks: StripeWebhooks,
+        account: Account,
+        exports: Exports,
+    ) -> Self {
         Self {
             metering,
             webhooks,
             account,
+            exports,
         }
     }
 }
@@ -207,6 +218,58 @@ fn payment(p: PaymentEntry) -> pb::Payment {
     }
 }
 
+fn wire_time(t: Timestamp) -> aichat_proto::Timestamp {
+    timestamp(t.and_utc())
+}
+
+fn subscription_export(s: SubscriptionRow) -> pb::SubscriptionExport {
+    pb::SubscriptionExport {
+        subscription_id: s.id.to_string(),
+        user_id: s.user_id.to_string(),
+        plan_id: s.plan_id.to_string(),
+        status: s.status,
+        interval: s.billing_interval,
+        current_period_start: Some(wire_time(s.current_period_start)),
+        current_period_end: Some(wire_time(s.current_period_end)),
+        cancel_at_period_end: s.cancel_at_period_end.unwrap_or(false),
+        created_at: s.created_at.map(wire_time),
+        version: version(s.stripe_event_created_at, s.updated_at, s.created_at).map(wire_time),
+    }
+}
+
+fn payment_export(p: PaymentRow) -> pb::PaymentExport {
+    pb::PaymentExport {
+        payment_id: p.id.to_string(),
+        user_id: p.user_id.to_string(),
+        amount: to_wire(&p.amount, PRICE_SCALE),
+        amount_refunded: to_wire(&p.amount_refunded, PRICE_SCALE),
+        currency: p.currency,
+        status: p.status,
+        created_at: p.created_at.map(wire_time),
+        version: version(p.stripe_event_created_at, p.updated_at, p.created_at).map(wire_time),
+    }
+}
+
+fn invoice_export(i: InvoiceRow) -> pb::InvoiceExport {
+    pb::InvoiceExport {
+        invoice_id: i.id.to_string(),
+        user_id: i.user_id.to_string(),
+        subscription_id: i
+            .subscription_id
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
+        invoice_number: i.invoice_number,
+        status: i.status,
+        subtotal: to_wire(&i.subtotal, PRICE_SCALE),
+        tax: to_wire(&i.tax, PRICE_SCALE),
+        total: to_wire(&i.total, PRICE_SCALE),
+        due_date: i.due_date.map(|d| d.to_string()).unwrap_or_default(),
+        paid_at: i.paid_at.map(wire_time),
+        created_at: i.created_at.map(wire_time),
+        version: version(i.stripe_event_created_at, i.updated_at, i.created_at).map(wire_time),
+    }
+}
+
 fn plan(p: &Plan) -> pb::Plan {
     pb::Plan {
         id: p.id.to_string(),
@@ -222,29 +285,42 @@ fn plan(p: &Plan) -> pb::Plan {
 
 #[tonic::async_trait]
 impl Billing for BillingService {
-    // TODO(analytics backfill): replaced by the export helper before landing.
     async fn export_subscriptions(
         &self,
-        _: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Answer<pb::SubscriptionExportPage> {
-        Err(Status::unimplemented("export_subscriptions"))
+        let r = request.into_inner();
+        let page = self.exports.subscriptions(r.limit, &r.after).await?;
+        Ok(Response::new(pb::SubscriptionExportPage {
+            items: page.items.into_iter().map(subscription_export).collect(),
+            next: page.next,
+        }))
     }
 
-    // TODO(analytics backfill): replaced by the export helper before landing.
     async fn export_payments(
         &self,
-        _: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Answer<pb::PaymentExportPage> {
-        Err(Status::unimplemented("export_payments"))
+        let r = request.into_inner();
+        let page = self.exports.payments(r.limit, &r.after).await?;
+        Ok(Response::new(pb::PaymentExportPage {
+            items: page.items.into_iter().map(payment_export).collect(),
+            next: page.next,
+        }))
     }
 
-    // TODO(analytics backfill): replaced by the export helper before landing.
     async fn export_invoices(
         &self,
-        _: Request<pb::ExportRequest>,
+        request: Request<pb::ExportRequest>,
     ) -> Answer<pb::InvoiceExportPage> {
-        Err(Status::unimplemented("export_invoices"))
+        let r = request.into_inner();
+        let page = self.exports.invoices(r.limit, &r.after).await?;
+        Ok(Response::new(pb::InvoiceExportPage {
+            items: page.items.into_iter().map(invoice_export).collect(),
+            next: page.next,
+        }))
     }
+
     async fn list_plans(&self, _: Request<pb::Empty>) -> Answer<pb::PlanList> {
         let plans = self.metering.list_plans().await?;
         Ok(Response::new(pb::PlanList {

@@ -17,7 +17,9 @@
 //! - `invoice.created|finalized|paid|payment_failed|voided|marked_uncollectible`:
 //!   the invoice row, from its finalisation on (the seed's invoiceNumber is
 //!   NOT NULL; a draft has no number: acknowledged, nothing stored).
-//!   `billing.invoice.paid` when it turns `paid`. The payments the invoice
+//!   `billing.invoice.changed` when the row is created or its state
+//!   (status, amounts, due date, payment, number, subscription link)
+//!   changes; `billing.invoice.paid` when it turns `paid`. The payments the invoice
 //!   lists (its `payments`, when Stripe expanded them) are linked to it; on
 //!   `invoice.payment_failed` they turn `failed` (`billing.payment.failed`).
 //!   Without the list the failure arrives as `payment_intent.payment_failed`
@@ -34,7 +36,7 @@
 //! is recorded and ignored.
 
 use aichat_events::billing::{
-    InvoiceOverdue, InvoicePaid, PaymentFailed, PaymentRefunded, PaymentSucceeded,
+    InvoiceChanged, InvoiceOverdue, InvoicePaid, PaymentFailed, PaymentRefunded, PaymentSucceeded,
 };
 use aichat_messaging::outbox;
 use bigdecimal::{BigDecimal, Zero};
@@ -46,7 +48,7 @@ use crate::{
     domain::money::{from_minor_units, parse_currency},
     service::Error,
     store::{
-        invoices::{self, InvoiceState},
+        invoices::{self, Invoice as InvoiceRow, InvoiceState},
         payments::{self, Payment, PaymentState},
         stripe_customers, stripe_events,
     },
@@ -289,7 +291,7 @@ async fn invoice_changed(
                 existing = invoices::lock_by_stripe_id(conn, &invoice.id).await?;
             }
         }
-        let (row, previous_status) = match (inserted, existing) {
+        let (row, previous) = match (inserted, existing) {
             (Some(row), _) => (row, None),
             (None, Some(row)) => {
                 if !supersedes(
@@ -303,7 +305,7 @@ async fn invoice_changed(
                 }
                 state.user_id = row.user_id;
                 state.subscription_id = state.subscription_id.or(row.subscription_id);
-                (invoices::update(conn, row.id, &state).await?, Some(row.status))
+                (invoices::update(conn, row.id, &state).await?, Some(row))
             }
             (None, None) => {
                 // Not inserted, yet no row of its Stripe id: its number is
@@ -336,6 +338,10 @@ async fn invoice_changed(
             apply_payment(conn, &change, at, created).await?;
         }
 
+        if previous.as_ref().is_none_or(|before| !before.same_state(&row)) {
+            outbox::enqueue(conn, &invoice_change(&row, created)).await?;
+        }
+        let previous_status = previous.map(|before| before.status);
         if row.status == "paid" && previous_status.as_deref() != Some("paid") {
             outbox::enqueue(
                 conn,
@@ -354,6 +360,26 @@ async fn invoice_changed(
         Ok(Outcome::Applied)
     })
     .await
+}
+
+/// `billing.invoice.changed` of the row as written from an event of
+/// `created` (the row's `stripeEventCreatedAt`).
+fn invoice_change(row: &InvoiceRow, created: DateTime<Utc>) -> InvoiceChanged {
+    let occurred_at = row.stripe_event_created_at.map_or(created, |t| t.and_utc());
+    InvoiceChanged {
+        invoice_id: row.id,
+        user_id: row.user_id,
+        subscription_id: row.subscription_id,
+        invoice_number: row.invoice_number.clone(),
+        status: row.status.clone(),
+        subtotal: row.subtotal.clone(),
+        tax: row.tax.clone(),
+        total: row.total.clone(),
+        due_date: row.due_date,
+        paid_at: row.paid_at.map(|t| t.and_utc()),
+        created_at: row.created_at.map_or(occurred_at, |t| t.and_utc()),
+        occurred_at,
+    }
 }
 
 /// `payment_intent.succeeded|payment_failed`: the payment row and its

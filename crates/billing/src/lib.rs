@@ -4,6 +4,7 @@ pub mod account;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod export;
 pub mod grpc;
 pub mod invoicing;
 pub mod reconcile;
@@ -215,7 +216,10 @@ pub async fn run(
     aichat_lifecycle::serve_grpc(
         <BillingServer<grpc::BillingService> as tonic::server::NamedService>::NAME,
         tonic::service::Routes::new(BillingServer::new(grpc::BillingService::new(
-            metering, webhooks, account,
+            metering,
+            webhooks,
+            account,
+            export::Exports::new(pool.clone()),
         ))),
         listener,
         pool,

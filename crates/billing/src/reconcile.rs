@@ -6,7 +6,7 @@
 //!   `RECONCILE_INTERVAL_SECS` in `serve`, one replica at a time under an
 //!   advisory lock): lists every subscription in Stripe and applies each one
 //!   whose local row is missing or differs (status, period,
-//!   `cancelAtPeriodEnd`, plan), exactly as a webhook would
+//!   `cancelAtPeriodEnd`, plan, billing interval), exactly as a webhook would
 //!   (`webhooks::apply_subscription`): the row, the quota,
 //!   `billing.subscription.changed`. Stripe's answer is its current state,
 //!   so it is applied as observed when the list was asked for: a webhook
@@ -28,6 +28,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use crate::{
+    domain::subscription::Interval,
     service::Error,
     store::{locks, plans, stripe_customers, subscriptions, usage},
     stripe::{ListSubscriptions, StripeClient, types::Subscription},
@@ -168,11 +169,11 @@ impl Reconciler {
             Some(price) => plans::find_by_stripe_price(&mut conn, &price.id).await?,
             None => None,
         };
-        let Some(plan) = plan else {
+        let Some((plan, interval)) = plan else {
             return Ok(None);
         };
         if let Some(row) = subscriptions::find_by_stripe_id(&mut conn, &sub.id).await? {
-            if !differs(&row, sub, plan.id) {
+            if !differs(&row, sub, plan.id, interval) {
                 return Ok(Some(false));
             }
             return self.apply(&mut conn, sub, observed_at).await;
@@ -268,7 +269,7 @@ impl Reconciler {
                     Some(price) => plans::find_by_stripe_price(&mut conn, &price.id).await?,
                     None => None,
                 };
-                if plan.is_some_and(|plan| !differs(&row, &sub, plan.id)) {
+                if plan.is_some_and(|(plan, interval)| !differs(&row, &sub, plan.id, interval)) {
                     // Stripe has not ended it yet either: nothing to apply
                     // (and nothing to publish); the quota is lowered below.
                     tracing::debug!(stripe.subscription = %sub.id, "an ended period not yet ended in Stripe");
@@ -345,11 +346,18 @@ fn granting(status: &str) -> bool {
 }
 
 /// Whether the stored row differs from Stripe's state in what billing acts
-/// on.
-fn differs(row: &subscriptions::Subscription, sub: &Subscription, plan_id: Uuid) -> bool {
+/// on (and the interval analytics reads: rows written before the column
+/// existed say `month` until this rewrites them).
+fn differs(
+    row: &subscriptions::Subscription,
+    sub: &Subscription,
+    plan_id: Uuid,
+    interval: Interval,
+) -> bool {
     let period = sub.current_period();
     row.status != stored_status(sub.status)
         || row.plan_id != plan_id
+        || row.billing_interval != interval.as_str()
         || row.cancel_at_period_end.unwrap_or(false) != sub.cancel_at_period_end
         || period.is_none_or(|p| {
             row.current_period_start != p.start.naive_utc()

@@ -202,7 +202,8 @@ impl StripeWebhooks {
 }
 
 /// Applies a subscription as Stripe said it was at `observed_at`: the
-/// user's row, the usage row's quota and `billing.subscription.changed`,
+/// user's row (its plan and `billingInterval` from the subscribed price),
+/// the usage row's quota and `billing.subscription.changed`,
 /// unless the row holds a state Stripe gave later. Call it in a
 /// transaction. With `event` (a webhook), the event's id is claimed first,
 /// so a redelivery changes nothing; without one (reconciliation), Stripe's
@@ -255,7 +256,7 @@ pub(crate) async fn apply_subscription(
         Some(price) => plans::find_by_stripe_price(conn, price).await?,
         None => None,
     };
-    let Some(plan) = plan else {
+    let Some((plan, interval)) = plan else {
         tracing::warn!(stripe.source = source, stripe.price = ?price, "a subscription to a price of no plan; ignored");
         return Ok(Outcome::Ignored);
     };
@@ -291,14 +292,15 @@ pub(crate) async fn apply_subscription(
             cancel_at_period_end: Some(sub.cancel_at_period_end),
             trial_ends_at: sub.trial_end().map(|t| t.naive_utc()),
             stripe_event_created_at: Some(at),
+            billing_interval: interval.as_str().to_owned(),
         },
     )
     .await?;
-    if !written {
+    let Some(subscription_id) = written else {
         // A newer state created the row meanwhile.
         tracing::info!(stripe.source = source, user.id = %user_id, "an older subscription state than the stored one; ignored");
         return Ok(Outcome::Ignored);
-    }
+    };
     let granting = GRANTING.contains(&status);
     let granted = if granting {
         plan.clone()
@@ -317,9 +319,9 @@ pub(crate) async fn apply_subscription(
             status: status.to_owned(),
             current_period_end: Some(period.end),
             occurred_at: observed_at,
-            subscription_id: None,
+            subscription_id: Some(subscription_id),
             plan_id: Some(plan.id),
-            interval: None,
+            interval: Some(interval.as_str().to_owned()),
             current_period_start: Some(period.start),
         },
     )

@@ -1,8 +1,9 @@
 //! Metering rules with no I/O: what a billing month is and how months roll
 //! over, the quota arithmetic, money on the wire, and what a request may ask
-//! for (checkout intervals, cancellation reasons).
+//! for (export pages, checkout intervals, cancellation reasons).
 //! Unit-tested here; the service layer only calls these.
 
+pub mod export;
 pub mod money;
 pub mod month;
 pub mod quota;

@@ -31,10 +31,30 @@ pub struct Invoice {
     pub due_date: Option<NaiveDate>,
     pub paid_at: Option<Timestamp>,
     pub pdf_url: Option<String>,
+    /// When billing stored it first (always set by billing; the seed's
+    /// column is nullable).
+    pub created_at: Option<Timestamp>,
     /// The `created` of the Stripe event the row was last written from.
     pub stripe_event_created_at: Option<Timestamp>,
     /// When `billing.invoice.overdue` was enqueued for it.
     pub overdue_notified_at: Option<Timestamp>,
+}
+
+impl Invoice {
+    /// Whether `other` is the same invoice state as this one, in what
+    /// `billing.invoice.changed` reports: status, amounts, due date,
+    /// payment, number and subscription link (not the PDF link or the
+    /// event time).
+    pub fn same_state(&self, other: &Self) -> bool {
+        self.status == other.status
+            && self.subtotal == other.subtotal
+            && self.tax == other.tax
+            && self.total == other.total
+            && self.due_date == other.due_date
+            && self.paid_at == other.paid_at
+            && self.invoice_number == other.invoice_number
+            && self.subscription_id == other.subscription_id
+    }
 }
 
 /// What a Stripe event says an invoice is.

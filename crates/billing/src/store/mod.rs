@@ -2,6 +2,7 @@
 //! connection, never the pool, so the service decides the transaction.
 
 pub mod deleted_users;
+pub mod export;
 pub mod history;
 pub mod invoices;
 pub mod locks;

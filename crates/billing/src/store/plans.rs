@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::schema::plans;
+use crate::domain::subscription::Interval;
 
 /// A plan row (the columns the service reads).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -72,21 +73,30 @@ pub async fn find_by_id(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<O
         .optional()
 }
 
-/// The plan a Stripe price (monthly or yearly) sells.
+/// The plan a Stripe price sells, and how often it bills: `Year` for the
+/// plan's `stripeYearlyPriceId`, `Month` for its `stripePriceId`.
 pub async fn find_by_stripe_price(
     conn: &mut AsyncPgConnection,
     price_id: &str,
-) -> QueryResult<Option<Plan>> {
-    plans::table
+) -> QueryResult<Option<(Plan, Interval)>> {
+    let found: Option<(Plan, Option<String>)> = plans::table
         .filter(
             plans::stripe_price_id
                 .eq(price_id)
                 .or(plans::stripe_yearly_price_id.eq(price_id)),
         )
-        .select(Plan::as_select())
+        .select((Plan::as_select(), plans::stripe_yearly_price_id))
         .first(conn)
         .await
-        .optional()
+        .optional()?;
+    Ok(found.map(|(plan, yearly)| {
+        let interval = if yearly.as_deref() == Some(price_id) {
+            Interval::Year
+        } else {
+            Interval::Month
+        };
+        (plan, interval)
+    }))
 }
 
 /// The plans Stripe sells (a price above zero), on sale or not: a plan

@@ -178,6 +178,9 @@ diesel::table! {
         updated_at -> Nullable<Timestamp>,
         #[sql_name = "stripeeventcreatedat"]
         stripe_event_created_at -> Nullable<Timestamp>,
+        #[max_length = 10]
+        #[sql_name = "billinginterval"]
+        billing_interval -> Varchar,
     }
 }
 

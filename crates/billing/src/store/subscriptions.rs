@@ -28,6 +28,8 @@ pub struct Subscription {
     pub cancel_at_period_end: Option<bool>,
     pub trial_ends_at: Option<Timestamp>,
     pub stripe_event_created_at: Option<Timestamp>,
+    /// `month` or `year`: the interval of the subscribed Stripe price.
+    pub billing_interval: String,
 }
 
 /// What a Stripe event says a subscription is.
@@ -46,6 +48,8 @@ pub struct SubscriptionState {
     pub cancel_at_period_end: Option<bool>,
     pub trial_ends_at: Option<Timestamp>,
     pub stripe_event_created_at: Option<Timestamp>,
+    /// `month` or `year`: the interval of the subscribed Stripe price.
+    pub billing_interval: String,
 }
 
 /// Serialises the rest of the transaction with every other one writing the
@@ -70,10 +74,13 @@ pub async fn lock_of_user(
 
 /// Inserts the user's subscription, or replaces the user's row (a user has
 /// one: a new Stripe subscription takes the place of an ended one) unless
-/// the row was written from a later Stripe event: `false` then. The check
-/// is part of the statement, so two deliveries racing to create the row
-/// still end with the newer one.
-pub async fn upsert(conn: &mut AsyncPgConnection, state: &SubscriptionState) -> QueryResult<bool> {
+/// the row was written from a later Stripe event: the id of the row
+/// written, `None` then. The check is part of the statement, so two
+/// deliveries racing to create the row still end with the newer one.
+pub async fn upsert(
+    conn: &mut AsyncPgConnection,
+    state: &SubscriptionState,
+) -> QueryResult<Option<Uuid>> {
     let at = now();
     let upsert = diesel::insert_into(subscriptions::table)
         .values((
@@ -86,15 +93,16 @@ pub async fn upsert(conn: &mut AsyncPgConnection, state: &SubscriptionState) -> 
         .do_update()
         .set((state, subscriptions::updated_at.eq(at)));
     // `ON CONFLICT ... DO UPDATE ... WHERE`: diesel's upsert filter.
-    let written = diesel::query_dsl::methods::FilterDsl::filter(
+    diesel::query_dsl::methods::FilterDsl::filter(
         upsert,
         subscriptions::stripe_event_created_at
             .is_null()
             .or(subscriptions::stripe_event_created_at.le(state.stripe_event_created_at)),
     )
-    .execute(conn)
-    .await?;
-    Ok(written == 1)
+    .returning(subscriptions::id)
+    .get_result(conn)
+    .await
+    .optional()
 }
 
 /// The plan of the user's subscription while it grants one (`active` or

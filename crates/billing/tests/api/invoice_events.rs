@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::{
     helpers::{Harness, details, eventually},
     webhooks::{
-        DAY, PLUS_MONTH, SECRET, count, deliver, deliver_signed, event, now, start, start_with,
-        subscription, user,
+        DAY, PLUS_MONTH, SECRET, count, deliver, deliver_signed, event, now, rfc3339, start,
+        start_with, subscription, user,
     },
 };
 
@@ -369,21 +369,25 @@ async fn outbox(h: &Harness, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A Unix time as the events write it.
-fn rfc3339(seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(seconds, 0)
-        .unwrap()
-        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
-/// Every billing event in the outbox but the subscription's.
+/// Every billing event in the outbox but the subscription's and the
+/// invoice rows' state (`billing.invoice.changed`, counted by its tests).
 async fn payment_events(h: &Harness) -> i64 {
     count(
         h,
         "SELECT count(*) AS n FROM outbox WHERE eventType LIKE 'billing.payment.%' \
-         OR eventType LIKE 'billing.invoice.%'",
+         OR (eventType LIKE 'billing.invoice.%' AND eventType <> 'billing.invoice.changed')",
     )
     .await
+}
+
+/// The status of each `billing.invoice.changed` in the outbox, oldest
+/// first.
+async fn invoice_changes(h: &Harness) -> Vec<String> {
+    outbox(h, "billing.invoice.changed")
+        .await
+        .iter()
+        .map(|c| c["status"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -482,6 +486,100 @@ async fn an_invoice_is_stored_from_its_finalisation_and_announced_paid_once() {
         .await,
         3
     );
+    // The unnumbered draft was not stored: no change for it.
+    assert_eq!(invoice_changes(&h).await, ["open", "paid"]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn each_state_an_invoice_row_takes_is_announced_once_in_the_transaction_that_writes_it() {
+    let h = start().await;
+    let user = customer(&h).await;
+    // A draft that carries a number is stored (as any numbered invoice).
+    let mut draft = draft_invoice();
+    draft["number"] = "C3B7A0F4-0001".into();
+    let created = now() - 60;
+    deliver_signed(&h, &event("evt_created", "invoice.created", created, draft)).await;
+    let finalized_at = now() - 50;
+    let finalized = event(
+        "evt_finalized",
+        "invoice.finalized",
+        finalized_at,
+        open_invoice(),
+    );
+    deliver_signed(&h, &finalized).await;
+    // A failed attempt leaves the invoice as it was: no change.
+    deliver_signed(
+        &h,
+        &event(
+            "evt_attempt_failed",
+            "invoice.payment_failed",
+            now() - 45,
+            open_invoice(),
+        ),
+    )
+    .await;
+    let paid_at = now() - 40;
+    let paid = event("evt_paid", "invoice.paid", paid_at, paid_invoice(paid_at));
+    deliver_signed(&h, &paid).await;
+
+    let changes = outbox(&h, "billing.invoice.changed").await;
+    assert_eq!(invoice_changes(&h).await, ["draft", "open", "paid"]);
+    let invoice_id = changes[0]["invoiceId"].clone();
+    for (change, at) in changes.iter().zip([created, finalized_at, paid_at]) {
+        assert_eq!(change["invoiceId"], invoice_id);
+        assert_eq!(change["userId"], user.to_string());
+        assert_eq!(change["invoiceNumber"], "C3B7A0F4-0001");
+        assert_eq!(
+            (&change["subtotal"], &change["tax"], &change["total"]),
+            (&json!("20.00"), &json!("2.00"), &json!("22.00"))
+        );
+        assert_eq!(change["dueDate"], Value::Null);
+        assert_eq!(change["occurredAt"], rfc3339(at), "{change}");
+        assert_eq!(change["createdAt"], changes[0]["createdAt"]);
+    }
+    assert_eq!(changes[1]["paidAt"], Value::Null);
+    assert_eq!(changes[2]["paidAt"], rfc3339(paid_at));
+    // Without a subscriptions row for its subscription: no link.
+    assert_eq!(changes[2]["subscriptionId"], Value::Null);
+
+    // A duplicate and an older event change nothing and publish nothing.
+    deliver_signed(&h, &paid).await;
+    deliver_signed(&h, &finalized).await;
+    deliver_signed(
+        &h,
+        &event(
+            "evt_finalized_late",
+            "invoice.finalized",
+            finalized_at - 1,
+            open_invoice(),
+        ),
+    )
+    .await;
+    assert_eq!(invoice_row(&h, INVOICE).await.unwrap().status, "paid");
+    assert_eq!(invoice_changes(&h).await.len(), 3);
+    // billing.invoice.paid as before: once.
+    assert_eq!(outbox(&h, "billing.invoice.paid").await.len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn voiding_an_invoice_publishes_one_change() {
+    let h = start().await;
+    customer(&h).await;
+    deliver_signed(
+        &h,
+        &event("evt_fin", "invoice.finalized", now() - 20, open_invoice()),
+    )
+    .await;
+    let mut voided = open_invoice();
+    voided["status"] = "void".into();
+    voided["status_transitions"]["voided_at"] = (now() - 10).into();
+    let void = event("evt_void", "invoice.voided", now() - 10, voided);
+    deliver_signed(&h, &void).await;
+    deliver_signed(&h, &void).await;
+    assert_eq!(invoice_changes(&h).await, ["open", "void"]);
+    assert_eq!(payment_events(&h).await, 0);
     h.stop().await;
 }
 

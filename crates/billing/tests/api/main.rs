@@ -6,6 +6,7 @@
 mod concurrency;
 mod deletion;
 mod events;
+mod export;
 mod helpers;
 mod invoice_events;
 mod plans;

@@ -13,7 +13,7 @@ use crate::{
     helpers::{Harness, eventually},
     stripe_standin::{Reply, StandIn},
     webhooks::{
-        DAY, FREE_QUOTA, PLUS_MONTH, PLUS_QUOTA, PRO_MONTH, PRO_QUOTA, changes, count,
+        DAY, FREE_QUOTA, PLUS_MONTH, PLUS_QUOTA, PRO_MONTH, PRO_QUOTA, PRO_YEAR, changes, count,
         deliver_signed, event, now, plan_name, quota, start_with_stripe, subscription, user,
     },
 };
@@ -207,6 +207,48 @@ async fn reconcile_pages_through_stripe_and_creates_a_subscription_unknown_local
     standin.push([page(vec![missed], false)]);
     assert_eq!(reconcile(&h).await.repaired, 0);
     assert_eq!(changes(&h).await.len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reconcile_corrects_the_interval_of_a_row_written_before_it_was_stored() {
+    let standin = StandIn::start([]);
+    let h = start_with_stripe(&standin.base, |_| {}).await;
+    let user = user(&h).await;
+    let start_at = now() - DAY;
+    let yearly = subscription(Some(user), PRO_YEAR, "active", start_at);
+    deliver_signed(
+        &h,
+        &event(
+            "evt_created",
+            "customer.subscription.created",
+            now() - 60,
+            yearly.clone(),
+        ),
+    )
+    .await;
+    // As the migration left it: every row `month`.
+    h.execute("UPDATE subscriptions SET billingInterval = 'month'")
+        .await;
+    standin.push([page(vec![yearly.clone()], false)]);
+
+    assert_eq!(reconcile(&h).await.repaired, 1);
+
+    assert_eq!(
+        count(
+            &h,
+            "SELECT count(*) AS n FROM subscriptions WHERE billingInterval = 'year'"
+        )
+        .await,
+        1
+    );
+    let last = changes(&h).await.pop().unwrap();
+    assert_eq!(last["interval"], "year");
+    assert_eq!(last["planTier"], "PRO");
+    // In step now: nothing more.
+    standin.push([page(vec![yearly], false)]);
+    assert_eq!(reconcile(&h).await.repaired, 0);
+    assert_eq!(changes(&h).await.len(), 2);
     h.stop().await;
 }
 

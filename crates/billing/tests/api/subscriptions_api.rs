@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::{
     helpers::{Harness, details, registered},
     stripe_standin::{Recorded, Reply, StandIn, sorted},
+    webhooks::plan_id,
 };
 
 const SECRET_KEY: &str = "sk_test_51accountapi";
@@ -64,26 +65,9 @@ async fn start(standin: &StandIn) -> Harness {
 }
 
 #[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = diesel::sql_types::Uuid)]
-    id: Uuid,
-}
-
-#[derive(QueryableByName)]
 struct N {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
-}
-
-async fn plan_id(h: &Harness, name: &str) -> Uuid {
-    use diesel_async::RunQueryDsl;
-    let mut conn = h.pool.get().await.unwrap();
-    let row: Id = diesel::sql_query("SELECT id FROM plans WHERE name = $1")
-        .bind::<diesel::sql_types::Text, _>(name)
-        .get_result(&mut conn)
-        .await
-        .unwrap();
-    row.id
 }
 
 async fn count(h: &Harness, sql: &str) -> i64 {

@@ -572,3 +572,134 @@ async fn an_older_event_racing_a_newer_one_to_create_the_row_never_wins() {
     );
     h.stop().await;
 }
+
+/// The user's subscription row: its id and `billingInterval`.
+async fn row_id_and_interval(h: &Harness, user: Uuid) -> (Uuid, String) {
+    #[derive(QueryableByName)]
+    struct R {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        interval: String,
+    }
+    let mut conn = h.pool.get().await.unwrap();
+    let row: R = diesel::sql_query(
+        "SELECT id, billingInterval AS interval FROM subscriptions WHERE userId = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(user)
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    (row.id, row.interval)
+}
+
+pub async fn plan_id(h: &Harness, name: &str) -> Uuid {
+    #[derive(QueryableByName)]
+    struct I {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: Uuid,
+    }
+    let mut conn = h.pool.get().await.unwrap();
+    diesel::sql_query("SELECT id FROM plans WHERE name = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<I>(&mut conn)
+        .await
+        .unwrap()
+        .id
+}
+
+/// A Unix time as the events write it.
+pub fn rfc3339(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+#[tokio::test]
+async fn the_row_and_the_change_carry_the_prices_interval_the_row_id_and_the_period() {
+    let h = start().await;
+    let user = user(&h).await;
+    let start_at = now() - DAY;
+    deliver_signed(
+        &h,
+        &event(
+            "evt_yearly",
+            "customer.subscription.created",
+            now() - 30,
+            subscription(Some(user), PRO_YEAR, "active", start_at),
+        ),
+    )
+    .await;
+    let (id, interval) = row_id_and_interval(&h, user).await;
+    assert_eq!(interval, "year");
+    let pro = plan_id(&h, "Pro").await;
+    let first = changes(&h).await.pop().unwrap();
+    assert_eq!(first["subscriptionId"], id.to_string());
+    assert_eq!(first["planId"], pro.to_string());
+    assert_eq!(first["interval"], "year");
+    assert_eq!(first["currentPeriodStart"], rfc3339(start_at));
+    assert_eq!(first["currentPeriodEnd"], rfc3339(start_at + 30 * DAY));
+
+    // Switched to Pro's monthly price: the same row, now monthly.
+    deliver_signed(
+        &h,
+        &event(
+            "evt_monthly",
+            "customer.subscription.updated",
+            now() - 20,
+            subscription(Some(user), PRO_MONTH, "active", start_at),
+        ),
+    )
+    .await;
+    assert_eq!(
+        row_id_and_interval(&h, user).await,
+        (id, "month".to_owned())
+    );
+    let second = changes(&h).await.pop().unwrap();
+    assert_eq!(second["subscriptionId"], id.to_string());
+    assert_eq!(second["planId"], pro.to_string());
+    assert_eq!(second["interval"], "month");
+
+    // Cancelled: the change still names the subscribed plan and interval
+    // while the tier falls to Free.
+    let mut ended = subscription(Some(user), PRO_MONTH, "canceled", start_at);
+    ended["canceled_at"] = (now() - 10).into();
+    deliver_signed(
+        &h,
+        &event(
+            "evt_ended",
+            "customer.subscription.deleted",
+            now() - 10,
+            ended,
+        ),
+    )
+    .await;
+    let last = changes(&h).await.pop().unwrap();
+    assert_eq!(last["planTier"], "FREE");
+    assert_eq!(last["planId"], pro.to_string());
+    assert_eq!(last["interval"], "month");
+    assert_eq!(last["subscriptionId"], id.to_string());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_interval_outside_month_and_year_is_refused_by_the_table() {
+    let h = start().await;
+    let user = user(&h).await;
+    deliver_signed(
+        &h,
+        &event(
+            "evt_created",
+            "customer.subscription.created",
+            now() - 10,
+            subscription(Some(user), PLUS_MONTH, "active", now() - DAY),
+        ),
+    )
+    .await;
+    let mut conn = h.pool.get().await.unwrap();
+    let refused = diesel::sql_query("UPDATE subscriptions SET billingInterval = 'week'")
+        .execute(&mut conn)
+        .await;
+    assert!(refused.is_err());
+    h.stop().await;
+}
