@@ -68,16 +68,9 @@ impl TestAnalytics {
         adjust(&mut config);
         // As `analytics migrate` does before any service starts.
         crate::declare_queues(&config.amqp).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let (run_config, run_shutdown) = (config.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            if let Err(error) = crate::run(listener, run_config, run_shutdown).await {
-                tracing::error!(error = format!("{error:#}"), "test analytics failed");
-            }
-        });
+        let url = Self::serve(&config, &shutdown, &tasks).await?;
         let pool = crate::pool(&config)?;
         let me = Self {
             db,
@@ -90,6 +83,36 @@ impl TestAnalytics {
         };
         me.wait_until_serving().await?;
         Ok(me)
+    }
+
+    /// Spawns `run` on a free port; returns its URL.
+    async fn serve(
+        config: &Config,
+        shutdown: &CancellationToken,
+        tasks: &TaskTracker,
+    ) -> anyhow::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (run_config, run_shutdown) = (config.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            if let Err(error) = crate::run(listener, run_config, run_shutdown).await {
+                tracing::error!(error = format!("{error:#}"), "test analytics failed");
+            }
+        });
+        Ok(url)
+    }
+
+    /// Stops the service wherever it is (deliveries not acked yet go back
+    /// to the queue, as when the process dies) and starts it again on the
+    /// same database and queue, on a new port ([`Self::url`] changes).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.shutdown = CancellationToken::new();
+        self.tasks = TaskTracker::new();
+        self.url = Self::serve(&self.config, &self.shutdown, &self.tasks).await?;
+        self.wait_until_serving().await
     }
 
     async fn wait_until_serving(&self) -> anyhow::Result<()> {

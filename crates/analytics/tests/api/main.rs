@@ -1,1 +1,9 @@
+//! The analytics service over gRPC and RabbitMQ, against real PostgreSQL and
+//! RabbitMQ: each test has its own database and its own exchange.
+
+
+
 mod helpers;
+mod queries;
+mod scenario;
+mod validation;
