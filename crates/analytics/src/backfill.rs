@@ -164,7 +164,11 @@ pub async fn run(
             let rows = page.rows.len();
             let next = page.next.clone();
             let finished = next.is_empty();
-            let position = if finished { after.clone() } else { next.clone() };
+            let position = if finished {
+                after.clone()
+            } else {
+                next.clone()
+            };
             conn.transaction::<_, anyhow::Error, _>(async |conn| {
                 apply_page(conn, &page.rows).await?;
                 cursors::advance(
@@ -270,7 +274,11 @@ impl Exporter for GrpcExporter {
         let now = chrono::Utc::now().naive_utc();
         Ok(match source {
             Source::Plans => {
-                let plans = self.billing.list_plans(billing::Empty {}).await?.into_inner();
+                let plans = self
+                    .billing
+                    .list_plans(billing::Empty {})
+                    .await?
+                    .into_inner();
                 Page {
                     rows: Rows::Plans(plans.items.iter().map(plan).collect::<Result<_, _>>()?),
                     next: String::new(),
@@ -300,7 +308,10 @@ impl Exporter for GrpcExporter {
                     .into_inner();
                 Page {
                     rows: Rows::Subscriptions(
-                        page.items.iter().map(subscription).collect::<Result<_, _>>()?,
+                        page.items
+                            .iter()
+                            .map(subscription)
+                            .collect::<Result<_, _>>()?,
                     ),
                     next: page.next,
                 }
@@ -335,7 +346,10 @@ impl Exporter for GrpcExporter {
                     .into_inner();
                 Page {
                     rows: Rows::Conversations(
-                        page.items.iter().map(conversation).collect::<Result<_, _>>()?,
+                        page.items
+                            .iter()
+                            .map(conversation)
+                            .collect::<Result<_, _>>()?,
                     ),
                     next: page.next,
                 }
@@ -359,7 +373,10 @@ impl Exporter for GrpcExporter {
                     .into_inner();
                 Page {
                     rows: Rows::TokenUsage(
-                        page.items.iter().map(token_usage).collect::<Result<_, _>>()?,
+                        page.items
+                            .iter()
+                            .map(token_usage)
+                            .collect::<Result<_, _>>()?,
                     ),
                     next: page.next,
                 }
@@ -387,7 +404,10 @@ fn time(value: Option<&aichat_proto::Timestamp>) -> Option<NaiveDateTime> {
     })
 }
 
-fn required_time(value: Option<&aichat_proto::Timestamp>, what: &str) -> anyhow::Result<NaiveDateTime> {
+fn required_time(
+    value: Option<&aichat_proto::Timestamp>,
+    what: &str,
+) -> anyhow::Result<NaiveDateTime> {
     time(value).with_context(|| format!("{what} is missing"))
 }
 

@@ -35,8 +35,7 @@ use aichat_events::{
         MessageCreated, TokensUsed,
     },
     identity::{
-        SessionRevoked, UserDeleted, UserEmailVerified, UserLoggedIn, UserRegistered,
-        UserUpdated,
+        SessionRevoked, UserDeleted, UserEmailVerified, UserLoggedIn, UserRegistered, UserUpdated,
     },
 };
 use aichat_messaging::consumer::{HandlerError, Queue, Spec};
@@ -300,19 +299,39 @@ pub async fn apply_event(
         Decoded::PaymentSucceeded(e) => {
             apply::payment(
                 conn,
-                &payment_state(e.payment_id, e.user_id, &e.amount, None, &e.currency, "succeeded", e.occurred_at),
+                &payment_state(
+                    e.payment_id,
+                    e.user_id,
+                    &e.amount,
+                    None,
+                    &e.currency,
+                    "succeeded",
+                    e.occurred_at,
+                ),
             )
             .await
         }
         Decoded::PaymentFailed(e) => {
             apply::payment(
                 conn,
-                &payment_state(e.payment_id, e.user_id, &e.amount, None, &e.currency, "failed", e.occurred_at),
+                &payment_state(
+                    e.payment_id,
+                    e.user_id,
+                    &e.amount,
+                    None,
+                    &e.currency,
+                    "failed",
+                    e.occurred_at,
+                ),
             )
             .await
         }
         Decoded::PaymentRefunded(e) => {
-            let status = if e.fully_refunded { "refunded" } else { "succeeded" };
+            let status = if e.fully_refunded {
+                "refunded"
+            } else {
+                "succeeded"
+            };
             apply::payment(
                 conn,
                 &payment_state(

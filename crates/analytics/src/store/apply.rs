@@ -252,7 +252,11 @@ async fn days_of_subscription(
     .bind::<SqlUuid, _>(user_id)
     .load(conn)
     .await?;
-    Ok(days.into_iter().flat_map(|d| [d.a, d.b]).flatten().collect())
+    Ok(days
+        .into_iter()
+        .flat_map(|d| [d.a, d.b])
+        .flatten()
+        .collect())
 }
 
 /// A payment as billing keeps it, at `version`.
@@ -314,7 +318,10 @@ pub async fn payment(conn: &mut AsyncPgConnection, state: &PaymentState) -> Quer
     let day = state.created_at.date();
     refresh_revenue_days(
         conn,
-        before.into_iter().map(|d| d.day).chain(std::iter::once(day)),
+        before
+            .into_iter()
+            .map(|d| d.day)
+            .chain(std::iter::once(day)),
     )
     .await
 }

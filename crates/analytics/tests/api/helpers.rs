@@ -139,3 +139,52 @@ pub async fn seed_plans(pool: &aichat_db::Pool) {
             .unwrap();
     }
 }
+
+/// Every row of the read models, without their `updatedAt` (the time of
+/// the write, not data), as text: equal dumps are equal read models.
+pub async fn dump(pool: &aichat_db::Pool) -> String {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Rows {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        rows: String,
+    }
+    let mut conn = pool.get().await.unwrap();
+    let mut out = String::new();
+    for table in [
+        "users",
+        "plans",
+        "subscriptions",
+        "payments",
+        "invoices",
+        "conversations",
+        "tokenUsage",
+        "messages",
+        "chatAnalytics",
+        "revenueAnalytics",
+    ] {
+        let rows: Rows = diesel::sql_query(format!(
+            "SELECT COALESCE(jsonb_agg(x ORDER BY x::text), '[]')::text AS rows \
+             FROM (SELECT to_jsonb(t) - 'updatedat' AS x FROM {table} t) s"
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        out.push_str(&format!("{table}: {}\n", rows.rows));
+    }
+    out
+}
+
+/// An event that touches no figure: published last, its being applied
+/// means everything before it was (one consumer applies in order).
+pub fn marker() -> aichat_events::Envelope {
+    aichat_events::Envelope::new(
+        &aichat_events::identity::UserLoggedIn {
+            user_id: uuid::Uuid::now_v7(),
+            session_id: uuid::Uuid::now_v7(),
+            logged_in_at: Utc::now(),
+        },
+        aichat_events::TraceContext::default(),
+    )
+    .unwrap()
+}

@@ -20,7 +20,11 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     let mut c = h.client.clone();
 
     // Signups: 30 days, newest first, zeros filled; D's account is gone.
-    let signups = c.signups(DaysRequest { days: 0 }).await.unwrap().into_inner();
+    let signups = c
+        .signups(DaysRequest { days: 0 })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(signups.items.len(), 30);
     assert_eq!(signups.items[0].date, s.today.to_string());
     assert_eq!(signups.items[0].new_users, 4);
@@ -222,9 +226,11 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     assert_eq!(today.revenue, "555.00");
     assert_eq!(today.churned_subscriptions, 1);
     assert_eq!(today.mrr, "61.67");
-    assert!(series.items[1..3].iter().all(|p| p.signups == 0
-        && p.tokens == 0
-        && p.cost == "0.000000"
-        && p.revenue == "0.00"));
+    assert!(
+        series.items[1..3].iter().all(|p| p.signups == 0
+            && p.tokens == 0
+            && p.cost == "0.000000"
+            && p.revenue == "0.00")
+    );
     h.stop().await;
 }

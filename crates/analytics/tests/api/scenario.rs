@@ -24,8 +24,8 @@ use aichat_events::{
         MessageCreated, TokensUsed,
     },
     identity::{
-        SessionRevoked, UserDeleted, UserEmailVerified, UserLoggedIn, UserRegistered,
-        UserSnapshot, UserUpdated,
+        SessionRevoked, UserDeleted, UserEmailVerified, UserLoggedIn, UserRegistered, UserSnapshot,
+        UserUpdated,
     },
 };
 use bigdecimal::BigDecimal;
@@ -129,7 +129,13 @@ impl Scenario {
 
         // Registrations.
         let mut created = std::collections::HashMap::new();
-        for (user, role) in [(a, "user"), (b, "user"), (c, "user"), (d, "user"), (e, "user")] {
+        for (user, role) in [
+            (a, "user"),
+            (b, "user"),
+            (c, "user"),
+            (d, "user"),
+            (e, "user"),
+        ] {
             let t = at();
             created.insert(user, t);
             events.push(envelope(
@@ -166,38 +172,51 @@ impl Scenario {
         // Subscriptions: A on Plus monthly, B on Pro yearly, C on Plus
         // then cancelled.
         let start = now - Duration::days(3);
-        let subscription = |user: Uuid,
-                            id: Uuid,
-                            plan: &str,
-                            tier: &str,
-                            status: &str,
-                            interval: &str,
-                            end: DateTime<Utc>,
-                            occurred_at: DateTime<Utc>| SubscriptionChanged {
-            user_id: user,
-            plan_tier: tier.into(),
-            status: status.into(),
-            current_period_end: Some(end),
-            occurred_at,
-            subscription_id: Some(id),
-            plan_id: Some(Uuid::parse_str(plan).unwrap()),
-            interval: Some(interval.into()),
-            current_period_start: Some(start),
-        };
+        let subscription =
+            |user: Uuid,
+             id: Uuid,
+             plan: &str,
+             tier: &str,
+             status: &str,
+             interval: &str,
+             end: DateTime<Utc>,
+             occurred_at: DateTime<Utc>| SubscriptionChanged {
+                user_id: user,
+                plan_tier: tier.into(),
+                status: status.into(),
+                current_period_end: Some(end),
+                occurred_at,
+                subscription_id: Some(id),
+                plan_id: Some(Uuid::parse_str(plan).unwrap()),
+                interval: Some(interval.into()),
+                current_period_start: Some(start),
+            };
         let (sa, sb, sc) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let month_end = start + Duration::days(30);
         let year_end = start + Duration::days(365);
         let (ta, tb, tc1, tc2) = (at(), at(), at(), at());
         for (event, t) in [
-            (subscription(a, sa, PLUS, "PLUS", "active", "month", month_end, ta), ta),
-            (subscription(b, sb, PRO, "PRO", "active", "year", year_end, tb), tb),
-            (subscription(c, sc, PLUS, "PLUS", "active", "month", month_end, tc1), tc1),
-            (subscription(c, sc, PLUS, "FREE", "canceled", "month", month_end, tc2), tc2),
+            (
+                subscription(a, sa, PLUS, "PLUS", "active", "month", month_end, ta),
+                ta,
+            ),
+            (
+                subscription(b, sb, PRO, "PRO", "active", "year", year_end, tb),
+                tb,
+            ),
+            (
+                subscription(c, sc, PLUS, "PLUS", "active", "month", month_end, tc1),
+                tc1,
+            ),
+            (
+                subscription(c, sc, PLUS, "FREE", "canceled", "month", month_end, tc2),
+                tc2,
+            ),
         ] {
             events.push(envelope(&event, t));
         }
-        let exported_sub = |user, id, plan: &str, status: &str, interval: &str, end, version| {
-            SubscriptionState {
+        let exported_sub =
+            |user, id, plan: &str, status: &str, interval: &str, end, version| SubscriptionState {
                 user_id: user,
                 subscription_id: Some(id),
                 plan_id: Some(Uuid::parse_str(plan).unwrap()),
@@ -208,12 +227,35 @@ impl Scenario {
                 current_period_end: Some(end),
                 created_at: Some(start.naive_utc()),
                 version,
-            }
-        };
+            };
         export.subscriptions = vec![
-            exported_sub(a, sa, PLUS, "active", "month", month_end.naive_utc(), ta.naive_utc()),
-            exported_sub(b, sb, PRO, "active", "year", year_end.naive_utc(), tb.naive_utc()),
-            exported_sub(c, sc, PLUS, "canceled", "month", month_end.naive_utc(), tc2.naive_utc()),
+            exported_sub(
+                a,
+                sa,
+                PLUS,
+                "active",
+                "month",
+                month_end.naive_utc(),
+                ta.naive_utc(),
+            ),
+            exported_sub(
+                b,
+                sb,
+                PRO,
+                "active",
+                "year",
+                year_end.naive_utc(),
+                tb.naive_utc(),
+            ),
+            exported_sub(
+                c,
+                sc,
+                PLUS,
+                "canceled",
+                "month",
+                month_end.naive_utc(),
+                tc2.naive_utc(),
+            ),
         ];
 
         // Payments.
@@ -226,16 +268,23 @@ impl Scenario {
             stripe_invoice_id: None,
             occurred_at: t,
         };
-        let exported_payment = |user, payment, amount: &str, refunded: &str, status: &str, created: DateTime<Utc>, version: DateTime<Utc>| PaymentState {
-            payment_id: payment,
-            user_id: user,
-            amount: money(amount),
-            amount_refunded: money(refunded),
-            currency: "USD".into(),
-            status: status.into(),
-            created_at: created.naive_utc(),
-            version: version.naive_utc(),
-        };
+        let exported_payment =
+            |user,
+             payment,
+             amount: &str,
+             refunded: &str,
+             status: &str,
+             created: DateTime<Utc>,
+             version: DateTime<Utc>| PaymentState {
+                payment_id: payment,
+                user_id: user,
+                amount: money(amount),
+                amount_refunded: money(refunded),
+                currency: "USD".into(),
+                status: status.into(),
+                created_at: created.naive_utc(),
+                version: version.naive_utc(),
+            };
         let (pa, pb, pb2, pc, pd, pe) = (
             Uuid::now_v7(),
             Uuid::now_v7(),
@@ -302,7 +351,12 @@ impl Scenario {
         // Invoices of C: one open past due (overdue), one open not yet
         // due, one that was past due but got paid.
         let (i1, i2, i3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let invoice = |id, number: &str, status: &str, due: NaiveDate, paid: Option<DateTime<Utc>>, t: DateTime<Utc>| InvoiceChanged {
+        let invoice = |id,
+                       number: &str,
+                       status: &str,
+                       due: NaiveDate,
+                       paid: Option<DateTime<Utc>>,
+                       t: DateTime<Utc>| InvoiceChanged {
             invoice_id: id,
             user_id: c,
             subscription_id: Some(sc),
