@@ -1,7 +1,6 @@
 //! Events applied once and in any order: duplicates and out-of-order
 //! deliveries change nothing, and a consumer stopped mid-stream loses
 //! nothing.
-#![expect(clippy::unwrap_used, reason = "tests")]
 
 use crate::{
     helpers::{Harness, dump, marker, seed_plans},

@@ -124,8 +124,10 @@ impl Scenario {
             Uuid::now_v7(),
         );
         let mut events = Vec::new();
-        let mut export = MemoryExporter::default();
-        export.plans = plans();
+        let mut export = MemoryExporter {
+            plans: plans(),
+            ..MemoryExporter::default()
+        };
 
         // Registrations.
         let mut created = std::collections::HashMap::new();
