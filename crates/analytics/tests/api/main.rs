@@ -3,6 +3,7 @@
 mod backfill;
 mod events;
 mod helpers;
+mod live;
 mod queries;
 mod scenario;
 mod validation;
