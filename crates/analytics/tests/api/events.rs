@@ -3,7 +3,7 @@
 //! nothing.
 
 use crate::{
-    helpers::{Harness, dump, marker, seed_plans},
+    helpers::{Harness, answers_of, applied, dump, marker, seed_plans},
     scenario::Scenario,
 };
 
@@ -106,4 +106,55 @@ async fn a_malformed_event_is_dead_lettered_and_the_rest_applied() {
     assert_eq!(by_plan.items.len(), 1);
     assert_eq!(by_plan.items[0].count, 1);
     h.stop().await;
+}
+
+#[tokio::test]
+async fn the_database_going_away_mid_stream_loses_and_doubles_nothing() {
+    use aichat_db::testing::ChaosProxy;
+    let s = Scenario::new();
+    let reference = Harness::start().await;
+    seed_plans(&reference.pool).await;
+    reference.deliver(&s.events).await;
+    let expected = reference.answers().await;
+
+    // analytics reaches PostgreSQL through a proxy the test cuts.
+    let proxy = ChaosProxy::start("127.0.0.1:5432").await.unwrap();
+    let port = proxy.port;
+    let amqp = aichat_billing::testing::unique_amqp();
+    let analytics = aichat_analytics::testing::TestAnalytics::spawn_with(amqp.clone(), |c| {
+        c.database_url = c
+            .database_url
+            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+        // Retried transactions find the database back quickly.
+        c.db_pool_size = 4;
+    })
+    .await
+    .unwrap();
+    seed_plans(&analytics.pool().unwrap()).await;
+    // The same database, not through the proxy, for the test's own looks.
+    let direct = aichat_db::pool(analytics.db.url(), &aichat_db::PoolSettings::default()).unwrap();
+    analytics.publish_envelopes(&s.events).await.unwrap();
+    // Cut while the consumer is in the middle of the stream: the
+    // transaction in flight is lost, its delivery held and retried.
+    let total = i64::try_from(s.events.len()).unwrap();
+    while applied(&direct).await < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    proxy.break_connections();
+    let at_cut = applied(&direct).await;
+    assert!(at_cut < total, "the stream was over before the cut");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(applied(&direct).await, at_cut, "applied without a database");
+    proxy.restore();
+    analytics.wait_processed(&s.events).await.unwrap();
+    assert_eq!(
+        answers_of(&analytics.client().await.unwrap()).await,
+        expected
+    );
+    analytics.stop().await;
+    aichat_billing::testing::delete_exchange(&amqp)
+        .await
+        .unwrap();
+    proxy.stop().await;
+    reference.stop().await;
 }

@@ -46,56 +46,60 @@ impl Harness {
         self.analytics.wait_processed(envelopes).await.unwrap();
     }
 
-    /// Every figure the service answers (the daily series over the last 40
-    /// days).
+    /// Every figure the service answers.
     pub async fn answers(&self) -> Answers {
-        let mut c = self.client.clone();
-        let today = Utc::now().date_naive();
-        Answers {
-            signups: c
-                .signups(DaysRequest { days: 0 })
-                .await
-                .unwrap()
-                .into_inner(),
-            users_by_plan: c.users_by_plan(Empty {}).await.unwrap().into_inner(),
-            by_user: c
-                .token_usage_by_user(MonthRequest::default())
-                .await
-                .unwrap()
-                .into_inner(),
-            by_model: c
-                .token_usage_by_model(MonthRequest::default())
-                .await
-                .unwrap()
-                .into_inner(),
-            subscriptions: c.subscriptions(Empty {}).await.unwrap().into_inner(),
-            mrr: c.mrr(Empty {}).await.unwrap().into_inner(),
-            top_users: c
-                .top_users(TopUsersRequest { days: 0, limit: 0 })
-                .await
-                .unwrap()
-                .into_inner(),
-            conversation_length: c
-                .conversation_length(DaysRequest { days: 0 })
-                .await
-                .unwrap()
-                .into_inner(),
-            overdue: c.overdue_invoices(Empty {}).await.unwrap().into_inner(),
-            lifetime_value: c.lifetime_value(Empty {}).await.unwrap().into_inner(),
-            series: c
-                .daily_series(RangeRequest {
-                    from: (today - Duration::days(40)).to_string(),
-                    to: today.to_string(),
-                })
-                .await
-                .unwrap()
-                .into_inner(),
-        }
+        answers_of(&self.client).await
     }
 
     pub async fn stop(self) {
         self.analytics.stop().await;
         delete_exchange(&self.amqp).await.unwrap();
+    }
+}
+
+/// Every figure a service answers (the daily series over the last 40 days).
+pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
+    let mut c = client.clone();
+    let today = Utc::now().date_naive();
+    Answers {
+        signups: c
+            .signups(DaysRequest { days: 0 })
+            .await
+            .unwrap()
+            .into_inner(),
+        users_by_plan: c.users_by_plan(Empty {}).await.unwrap().into_inner(),
+        by_user: c
+            .token_usage_by_user(MonthRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+        by_model: c
+            .token_usage_by_model(MonthRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+        subscriptions: c.subscriptions(Empty {}).await.unwrap().into_inner(),
+        mrr: c.mrr(Empty {}).await.unwrap().into_inner(),
+        top_users: c
+            .top_users(TopUsersRequest { days: 0, limit: 0 })
+            .await
+            .unwrap()
+            .into_inner(),
+        conversation_length: c
+            .conversation_length(DaysRequest { days: 0 })
+            .await
+            .unwrap()
+            .into_inner(),
+        overdue: c.overdue_invoices(Empty {}).await.unwrap().into_inner(),
+        lifetime_value: c.lifetime_value(Empty {}).await.unwrap().into_inner(),
+        series: c
+            .daily_series(RangeRequest {
+                from: (today - Duration::days(40)).to_string(),
+                to: today.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner(),
     }
 }
 
@@ -187,4 +191,20 @@ pub fn marker() -> aichat_events::Envelope {
         aichat_events::TraceContext::default(),
     )
     .unwrap()
+}
+
+/// How many events the service has applied (its inbox), read on `pool`.
+pub async fn applied(pool: &aichat_db::Pool) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = pool.get().await.unwrap();
+    let n: N = diesel::sql_query("SELECT count(*) AS n FROM inbox")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    n.n
 }
