@@ -103,6 +103,8 @@ CREATE TABLE users (
 CREATE INDEX idx_users_createdAt ON users(createdAt) WHERE deletedAt IS NULL;
 CREATE INDEX idx_users_planTier ON users(planTier)
   WHERE deletedAt IS NULL AND isActive AND createdAt IS NOT NULL;
+-- The deleted users: billing's rows of theirs are gone (an anti-join).
+CREATE INDEX idx_users_deleted ON users(userId) WHERE deletedAt IS NOT NULL;
 
 -- billing's plans (ListPlans at start-up and by backfill). tier: the plan
 -- tier its name stands for (Free -> FREE).

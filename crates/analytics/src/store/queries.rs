@@ -13,23 +13,25 @@ use diesel::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-/// The plan a subscription is on: its `planId`, or (an event written before
-/// the field existed) the plan of the tier it granted.
-const PLAN_OF_SUBSCRIPTION: &str =
-    "p.id = COALESCE(s.planId, (SELECT id FROM plans WHERE tier = s.planTier LIMIT 1))";
+/// The plan a subscription is on: `p`, its `planId`, or `f` (an event
+/// written before the field existed) the plan of the tier it granted. Two
+/// equi-joins, so they hash.
+const PLAN_OF_SUBSCRIPTION: &str = "LEFT JOIN plans p ON p.id = s.planId \
+     LEFT JOIN plans f ON s.planId IS NULL AND f.tier = s.planTier";
 
 /// A subscription whose user is not deleted (billing deletes a deleted
-/// user's subscription row).
+/// user's subscription row); an anti-join on `idx_users_deleted`.
 const USER_NOT_DELETED: &str = "NOT EXISTS (SELECT 1 FROM users du \
      WHERE du.userId = s.userId AND du.deletedAt IS NOT NULL)";
 
 /// Monthly recurring revenue now, a scalar: the seed's query with its fault
 /// mended (a yearly subscription counts yearlyPrice / 12), rounded to cents.
 pub const MRR_SQL: &str = "SELECT COALESCE(round(SUM(CASE \
-       WHEN s.billingInterval = 'year' AND p.yearlyPrice IS NOT NULL THEN p.yearlyPrice / 12 \
-       ELSE p.monthlyPrice END), 2), 0.00)::numeric(14, 2) \
-     FROM subscriptions s JOIN plans p ON p.id = COALESCE(s.planId, \
-       (SELECT id FROM plans WHERE tier = s.planTier LIMIT 1)) \
+       WHEN s.billingInterval = 'year' AND COALESCE(p.yearlyPrice, f.yearlyPrice) IS NOT NULL \
+         THEN COALESCE(p.yearlyPrice, f.yearlyPrice) / 12 \
+       ELSE COALESCE(p.monthlyPrice, f.monthlyPrice) END), 2), 0.00)::numeric(14, 2) \
+     FROM subscriptions s LEFT JOIN plans p ON p.id = s.planId \
+       LEFT JOIN plans f ON s.planId IS NULL AND f.tier = s.planTier \
      WHERE s.status = 'active' \
        AND s.currentPeriodStart <= CURRENT_DATE AND s.currentPeriodEnd > CURRENT_DATE \
        AND NOT EXISTS (SELECT 1 FROM users du WHERE du.userId = s.userId AND du.deletedAt IS NOT NULL)";
@@ -46,12 +48,13 @@ pub struct SignupDay {
 /// included, newest first; a day without signups has 0.
 pub async fn signups(conn: &mut AsyncPgConnection, days: i32) -> QueryResult<Vec<SignupDay>> {
     diesel::sql_query(
-        "SELECT d::date AS date, count(u.userId) AS new_users \
+        "SELECT d::date AS date, COALESCE(c.n, 0) AS new_users \
          FROM generate_series((CURRENT_DATE - ($1 - 1))::timestamp, CURRENT_DATE::timestamp, \
            interval '1 day') AS d \
-         LEFT JOIN users u ON u.deletedAt IS NULL AND u.createdAt >= d \
-           AND u.createdAt < d + interval '1 day' \
-         GROUP BY d ORDER BY d DESC",
+         LEFT JOIN (SELECT createdAt::date AS day, count(*) AS n FROM users \
+             WHERE deletedAt IS NULL AND createdAt >= (CURRENT_DATE - ($1 - 1))::timestamp \
+             GROUP BY 1) c ON c.day = d::date \
+         ORDER BY d DESC",
     )
     .bind::<Integer, _>(days)
     .load(conn)
@@ -147,11 +150,12 @@ pub struct PlanSubscriptions {
 /// Active subscriptions per plan name.
 pub async fn subscriptions(conn: &mut AsyncPgConnection) -> QueryResult<Vec<PlanSubscriptions>> {
     diesel::sql_query(format!(
-        "SELECT p.name AS plan, COUNT(*) AS subscription_count, \
+        "SELECT COALESCE(p.name, f.name) AS plan, COUNT(*) AS subscription_count, \
            COUNT(DISTINCT s.userId) AS user_count \
-         FROM subscriptions s JOIN plans p ON {PLAN_OF_SUBSCRIPTION} \
-         WHERE s.status = 'active' AND {USER_NOT_DELETED} \
-         GROUP BY p.name ORDER BY p.name"
+         FROM subscriptions s {PLAN_OF_SUBSCRIPTION} \
+         WHERE s.status = 'active' AND COALESCE(p.name, f.name) IS NOT NULL \
+           AND {USER_NOT_DELETED} \
+         GROUP BY 1 ORDER BY 1"
     ))
     .load(conn)
     .await
@@ -311,9 +315,7 @@ pub async fn daily_series(
     to: NaiveDate,
 ) -> QueryResult<Vec<DailyPoint>> {
     diesel::sql_query(
-        "SELECT d::date AS date, \
-           (SELECT count(*) FROM users u WHERE u.deletedAt IS NULL AND u.createdAt >= d \
-             AND u.createdAt < d + interval '1 day') AS signups, \
+        "SELECT d::date AS date, COALESCE(su.n, 0) AS signups, \
            COALESCE(c.messages, 0)::bigint AS messages, COALESCE(c.tokens, 0)::bigint AS tokens, \
            COALESCE(c.cost, 0)::numeric(20, 6)::text AS cost, \
            COALESCE(r.revenue, 0)::numeric(14, 2)::text AS revenue, \
@@ -324,6 +326,10 @@ pub async fn daily_series(
          LEFT JOIN (SELECT day, SUM(messages) AS messages, SUM(totalTokens) AS tokens, \
              SUM(costUsd) AS cost FROM chatAnalytics WHERE day BETWEEN $1 AND $2 GROUP BY day) c \
            ON c.day = d::date \
+         LEFT JOIN (SELECT createdAt::date AS day, count(*) AS n FROM users \
+             WHERE deletedAt IS NULL AND createdAt >= $1::timestamp \
+               AND createdAt < $2::timestamp + interval '1 day' GROUP BY 1) su \
+           ON su.day = d::date \
          LEFT JOIN revenueAnalytics r ON r.day = d::date \
          ORDER BY d",
     )

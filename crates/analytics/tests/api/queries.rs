@@ -234,3 +234,35 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     );
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_subscription_change_written_before_plan_id_existed_counts_by_its_tier() {
+    use aichat_events::{Envelope, TraceContext, billing::SubscriptionChanged};
+    let h = Harness::start().await;
+    seed_plans(&h.pool).await;
+    let user = uuid::Uuid::now_v7();
+    // As billing wrote them before the fields: no subscription, plan,
+    // interval or period start.
+    let old = SubscriptionChanged {
+        user_id: user,
+        plan_tier: "PRO".into(),
+        status: "active".into(),
+        current_period_end: Some(chrono::Utc::now() + Duration::days(20)),
+        occurred_at: chrono::Utc::now(),
+        subscription_id: None,
+        plan_id: None,
+        interval: None,
+        current_period_start: None,
+    };
+    let envelope = Envelope::new(&old, TraceContext::default()).unwrap();
+    assert!(envelope.data.get("planId").is_none());
+    h.deliver(&[envelope]).await;
+    let mut c = h.client.clone();
+    let subscriptions = c.subscriptions(Empty {}).await.unwrap().into_inner();
+    assert_eq!(subscriptions.items.len(), 1);
+    assert_eq!(subscriptions.items[0].plan, "Pro");
+    assert_eq!(subscriptions.items[0].subscription_count, 1);
+    // Without a period start the seed's MRR predicate cannot hold.
+    assert_eq!(c.mrr(Empty {}).await.unwrap().into_inner().mrr, "0.00");
+    h.stop().await;
+}
