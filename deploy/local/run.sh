@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: the whole platform on this machine. PostgreSQL and RabbitMQ
 # (started or installed as needed), the databases, a JWT signing key, then
-# the mock LLM server, identity, billing, chat and the gateway on
+# the mock LLM server, identity, billing, chat, analytics and the gateway on
 # http://127.0.0.1:8080. Providers without an API key in the environment
 # (OPENAI_API_KEY, ANTHROPIC_API_KEY, GOOGLE_API_KEY) are pointed at the mock
 # LLM server. The web app (web/) is built and served by the gateway at
@@ -14,12 +14,13 @@ cd "$(dirname "$0")/../.."
 : "${PROFILE:=dev}"
 : "${RUN_DIR:=$PWD/.run}"
 : "${PG_URL:=postgres://postgres@127.0.0.1:5432}"
-: "${DB_PREFIX:=}" # databases ${DB_PREFIX}identity, ${DB_PREFIX}chat, ${DB_PREFIX}billing
+: "${DB_PREFIX:=}" # databases ${DB_PREFIX}identity, ${DB_PREFIX}chat, ${DB_PREFIX}billing, ${DB_PREFIX}analytics
 : "${AMQP_URL:=amqp://guest:guest@127.0.0.1:5672/%2f}"
 : "${AMQP_EXCHANGE:=aichat.events}"
 : "${IDENTITY_GRPC_ADDR:=127.0.0.1:50051}"
 : "${CHAT_GRPC_ADDR:=127.0.0.1:50052}"
 : "${BILLING_GRPC_ADDR:=127.0.0.1:50053}"
+: "${ANALYTICS_GRPC_ADDR:=127.0.0.1:50054}"
 : "${MOCK_ADDR:=127.0.0.1:8090}"
 : "${HTTP_ADDR:=127.0.0.1:8080}"
 : "${MAIL_TRANSPORT:=file}"
@@ -36,7 +37,7 @@ log() { printf '\033[1;32m[run]\033[0m %s\n' "$*" >&2; }
 bash deploy/local/services.sh
 
 # One database per service.
-for db in "${DB_PREFIX}identity" "${DB_PREFIX}chat" "${DB_PREFIX}billing"; do
+for db in "${DB_PREFIX}identity" "${DB_PREFIX}chat" "${DB_PREFIX}billing" "${DB_PREFIX}analytics"; do
   if ! psql "$PG_URL/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
     log "creating database $db"
     psql "$PG_URL/postgres" -qc "CREATE DATABASE $db"
@@ -44,7 +45,7 @@ for db in "${DB_PREFIX}identity" "${DB_PREFIX}chat" "${DB_PREFIX}billing"; do
 done
 
 log "building (profile $PROFILE)"
-cargo build --profile "$PROFILE" -q -p aichat-identity -p aichat-gateway -p aichat-chat -p aichat-billing -p aichat-mockllm
+cargo build --profile "$PROFILE" -q -p aichat-identity -p aichat-gateway -p aichat-chat -p aichat-billing -p aichat-analytics -p aichat-mockllm
 if [ "$WEB_BUILD" = 1 ] && ! command -v npm >/dev/null; then
   log "npm not found: the web app is not built (install Node.js 20 and npm); the API works without it"
 elif [ "$WEB_BUILD" = 1 ]; then
@@ -71,6 +72,7 @@ if [ -n "${STRIPE_SECRET_KEY:-}" ]; then
   DATABASE_URL="$PG_URL/${DB_PREFIX}billing" "$bin_dir/billing" stripe-sync
 fi
 DATABASE_URL="$PG_URL/${DB_PREFIX}chat" "$bin_dir/chat" migrate
+DATABASE_URL="$PG_URL/${DB_PREFIX}analytics" "$bin_dir/analytics" migrate
 
 pids=()
 stop() {
@@ -90,6 +92,7 @@ mock="http://$MOCK_ADDR"
 [ -n "${ANTHROPIC_API_KEY:-}" ] || export ANTHROPIC_BASE_URL="${ANTHROPIC_BASE_URL:-$mock}" ANTHROPIC_API_KEY=mock
 [ -n "${GOOGLE_API_KEY:-}" ] || export GOOGLE_BASE_URL="${GOOGLE_BASE_URL:-$mock}" GOOGLE_API_KEY=mock
 export CHAT_GRPC_URL="http://$CHAT_GRPC_ADDR" BILLING_GRPC_URL="http://$BILLING_GRPC_ADDR" IDENTITY_GRPC_URL="http://$IDENTITY_GRPC_ADDR"
+export ANALYTICS_GRPC_URL="http://$ANALYTICS_GRPC_ADDR"
 
 MOCK_ADDR="$MOCK_ADDR" "$bin_dir/mockllm" &
 pids+=($!)
@@ -98,6 +101,9 @@ pids+=($!)
 DATABASE_URL="$PG_URL/${DB_PREFIX}billing" GRPC_ADDR="$BILLING_GRPC_ADDR" "$bin_dir/billing" serve &
 pids+=($!)
 DATABASE_URL="$PG_URL/${DB_PREFIX}chat" GRPC_ADDR="$CHAT_GRPC_ADDR" "$bin_dir/chat" serve &
+pids+=($!)
+# analytics reads the plans from billing (BILLING_GRPC_URL) at start-up.
+DATABASE_URL="$PG_URL/${DB_PREFIX}analytics" GRPC_ADDR="$ANALYTICS_GRPC_ADDR" "$bin_dir/analytics" serve &
 pids+=($!)
 HTTP_ADDR="$HTTP_ADDR" "$bin_dir/gateway" serve &
 pids+=($!)

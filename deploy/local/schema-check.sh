@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make schema-check`: each diesel schema file matches what its migrations
-# create. For identity, chat and billing (and aichat-messaging's outbox and
+# create. For identity, chat, billing and analytics (and aichat-messaging's outbox and
 # inbox, checked in identity's database), the migrations run on a fresh
 # database, `diesel print-schema` prints it with the crate's diesel.toml
 # (its filter and its patch file, which holds the Rust names of the seed's
@@ -50,6 +50,7 @@ checks=(
   "identity crates/identity/src/store/schema.rs identity"
   "chat crates/chat/src/store/schema.rs chat"
   "billing crates/billing/src/store/schema.rs billing"
+  "analytics crates/analytics/src/store/schema.rs analytics"
   "messaging crates/messaging/src/schema.rs identity"
 )
 

@@ -1,7 +1,7 @@
 # Sourced by contract.sh and e2e.sh (not run on its own): the whole platform
 # as `make run` starts it (deploy/local/run.sh), for a test run named NAME,
-# on free ports, with fresh databases NAME_identity, NAME_chat, NAME_billing
-# and its own exchange aichat.NAME. One run of a NAME at a time on a machine:
+# on free ports, with fresh databases NAME_identity, NAME_chat, NAME_billing,
+# NAME_analytics and its own exchange aichat.NAME. One run of a NAME at a time on a machine:
 # the databases and the exchange (whose queues outlive a run) have fixed
 # names. The caller defines `log` and `started`, and may export run.sh's
 # settings (WEB_BUILD, MOCK_*) before `test_stack_start NAME`, which returns
@@ -50,17 +50,17 @@ test_stack_finish() {
 }
 
 test_stack_start() {
-  local name=$1 http identity chat billing mock stripe ready
+  local name=$1 http identity chat billing analytics mock stripe ready
   exec 9>"/var/tmp/aichat-$name.lock"
   if ! flock -n 9; then
     log "waiting for another $name run to finish"
     flock 9
   fi
-  # Six free ports: the gateway, the three services, the mock LLM and the
+  # Seven free ports: the gateway, the four services, the mock LLM and the
   # Stripe stand-in.
-  read -r http identity chat billing mock stripe < <(python3 -c '
+  read -r http identity chat billing analytics mock stripe < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(6)]
+socks = [socket.socket() for _ in range(7)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
 for s in socks: s.close()')
@@ -68,9 +68,10 @@ for s in socks: s.close()')
   export RUN_DIR MAIL_DIR="$RUN_DIR/mail" DB_PREFIX="${name}_" AMQP_EXCHANGE="aichat.$name"
   export HTTP_ADDR="127.0.0.1:$http" IDENTITY_GRPC_ADDR="127.0.0.1:$identity"
   export CHAT_GRPC_ADDR="127.0.0.1:$chat" BILLING_GRPC_ADDR="127.0.0.1:$billing" MOCK_ADDR="127.0.0.1:$mock"
+  export ANALYTICS_GRPC_ADDR="127.0.0.1:$analytics"
   export PUBLIC_URL="http://$HTTP_ADDR" RUST_LOG="${RUST_LOG:-warn}"
   export PGOPTIONS="${PGOPTIONS:---client-min-messages=warning}"
-  test_stack_databases=("${name}_identity" "${name}_chat" "${name}_billing")
+  test_stack_databases=("${name}_identity" "${name}_chat" "${name}_billing" "${name}_analytics")
   trap test_stack_finish EXIT
   test_stack_drop_databases
   if [ "${TEST_STACK_STRIPE:-0}" = 1 ]; then

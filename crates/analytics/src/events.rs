@@ -1,0 +1,500 @@
+//! What analytics consumes: every event type of docs/events.md, from its
+//! durable queue `<exchange>.analytics`.
+//!
+//! | event | effect |
+//! |---|---|
+//! | every one | a `userEvents` row (type, occurredAt, payload) |
+//! | `identity.user.registered` | the user (signup date, plan tier unless a later change is known, role) |
+//! | `identity.user.updated` | role and flags, by the envelope's `occurredAt` |
+//! | `identity.user.email_verified` | `emailVerified` |
+//! | `identity.user.deleted` | the user's tombstone and their conversations' |
+//! | `billing.subscription.changed` | the user's plan tier (newest `occurredAt` wins, as identity's `users.planTier`), the subscription row |
+//! | `billing.payment.succeeded`, `failed`, `refunded` | the payment row, by `occurredAt` |
+//! | `billing.invoice.changed` | the invoice row, by `occurredAt` |
+//! | `billing.invoice.paid` | the invoice turns `paid` (when known) |
+//! | `chat.conversation.created` | the conversation (its creation) |
+//! | `chat.conversation.updated` | its counters, by `counters.updatedAt` |
+//! | `chat.conversation.deleted` | its tombstone |
+//! | `chat.message.created` | a messages fact (counted once in `chatAnalytics`), the counters |
+//! | `chat.tokens.used` | a tokenUsage fact (added once to `chatAnalytics`), the counters |
+//!
+//! `identity.user.logged_in`, `identity.session.revoked` and
+//! `billing.invoice.overdue` only leave their `userEvents` row (overdue is
+//! read from the invoices' state). Each event is applied once, by event id
+//! (inbox, in the transaction of the effect; acked after the commit), and
+//! in any order (docs/analytics.md).
+
+use aichat_events::{
+    Envelope, Event,
+    billing::{
+        InvoiceChanged, InvoiceOverdue, InvoicePaid, PaymentFailed, PaymentRefunded,
+        PaymentSucceeded, SubscriptionChanged,
+    },
+    chat::{
+        ConversationCounters, ConversationCreated, ConversationDeleted, ConversationUpdated,
+        MessageCreated, TokensUsed,
+    },
+    identity::{
+        SessionRevoked, UserDeleted, UserEmailVerified, UserLoggedIn, UserRegistered, UserUpdated,
+    },
+};
+use aichat_messaging::consumer::{HandlerError, Queue, Spec};
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use crate::store::apply::{
+    self, ConversationFacts, Counters, InvoiceState, MessageFact, PaymentState, Profile,
+    SubscriptionState, TokenUsageFact, UserFacts,
+};
+
+/// The event types analytics' queue is bound to: all of them.
+pub const CONSUMED: [&str; 18] = [
+    UserRegistered::TYPE,
+    UserEmailVerified::TYPE,
+    UserLoggedIn::TYPE,
+    UserUpdated::TYPE,
+    UserDeleted::TYPE,
+    SessionRevoked::TYPE,
+    SubscriptionChanged::TYPE,
+    PaymentSucceeded::TYPE,
+    PaymentFailed::TYPE,
+    PaymentRefunded::TYPE,
+    InvoicePaid::TYPE,
+    InvoiceOverdue::TYPE,
+    InvoiceChanged::TYPE,
+    ConversationCreated::TYPE,
+    ConversationDeleted::TYPE,
+    ConversationUpdated::TYPE,
+    MessageCreated::TYPE,
+    TokensUsed::TYPE,
+];
+
+/// The plan tiers `users.planTier` allows.
+const TIERS: [&str; 3] = ["FREE", "PLUS", "PRO"];
+
+/// The service name its durable queue is named after.
+pub const QUEUE: &str = "analytics";
+
+/// Deliveries in flight at once (they are applied one after another).
+const PREFETCH: u16 = 64;
+
+/// The consumer's set-up.
+pub fn spec() -> Spec {
+    Spec {
+        queue: Queue::Durable(QUEUE.to_owned()),
+        bindings: CONSUMED.iter().map(|t| (*t).to_owned()).collect(),
+        prefetch: PREFETCH,
+        retry: Default::default(),
+    }
+}
+
+/// An event decoded, ready to apply.
+#[derive(Debug, Clone)]
+pub enum Decoded {
+    Registered(UserRegistered),
+    EmailVerified(UserEmailVerified),
+    LoggedIn(UserLoggedIn),
+    Updated(UserUpdated),
+    Deleted(UserDeleted),
+    SessionRevoked(SessionRevoked),
+    SubscriptionChanged(SubscriptionChanged),
+    PaymentSucceeded(PaymentSucceeded),
+    PaymentFailed(PaymentFailed),
+    PaymentRefunded(PaymentRefunded),
+    InvoicePaid(InvoicePaid),
+    InvoiceOverdue(InvoiceOverdue),
+    InvoiceChanged(InvoiceChanged),
+    ConversationCreated(ConversationCreated),
+    ConversationDeleted(ConversationDeleted),
+    ConversationUpdated(ConversationUpdated),
+    MessageCreated(MessageCreated),
+    TokensUsed(TokensUsed),
+}
+
+impl Decoded {
+    /// The event's payload, or `None` for a type analytics does not know
+    /// (acked and skipped). A payload that does not parse, or a version
+    /// this code does not understand, is a permanent failure.
+    pub fn from_envelope(envelope: &Envelope) -> Result<Option<Self>, HandlerError> {
+        let t = envelope.event_type.as_str();
+        Ok(Some(match t {
+            UserRegistered::TYPE => Self::Registered(decode(envelope)?),
+            UserEmailVerified::TYPE => Self::EmailVerified(decode(envelope)?),
+            UserLoggedIn::TYPE => Self::LoggedIn(decode(envelope)?),
+            UserUpdated::TYPE => Self::Updated(decode(envelope)?),
+            UserDeleted::TYPE => Self::Deleted(decode(envelope)?),
+            SessionRevoked::TYPE => Self::SessionRevoked(decode(envelope)?),
+            SubscriptionChanged::TYPE => Self::SubscriptionChanged(decode(envelope)?),
+            PaymentSucceeded::TYPE => Self::PaymentSucceeded(decode(envelope)?),
+            PaymentFailed::TYPE => Self::PaymentFailed(decode(envelope)?),
+            PaymentRefunded::TYPE => Self::PaymentRefunded(decode(envelope)?),
+            InvoicePaid::TYPE => Self::InvoicePaid(decode(envelope)?),
+            InvoiceOverdue::TYPE => Self::InvoiceOverdue(decode(envelope)?),
+            InvoiceChanged::TYPE => Self::InvoiceChanged(decode(envelope)?),
+            ConversationCreated::TYPE => Self::ConversationCreated(decode(envelope)?),
+            ConversationDeleted::TYPE => Self::ConversationDeleted(decode(envelope)?),
+            ConversationUpdated::TYPE => Self::ConversationUpdated(decode(envelope)?),
+            MessageCreated::TYPE => Self::MessageCreated(decode(envelope)?),
+            TokensUsed::TYPE => Self::TokensUsed(decode(envelope)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The plan tier the event sets, if any.
+    fn plan_tier(&self) -> Option<&str> {
+        match self {
+            Self::Registered(e) => Some(&e.user.plan_tier),
+            Self::SubscriptionChanged(e) => Some(&e.plan_tier),
+            _ => None,
+        }
+    }
+
+    /// The user the event is about.
+    pub fn user_id(&self) -> Uuid {
+        match self {
+            Self::Registered(e) => e.user.user_id,
+            Self::EmailVerified(e) => e.user_id,
+            Self::LoggedIn(e) => e.user_id,
+            Self::Updated(e) => e.user.user_id,
+            Self::Deleted(e) => e.user_id,
+            Self::SessionRevoked(e) => e.user_id,
+            Self::SubscriptionChanged(e) => e.user_id,
+            Self::PaymentSucceeded(e) => e.user_id,
+            Self::PaymentFailed(e) => e.user_id,
+            Self::PaymentRefunded(e) => e.user_id,
+            Self::InvoicePaid(e) => e.user_id,
+            Self::InvoiceOverdue(e) => e.user_id,
+            Self::InvoiceChanged(e) => e.user_id,
+            Self::ConversationCreated(e) => e.user_id,
+            Self::ConversationDeleted(e) => e.user_id,
+            Self::ConversationUpdated(e) => e.user_id,
+            Self::MessageCreated(e) => e.user_id,
+            Self::TokensUsed(e) => e.user_id,
+        }
+    }
+}
+
+/// Applies one event in one transaction with its inbox entry. Malformed
+/// events are permanent failures (dead-lettered); a database failure is
+/// transient (the consumer holds the delivery and retries it).
+pub async fn handle(pool: &aichat_db::Pool, envelope: Envelope) -> Result<(), HandlerError> {
+    let Some(decoded) = Decoded::from_envelope(&envelope)? else {
+        tracing::debug!("an event analytics does not know; acked");
+        return Ok(());
+    };
+    if let Some(tier) = decoded.plan_tier()
+        && !TIERS.contains(&tier)
+    {
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "unknown plan tier {tier}"
+        )));
+    }
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| HandlerError::Transient(e.into()))?;
+    let applied = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            if !aichat_messaging::inbox::claim(conn, &envelope).await? {
+                return Ok(false);
+            }
+            apply_event(conn, &envelope, &decoded).await?;
+            Ok(true)
+        })
+        .await
+        .map_err(|e| HandlerError::Transient(e.into()))?;
+    if !applied {
+        tracing::debug!("applied before; skipped");
+    }
+    Ok(())
+}
+
+/// The effect of one event (the caller holds the transaction and the inbox
+/// entry).
+pub async fn apply_event(
+    conn: &mut AsyncPgConnection,
+    envelope: &Envelope,
+    decoded: &Decoded,
+) -> diesel::QueryResult<()> {
+    let occurred_at = envelope.occurred_at.naive_utc();
+    apply::user_event(
+        conn,
+        envelope.id,
+        decoded.user_id(),
+        &envelope.event_type,
+        occurred_at,
+        &envelope.data,
+    )
+    .await?;
+    match decoded {
+        Decoded::Registered(e) => {
+            apply::user(
+                conn,
+                &UserFacts {
+                    user_id: e.user.user_id,
+                    created_at: Some(e.user.created_at.naive_utc()),
+                    plan: Some((e.user.plan_tier.clone(), None)),
+                    profile: Some(Profile {
+                        role: e.user.role.clone(),
+                        email_verified: e.user.email_verified,
+                        is_active: true,
+                        version: occurred_at,
+                    }),
+                },
+            )
+            .await
+        }
+        Decoded::Updated(e) => {
+            apply::user(
+                conn,
+                &UserFacts {
+                    user_id: e.user.user_id,
+                    created_at: Some(e.user.created_at.naive_utc()),
+                    plan: None,
+                    profile: Some(Profile {
+                        role: e.user.role.clone(),
+                        email_verified: e.user.email_verified,
+                        is_active: true,
+                        version: occurred_at,
+                    }),
+                },
+            )
+            .await
+        }
+        Decoded::EmailVerified(e) => apply::email_verified(conn, e.user_id).await,
+        Decoded::Deleted(e) => apply::user_deleted(conn, e.user_id, occurred_at).await,
+        Decoded::LoggedIn(_) | Decoded::SessionRevoked(_) | Decoded::InvoiceOverdue(_) => Ok(()),
+        Decoded::SubscriptionChanged(e) => {
+            let version = e.occurred_at.naive_utc();
+            apply::user(
+                conn,
+                &UserFacts {
+                    user_id: e.user_id,
+                    created_at: None,
+                    plan: Some((e.plan_tier.clone(), Some(version))),
+                    profile: None,
+                },
+            )
+            .await?;
+            apply::subscription(
+                conn,
+                &SubscriptionState {
+                    user_id: e.user_id,
+                    subscription_id: e.subscription_id,
+                    plan_id: e.plan_id,
+                    plan_tier: Some(e.plan_tier.clone()).filter(|t| t != "FREE"),
+                    status: e.status.clone(),
+                    interval: e.interval.clone(),
+                    current_period_start: e.current_period_start.map(|t| t.naive_utc()),
+                    current_period_end: e.current_period_end.map(|t| t.naive_utc()),
+                    created_at: None,
+                    version,
+                },
+            )
+            .await?;
+            apply::snapshot_mrr(conn).await
+        }
+        Decoded::PaymentSucceeded(e) => {
+            apply::payment(
+                conn,
+                &payment_state(
+                    e.payment_id,
+                    e.user_id,
+                    &e.amount,
+                    None,
+                    &e.currency,
+                    "succeeded",
+                    e.occurred_at,
+                ),
+            )
+            .await
+        }
+        Decoded::PaymentFailed(e) => {
+            apply::payment(
+                conn,
+                &payment_state(
+                    e.payment_id,
+                    e.user_id,
+                    &e.amount,
+                    None,
+                    &e.currency,
+                    "failed",
+                    e.occurred_at,
+                ),
+            )
+            .await
+        }
+        Decoded::PaymentRefunded(e) => {
+            let status = if e.fully_refunded {
+                "refunded"
+            } else {
+                "succeeded"
+            };
+            apply::payment(
+                conn,
+                &payment_state(
+                    e.payment_id,
+                    e.user_id,
+                    &e.amount,
+                    Some(&e.amount_refunded),
+                    &e.currency,
+                    status,
+                    e.occurred_at,
+                ),
+            )
+            .await
+        }
+        Decoded::InvoiceChanged(e) => {
+            apply::invoice(
+                conn,
+                &InvoiceState {
+                    invoice_id: e.invoice_id,
+                    user_id: e.user_id,
+                    subscription_id: e.subscription_id,
+                    invoice_number: e.invoice_number.clone(),
+                    status: e.status.clone(),
+                    subtotal: e.subtotal.clone(),
+                    tax: e.tax.clone(),
+                    total: e.total.clone(),
+                    due_date: e.due_date,
+                    paid_at: e.paid_at.map(|t| t.naive_utc()),
+                    created_at: e.created_at.naive_utc(),
+                    version: e.occurred_at.naive_utc(),
+                },
+            )
+            .await
+        }
+        Decoded::InvoicePaid(e) => {
+            apply::invoice_paid(
+                conn,
+                e.invoice_id,
+                e.paid_at.naive_utc(),
+                e.occurred_at.naive_utc(),
+            )
+            .await
+        }
+        Decoded::ConversationCreated(e) => {
+            apply::conversation(
+                conn,
+                &ConversationFacts {
+                    conversation_id: e.conversation_id,
+                    user_id: e.user_id,
+                    model: Some(e.model.clone()),
+                    created_at: Some(e.created_at.naive_utc()),
+                    counters: None,
+                },
+            )
+            .await
+        }
+        Decoded::ConversationDeleted(e) => {
+            apply::conversation_deleted(conn, e.conversation_id, e.user_id, occurred_at).await
+        }
+        Decoded::ConversationUpdated(e) => {
+            counters(conn, e.conversation_id, e.user_id, Some(&e.counters)).await
+        }
+        Decoded::MessageCreated(e) => {
+            apply::message(
+                conn,
+                &MessageFact {
+                    message_id: e.message_id,
+                    conversation_id: e.conversation_id,
+                    user_id: e.user_id,
+                    role: e.role.clone(),
+                    token_count: e.token_count,
+                    model: e.model.clone(),
+                    created_at: e.created_at.naive_utc(),
+                },
+            )
+            .await?;
+            counters(conn, e.conversation_id, e.user_id, e.counters.as_ref()).await
+        }
+        Decoded::TokensUsed(e) => {
+            apply::token_usage(
+                conn,
+                &TokenUsageFact {
+                    usage_id: e.usage_id,
+                    user_id: e.user_id,
+                    conversation_id: e.conversation_id,
+                    provider: e.provider.clone(),
+                    model: e.model.clone(),
+                    prompt_tokens: e.prompt_tokens,
+                    completion_tokens: e.completion_tokens,
+                    total_tokens: e.total_tokens,
+                    cost_usd: e.cost_usd.clone(),
+                    billing_month: e.billing_month,
+                    created_at: e.occurred_at.naive_utc(),
+                },
+            )
+            .await?;
+            match e.conversation_id {
+                Some(id) => counters(conn, id, e.user_id, e.counters.as_ref()).await,
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+fn payment_state(
+    payment_id: Uuid,
+    user_id: Uuid,
+    amount: &BigDecimal,
+    amount_refunded: Option<&BigDecimal>,
+    currency: &str,
+    status: &str,
+    occurred_at: DateTime<Utc>,
+) -> PaymentState {
+    PaymentState {
+        payment_id,
+        user_id,
+        amount: amount.clone(),
+        amount_refunded: amount_refunded.cloned().unwrap_or_default(),
+        currency: currency.to_owned(),
+        status: status.to_owned(),
+        created_at: occurred_at.naive_utc(),
+        version: occurred_at.naive_utc(),
+    }
+}
+
+async fn counters(
+    conn: &mut AsyncPgConnection,
+    conversation_id: Uuid,
+    user_id: Uuid,
+    counters: Option<&ConversationCounters>,
+) -> diesel::QueryResult<()> {
+    let Some(c) = counters else {
+        return Ok(());
+    };
+    apply::conversation(
+        conn,
+        &ConversationFacts {
+            conversation_id,
+            user_id,
+            model: None,
+            created_at: None,
+            counters: Some(Counters {
+                message_count: c.message_count,
+                token_count: c.token_count,
+                version: c.updated_at.naive_utc(),
+            }),
+        },
+    )
+    .await
+}
+
+/// The payload of a version this code understands.
+fn decode<E: Event>(envelope: &Envelope) -> Result<E, HandlerError> {
+    if envelope.version != E::VERSION {
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "version {} of {} is not understood (expected {})",
+            envelope.version,
+            E::TYPE,
+            E::VERSION
+        )));
+    }
+    envelope
+        .decode::<E>()
+        .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("not a {}", E::TYPE)))?
+        .map_err(|e| HandlerError::Permanent(anyhow::Error::new(e).context(E::TYPE)))
+}

@@ -1,0 +1,275 @@
+// The analytics database, as migrations/analytics creates it. The
+// camelCase identifiers are folded to lower case by PostgreSQL; the Rust
+// names are snake_case with `sql_name` pointing at the real column. The
+// inbox is aichat-messaging's; partitions are their parents'.
+
+diesel::table! {
+    #[sql_name = "backfillcursors"]
+    backfill_cursors (source) {
+        #[max_length = 50]
+        source -> Varchar,
+        after -> Text,
+        rows -> Int8,
+        #[sql_name = "finishedat"]
+        finished_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "chatanalytics"]
+    chat_analytics (day, user_id, model) {
+        day -> Date,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[max_length = 100]
+        model -> Varchar,
+        messages -> Int8,
+        #[sql_name = "prompttokens"]
+        prompt_tokens -> Int8,
+        #[sql_name = "completiontokens"]
+        completion_tokens -> Int8,
+        #[sql_name = "totaltokens"]
+        total_tokens -> Int8,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
+    }
+}
+
+diesel::table! {
+    conversations (conversation_id) {
+        #[sql_name = "conversationid"]
+        conversation_id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[max_length = 100]
+        model -> Nullable<Varchar>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "messagecount"]
+        message_count -> Int4,
+        #[sql_name = "tokencount"]
+        token_count -> Int4,
+        #[sql_name = "countersversion"]
+        counters_version -> Nullable<Timestamp>,
+        #[sql_name = "deletedat"]
+        deleted_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invoices (invoice_id) {
+        #[sql_name = "invoiceid"]
+        invoice_id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "subscriptionid"]
+        subscription_id -> Nullable<Uuid>,
+        #[max_length = 50]
+        #[sql_name = "invoicenumber"]
+        invoice_number -> Varchar,
+        #[max_length = 50]
+        status -> Varchar,
+        subtotal -> Numeric,
+        tax -> Numeric,
+        total -> Numeric,
+        #[sql_name = "duedate"]
+        due_date -> Nullable<Date>,
+        #[sql_name = "paidat"]
+        paid_at -> Nullable<Timestamp>,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+        version -> Timestamp,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    messages (message_id, created_at) {
+        #[sql_name = "messageid"]
+        message_id -> Uuid,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+        #[sql_name = "conversationid"]
+        conversation_id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[max_length = 50]
+        role -> Varchar,
+        #[sql_name = "tokencount"]
+        token_count -> Int4,
+        #[max_length = 100]
+        model -> Nullable<Varchar>,
+    }
+}
+
+diesel::table! {
+    payments (payment_id) {
+        #[sql_name = "paymentid"]
+        payment_id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        amount -> Numeric,
+        #[sql_name = "amountrefunded"]
+        amount_refunded -> Numeric,
+        #[max_length = 3]
+        currency -> Varchar,
+        #[max_length = 50]
+        status -> Varchar,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+        version -> Timestamp,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> Uuid,
+        #[max_length = 100]
+        name -> Varchar,
+        #[max_length = 50]
+        tier -> Varchar,
+        #[sql_name = "monthlyprice"]
+        monthly_price -> Numeric,
+        #[sql_name = "yearlyprice"]
+        yearly_price -> Nullable<Numeric>,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "revenueanalytics"]
+    revenue_analytics (day) {
+        day -> Date,
+        revenue -> Numeric,
+        #[sql_name = "newsubscriptions"]
+        new_subscriptions -> Int4,
+        #[sql_name = "churnedsubscriptions"]
+        churned_subscriptions -> Int4,
+        mrr -> Nullable<Numeric>,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    subscriptions (user_id) {
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "subscriptionid"]
+        subscription_id -> Nullable<Uuid>,
+        #[sql_name = "planid"]
+        plan_id -> Nullable<Uuid>,
+        #[max_length = 50]
+        #[sql_name = "plantier"]
+        plan_tier -> Nullable<Varchar>,
+        #[max_length = 50]
+        status -> Varchar,
+        #[max_length = 10]
+        #[sql_name = "billinginterval"]
+        billing_interval -> Nullable<Varchar>,
+        #[sql_name = "currentperiodstart"]
+        current_period_start -> Nullable<Timestamp>,
+        #[sql_name = "currentperiodend"]
+        current_period_end -> Nullable<Timestamp>,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[sql_name = "canceledat"]
+        canceled_at -> Nullable<Timestamp>,
+        version -> Timestamp,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "tokenusage"]
+    token_usage (usage_id, billing_month) {
+        #[sql_name = "usageid"]
+        usage_id -> Uuid,
+        #[sql_name = "billingmonth"]
+        billing_month -> Date,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "conversationid"]
+        conversation_id -> Nullable<Uuid>,
+        #[max_length = 100]
+        provider -> Varchar,
+        #[max_length = 100]
+        model -> Varchar,
+        #[sql_name = "prompttokens"]
+        prompt_tokens -> Int4,
+        #[sql_name = "completiontokens"]
+        completion_tokens -> Int4,
+        #[sql_name = "totaltokens"]
+        total_tokens -> Int4,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "userevents"]
+    user_events (event_id, occurred_at) {
+        #[sql_name = "eventid"]
+        event_id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "type"]
+        #[max_length = 100]
+        type_ -> Varchar,
+        #[sql_name = "occurredat"]
+        occurred_at -> Timestamp,
+        properties -> Jsonb,
+    }
+}
+
+diesel::table! {
+    users (user_id) {
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[sql_name = "createdat"]
+        created_at -> Nullable<Timestamp>,
+        #[max_length = 50]
+        #[sql_name = "plantier"]
+        plan_tier -> Varchar,
+        #[sql_name = "plantierversion"]
+        plan_tier_version -> Nullable<Timestamp>,
+        #[max_length = 50]
+        role -> Varchar,
+        #[sql_name = "emailverified"]
+        email_verified -> Bool,
+        #[sql_name = "isactive"]
+        is_active -> Bool,
+        #[sql_name = "profileversion"]
+        profile_version -> Nullable<Timestamp>,
+        #[sql_name = "deletedat"]
+        deleted_at -> Nullable<Timestamp>,
+        #[sql_name = "updatedat"]
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    backfill_cursors,
+    chat_analytics,
+    conversations,
+    invoices,
+    messages,
+    payments,
+    plans,
+    revenue_analytics,
+    subscriptions,
+    token_usage,
+    user_events,
+    users,
+);

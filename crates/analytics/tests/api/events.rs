@@ -1,0 +1,160 @@
+//! Events applied once and in any order: duplicates and out-of-order
+//! deliveries change nothing, and a consumer stopped mid-stream loses
+//! nothing.
+
+use crate::{
+    helpers::{Harness, answers_of, applied, dump, marker, seed_plans},
+    scenario::Scenario,
+};
+
+#[tokio::test]
+async fn duplicates_and_out_of_order_events_change_nothing() {
+    let s = Scenario::new();
+    let reference = Harness::start().await;
+    seed_plans(&reference.pool).await;
+    reference.deliver(&s.events).await;
+    let expected = reference.answers().await;
+
+    // Every event twice, the second copies and the first ones in reverse:
+    // deletions before registrations, cancellations before purchases,
+    // refunds before payments, counters before conversations.
+    let shuffled = Harness::start().await;
+    seed_plans(&shuffled.pool).await;
+    let mut events: Vec<_> = s.events.iter().rev().cloned().collect();
+    events.extend(s.events.iter().cloned());
+    let last = marker();
+    events.push(last.clone());
+    shuffled.deliver(&events).await;
+    assert_eq!(shuffled.answers().await, expected);
+
+    // The reference's read models do not move on redeliveries either.
+    let before = dump(&reference.pool).await;
+    let mut again: Vec<_> = s.events.clone();
+    let last = marker();
+    again.push(last.clone());
+    reference.deliver(&again).await;
+    assert_eq!(dump(&reference.pool).await, before);
+    assert_eq!(reference.answers().await, expected);
+
+    // Each event applied once: one userEvents row per event.
+    {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = shuffled.pool.get().await.unwrap();
+        let n: N = diesel::sql_query("SELECT count(*) AS n FROM userEvents")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(n.n, i64::try_from(s.events.len()).unwrap() + 1);
+    }
+    reference.stop().await;
+    shuffled.stop().await;
+}
+
+#[tokio::test]
+async fn a_consumer_stopped_mid_stream_loses_nothing() {
+    let s = Scenario::new();
+    let reference = Harness::start().await;
+    seed_plans(&reference.pool).await;
+    reference.deliver(&s.events).await;
+    let expected = reference.answers().await;
+
+    let mut h = Harness::start().await;
+    seed_plans(&h.pool).await;
+    h.analytics.publish_envelopes(&s.events).await.unwrap();
+    // Stopped wherever it is: what was not committed and acked comes back.
+    h.analytics.restart().await.unwrap();
+    h.client = h.analytics.client().await.unwrap();
+    h.analytics.wait_processed(&s.events).await.unwrap();
+    assert_eq!(h.answers().await, expected);
+    reference.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_dead_lettered_and_the_rest_applied() {
+    let s = Scenario::new();
+    let h = Harness::start().await;
+    let mut bad = s.events[0].clone();
+    bad.id = uuid::Uuid::now_v7();
+    bad.data = serde_json::json!({ "user": { "userId": "not a uuid" } });
+    let mut future = s.events[0].clone();
+    future.id = uuid::Uuid::now_v7();
+    future.version = 2;
+    let mut unknown_tier = s.events[0].clone();
+    unknown_tier.id = uuid::Uuid::now_v7();
+    unknown_tier.data["user"]["planTier"] = serde_json::json!("GOLD");
+    h.analytics
+        .publish_envelopes(&[bad.clone(), future.clone(), unknown_tier.clone()])
+        .await
+        .unwrap();
+    h.deliver(&s.events[..1]).await;
+    for refused in [&bad, &future, &unknown_tier] {
+        assert!(!h.analytics.processed(refused).await.unwrap());
+    }
+    let by_plan = h
+        .client
+        .clone()
+        .users_by_plan(aichat_proto::analytics::v1::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_plan.items.len(), 1);
+    assert_eq!(by_plan.items[0].count, 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_database_going_away_mid_stream_loses_and_doubles_nothing() {
+    use aichat_db::testing::ChaosProxy;
+    let s = Scenario::new();
+    let reference = Harness::start().await;
+    seed_plans(&reference.pool).await;
+    reference.deliver(&s.events).await;
+    let expected = reference.answers().await;
+
+    // analytics reaches PostgreSQL through a proxy the test cuts.
+    let proxy = ChaosProxy::start("127.0.0.1:5432").await.unwrap();
+    let port = proxy.port;
+    let amqp = aichat_billing::testing::unique_amqp();
+    let analytics = aichat_analytics::testing::TestAnalytics::spawn_with(amqp.clone(), |c| {
+        c.database_url = c
+            .database_url
+            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+        // Retried transactions find the database back quickly.
+        c.db_pool_size = 4;
+    })
+    .await
+    .unwrap();
+    seed_plans(&analytics.pool().unwrap()).await;
+    // The same database, not through the proxy, for the test's own looks.
+    let direct = aichat_db::pool(analytics.db.url(), &aichat_db::PoolSettings::default()).unwrap();
+    analytics.publish_envelopes(&s.events).await.unwrap();
+    // Cut while the consumer is in the middle of the stream: the
+    // transaction in flight is lost, its delivery held and retried.
+    let total = i64::try_from(s.events.len()).unwrap();
+    while applied(&direct).await < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    proxy.break_connections();
+    let at_cut = applied(&direct).await;
+    assert!(at_cut < total, "the stream was over before the cut");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(applied(&direct).await, at_cut, "applied without a database");
+    proxy.restore();
+    analytics.wait_processed(&s.events).await.unwrap();
+    assert_eq!(
+        answers_of(&analytics.client().await.unwrap()).await,
+        expected
+    );
+    analytics.stop().await;
+    aichat_billing::testing::delete_exchange(&amqp)
+        .await
+        .unwrap();
+    proxy.stop().await;
+    reference.stop().await;
+}

@@ -1,0 +1,210 @@
+//! What every test needs: a running service, its client and pool, and all
+//! of its answers at once (to compare two services' read models).
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness: a failure fails the test"
+)]
+
+use aichat_analytics::testing::TestAnalytics;
+use aichat_billing::testing::{delete_exchange, unique_amqp};
+use aichat_events::Envelope;
+use aichat_messaging::AmqpConfig;
+use aichat_proto::analytics::v1::{
+    self as pb, DaysRequest, Empty, MonthRequest, RangeRequest, TopUsersRequest,
+    analytics_client::AnalyticsClient,
+};
+use chrono::{Duration, Utc};
+use tonic::transport::Channel;
+
+/// An analytics service of the test's own.
+pub struct Harness {
+    pub analytics: TestAnalytics,
+    pub client: AnalyticsClient<Channel>,
+    pub pool: aichat_db::Pool,
+    amqp: AmqpConfig,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        let amqp = unique_amqp();
+        let analytics = TestAnalytics::spawn(amqp.clone()).await.unwrap();
+        let client = analytics.client().await.unwrap();
+        let pool = analytics.pool().unwrap();
+        Self {
+            analytics,
+            client,
+            pool,
+            amqp,
+        }
+    }
+
+    /// Publishes the envelopes in this order and waits until all are
+    /// applied.
+    pub async fn deliver(&self, envelopes: &[Envelope]) {
+        self.analytics.publish_envelopes(envelopes).await.unwrap();
+        self.analytics.wait_processed(envelopes).await.unwrap();
+    }
+
+    /// Every figure the service answers.
+    pub async fn answers(&self) -> Answers {
+        answers_of(&self.client).await
+    }
+
+    pub async fn stop(self) {
+        self.analytics.stop().await;
+        delete_exchange(&self.amqp).await.unwrap();
+    }
+}
+
+/// Every figure a service answers (the daily series over the last 40 days).
+pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
+    let mut c = client.clone();
+    let today = Utc::now().date_naive();
+    Answers {
+        signups: c
+            .signups(DaysRequest { days: 0 })
+            .await
+            .unwrap()
+            .into_inner(),
+        users_by_plan: c.users_by_plan(Empty {}).await.unwrap().into_inner(),
+        by_user: c
+            .token_usage_by_user(MonthRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+        by_model: c
+            .token_usage_by_model(MonthRequest::default())
+            .await
+            .unwrap()
+            .into_inner(),
+        subscriptions: c.subscriptions(Empty {}).await.unwrap().into_inner(),
+        mrr: c.mrr(Empty {}).await.unwrap().into_inner(),
+        top_users: c
+            .top_users(TopUsersRequest { days: 0, limit: 0 })
+            .await
+            .unwrap()
+            .into_inner(),
+        conversation_length: c
+            .conversation_length(DaysRequest { days: 0 })
+            .await
+            .unwrap()
+            .into_inner(),
+        overdue: c.overdue_invoices(Empty {}).await.unwrap().into_inner(),
+        lifetime_value: c.lifetime_value(Empty {}).await.unwrap().into_inner(),
+        series: c
+            .daily_series(RangeRequest {
+                from: (today - Duration::days(40)).to_string(),
+                to: today.to_string(),
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+    }
+}
+
+/// All the answers of one service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answers {
+    pub signups: pb::SignupList,
+    pub users_by_plan: pb::PlanCountList,
+    pub by_user: pb::UserUsageList,
+    pub by_model: pb::ModelUsageList,
+    pub subscriptions: pb::PlanSubscriptionList,
+    pub mrr: pb::MrrReport,
+    pub top_users: pb::TopUserList,
+    pub conversation_length: pb::ConversationLengthReport,
+    pub overdue: pb::OverdueInvoiceList,
+    pub lifetime_value: pb::LifetimeValueList,
+    pub series: pb::DailySeriesList,
+}
+
+/// The JSON details of a refused call.
+pub fn details(status: &tonic::Status) -> serde_json::Value {
+    serde_json::from_slice(status.details()).unwrap()
+}
+
+/// Asserts `result` is INVALID_ARGUMENT `validation_failed` naming `field`.
+pub fn assert_invalid<T: std::fmt::Debug>(result: Result<T, tonic::Status>, field: &str) {
+    let status = result.expect_err("the call should be refused");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let details = details(&status);
+    assert_eq!(details["code"], "validation_failed", "{details}");
+    assert!(details["errors"][field].is_string(), "{details}");
+}
+
+/// Writes billing's three seeded plans (as ListPlans gives them at
+/// start-up) into the service's database.
+pub async fn seed_plans(pool: &aichat_db::Pool) {
+    let mut conn = pool.get().await.unwrap();
+    for plan in crate::scenario::plans() {
+        aichat_analytics::store::apply::plan(&mut conn, &plan)
+            .await
+            .unwrap();
+    }
+}
+
+/// Every row of the read models, without their `updatedAt` (the time of
+/// the write, not data), as text: equal dumps are equal read models.
+pub async fn dump(pool: &aichat_db::Pool) -> String {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Rows {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        rows: String,
+    }
+    let mut conn = pool.get().await.unwrap();
+    let mut out = String::new();
+    for table in [
+        "users",
+        "plans",
+        "subscriptions",
+        "payments",
+        "invoices",
+        "conversations",
+        "tokenUsage",
+        "messages",
+        "chatAnalytics",
+        "revenueAnalytics",
+    ] {
+        let rows: Rows = diesel::sql_query(format!(
+            "SELECT COALESCE(jsonb_agg(x ORDER BY x::text), '[]')::text AS rows \
+             FROM (SELECT to_jsonb(t) - 'updatedat' AS x FROM {table} t) s"
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        out.push_str(&format!("{table}: {}\n", rows.rows));
+    }
+    out
+}
+
+/// An event that touches no figure: published last, its being applied
+/// means everything before it was (one consumer applies in order).
+pub fn marker() -> aichat_events::Envelope {
+    aichat_events::Envelope::new(
+        &aichat_events::identity::UserLoggedIn {
+            user_id: uuid::Uuid::now_v7(),
+            session_id: uuid::Uuid::now_v7(),
+            logged_in_at: Utc::now(),
+        },
+        aichat_events::TraceContext::default(),
+    )
+    .unwrap()
+}
+
+/// How many events the service has applied (its inbox), read on `pool`.
+pub async fn applied(pool: &aichat_db::Pool) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = pool.get().await.unwrap();
+    let n: N = diesel::sql_query("SELECT count(*) AS n FROM inbox")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    n.n
+}

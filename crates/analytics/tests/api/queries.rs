@@ -1,0 +1,268 @@
+//! Each figure after the scenario's events, as the seed's query answers it
+//! on the owning services' tables after the same history.
+
+use aichat_proto::analytics::v1::{
+    DaysRequest, Empty, MonthRequest, RangeRequest, TopUsersRequest,
+};
+use chrono::Duration;
+
+use crate::{
+    helpers::{Harness, seed_plans},
+    scenario::Scenario,
+};
+
+#[tokio::test]
+async fn every_figure_answers_what_the_seed_query_answers() {
+    let h = Harness::start().await;
+    seed_plans(&h.pool).await;
+    let s = Scenario::new();
+    h.deliver(&s.events).await;
+    let mut c = h.client.clone();
+
+    // Signups: 30 days, newest first, zeros filled; D's account is gone.
+    let signups = c
+        .signups(DaysRequest { days: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(signups.items.len(), 30);
+    assert_eq!(signups.items[0].date, s.today.to_string());
+    assert_eq!(signups.items[0].new_users, 4);
+    assert!(signups.items[1..].iter().all(|d| d.new_users == 0));
+    assert_eq!(
+        signups.items[29].date,
+        (s.today - Duration::days(29)).to_string()
+    );
+
+    // Users by plan: A on Plus, B on Pro, C (cancelled) and E on Free.
+    let by_plan = c.users_by_plan(Empty {}).await.unwrap().into_inner();
+    let by_plan: Vec<(String, i64)> = by_plan
+        .items
+        .into_iter()
+        .map(|p| (p.plan_tier, p.count))
+        .collect();
+    assert_eq!(
+        by_plan,
+        [("FREE".into(), 2), ("PLUS".into(), 1), ("PRO".into(), 1)]
+    );
+
+    // Token usage by user: D's tokens stay (chat keeps them, unlinked).
+    let by_user = c
+        .token_usage_by_user(MonthRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let by_user: Vec<(String, i64, String)> = by_user
+        .items
+        .into_iter()
+        .map(|u| (u.user_id, u.total_tokens, u.total_cost))
+        .collect();
+    assert_eq!(
+        by_user,
+        [
+            (s.b.to_string(), 300, "0.009000".into()),
+            (s.a.to_string(), 100, "0.001000".into()),
+            (s.d.to_string(), 50, "0.000500".into()),
+        ]
+    );
+    let month = s.today.format("%Y-%m").to_string();
+    let named = c
+        .token_usage_by_user(MonthRequest {
+            month: month.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(named.month, month);
+    assert_eq!(named.items.len(), 3);
+    let empty = c
+        .token_usage_by_user(MonthRequest {
+            month: "2001-01".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(empty.items.is_empty());
+
+    // By model: PostgreSQL's AVG of an integer column, digit for digit.
+    let by_model = c
+        .token_usage_by_model(MonthRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let by_model: Vec<(String, i64, i64, String, String)> = by_model
+        .items
+        .into_iter()
+        .map(|m| {
+            (
+                m.model,
+                m.usage_count,
+                m.total_tokens,
+                m.avg_tokens,
+                m.total_cost,
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_model,
+        [
+            (
+                "claude-3-sonnet".into(),
+                1,
+                300,
+                "300.0000000000000000".into(),
+                "0.009000".into()
+            ),
+            (
+                "gpt-4o".into(),
+                2,
+                150,
+                "75.0000000000000000".into(),
+                "0.001500".into()
+            ),
+        ]
+    );
+
+    // Active subscriptions: C's was cancelled.
+    let subscriptions = c.subscriptions(Empty {}).await.unwrap().into_inner();
+    let subscriptions: Vec<(String, i64, i64)> = subscriptions
+        .items
+        .into_iter()
+        .map(|p| (p.plan, p.subscription_count, p.user_count))
+        .collect();
+    assert_eq!(subscriptions, [("Plus".into(), 1, 1), ("Pro".into(), 1, 1)]);
+
+    // MRR: Plus monthly 20.00 + Pro yearly 500.00 / 12 (the seed's fault
+    // would say 70.00).
+    let mrr = c.mrr(Empty {}).await.unwrap().into_inner();
+    assert_eq!((mrr.mrr.as_str(), mrr.currency.as_str()), ("61.67", "USD"));
+
+    // Top users: D's and E's conversations are deleted.
+    let top = c
+        .top_users(TopUsersRequest { days: 0, limit: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let top: Vec<(String, i64, i64)> = top
+        .items
+        .into_iter()
+        .map(|u| (u.user_id, u.conversation_count, u.total_tokens))
+        .collect();
+    assert_eq!(top, [(s.b.to_string(), 1, 300), (s.a.to_string(), 1, 100)]);
+    let one = c
+        .top_users(TopUsersRequest { days: 7, limit: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(one.items.len(), 1);
+
+    let length = c
+        .conversation_length(DaysRequest { days: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(length.avg_messages, "2.0000000000000000");
+    assert_eq!(length.avg_tokens, "200.0000000000000000");
+
+    // Overdue: the open invoice past due, not the one not yet due, not the
+    // paid one.
+    let overdue = c.overdue_invoices(Empty {}).await.unwrap().into_inner();
+    assert_eq!(overdue.items.len(), 1, "{overdue:?}");
+    let o = &overdue.items[0];
+    assert_eq!(o.id, s.overdue_invoice.to_string());
+    assert_eq!(o.user_id, s.c.to_string());
+    assert_eq!(o.total, "20.00");
+    assert_eq!(o.due_date, (s.today - Duration::days(5)).to_string());
+    assert!(o.invoice_number.ends_with("-1"));
+
+    // Lifetime value: succeeded payments of existing users; B's failed
+    // one, C's refunded one and deleted D's are out; E's partly refunded
+    // payment is still succeeded.
+    let ltv = c.lifetime_value(Empty {}).await.unwrap().into_inner();
+    let ltv: Vec<(String, String, i64, String)> = ltv
+        .items
+        .iter()
+        .map(|v| {
+            (
+                v.user_id.clone(),
+                v.amount.clone(),
+                v.payment_count,
+                v.total_spent.clone(),
+            )
+        })
+        .collect();
+    let mut small = [s.a.to_string(), s.e.to_string()];
+    small.sort();
+    assert_eq!(
+        ltv,
+        [
+            (s.b.to_string(), "500.00".into(), 1, "500.00".into()),
+            (small[0].clone(), "20.00".into(), 1, "20.00".into()),
+            (small[1].clone(), "20.00".into(), 1, "20.00".into()),
+        ]
+    );
+
+    // The daily series: today's figures, and the subscriptions begun
+    // three days ago.
+    let series = c
+        .daily_series(RangeRequest {
+            from: (s.today - Duration::days(3)).to_string(),
+            to: s.today.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(series.items.len(), 4);
+    let first = &series.items[0];
+    assert_eq!(first.new_subscriptions, 3);
+    assert_eq!(first.revenue, "0.00");
+    let today = &series.items[3];
+    assert_eq!(today.date, s.today.to_string());
+    assert_eq!(today.signups, 4);
+    assert_eq!(today.messages, 4);
+    assert_eq!(today.tokens, 450);
+    assert_eq!(today.cost, "0.010500");
+    // 20 (A) + 500 (B) + 0 (C, refunded) + 20 (D) + 15 (E, 5 refunded).
+    assert_eq!(today.revenue, "555.00");
+    assert_eq!(today.churned_subscriptions, 1);
+    assert_eq!(today.mrr, "61.67");
+    assert!(
+        series.items[1..3].iter().all(|p| p.signups == 0
+            && p.tokens == 0
+            && p.cost == "0.000000"
+            && p.revenue == "0.00")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscription_change_written_before_plan_id_existed_counts_by_its_tier() {
+    use aichat_events::{Envelope, TraceContext, billing::SubscriptionChanged};
+    let h = Harness::start().await;
+    seed_plans(&h.pool).await;
+    let user = uuid::Uuid::now_v7();
+    // As billing wrote them before the fields: no subscription, plan,
+    // interval or period start.
+    let old = SubscriptionChanged {
+        user_id: user,
+        plan_tier: "PRO".into(),
+        status: "active".into(),
+        current_period_end: Some(chrono::Utc::now() + Duration::days(20)),
+        occurred_at: chrono::Utc::now(),
+        subscription_id: None,
+        plan_id: None,
+        interval: None,
+        current_period_start: None,
+    };
+    let envelope = Envelope::new(&old, TraceContext::default()).unwrap();
+    assert!(envelope.data.get("planId").is_none());
+    h.deliver(&[envelope]).await;
+    let mut c = h.client.clone();
+    let subscriptions = c.subscriptions(Empty {}).await.unwrap().into_inner();
+    assert_eq!(subscriptions.items.len(), 1);
+    assert_eq!(subscriptions.items[0].plan, "Pro");
+    assert_eq!(subscriptions.items[0].subscription_count, 1);
+    // Without a period start the seed's MRR predicate cannot hold.
+    assert_eq!(c.mrr(Empty {}).await.unwrap().into_inner().mrr, "0.00");
+    h.stop().await;
+}

@@ -1,0 +1,14 @@
+DROP TABLE inbox;
+DROP TABLE backfillCursors;
+DROP TABLE messages;
+DROP TABLE tokenUsage;
+DROP TABLE conversations;
+DROP TABLE invoices;
+DROP TABLE payments;
+DROP TABLE subscriptions;
+DROP TABLE plans;
+DROP TABLE users;
+DROP TABLE revenueAnalytics;
+DROP TABLE chatAnalytics;
+DROP TABLE userEvents;
+DROP FUNCTION create_monthly_partitions(TEXT, DATE, INTEGER);
