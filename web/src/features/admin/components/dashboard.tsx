@@ -84,8 +84,8 @@ export default function Dashboard({ today = utcToday() }: { today?: string }) {
         title="Monthly recurring revenue"
         query={mrr}
         downloads={[
-          { label: "MRR now", source: sources.mrr() },
-          { label: "MRR per day", source: dailyDownload.source },
+          { label: "MRR now", short: "now", source: sources.mrr() },
+          { label: "MRR per day", short: "per day", source: dailyDownload.source },
         ]}
         note="Active subscriptions whose period holds today; a yearly one counts as a twelfth of its price."
       >
@@ -120,8 +120,8 @@ export default function Dashboard({ today = utcToday() }: { today?: string }) {
         title="Token usage by model"
         query={modelUsage}
         downloads={[
-          { label: "Token usage by model", source: sources.modelUsage(month) },
-          { label: "Token usage by user", source: sources.userUsage(month) },
+          { label: "Token usage by model", short: "by model", source: sources.modelUsage(month) },
+          { label: "Token usage by user", short: "by user", source: sources.userUsage(month) },
         ]}
         controls={
           <div className={styles.month}>

@@ -29,7 +29,8 @@ export function DataTable<T>({
   const shown = limit !== undefined ? rows.slice(0, limit) : rows;
   return (
     <>
-      <div className={styles.tableWrap}>
+      {/* Focusable, so a keyboard can scroll a table wider than the screen. */}
+      <div className={styles.tableWrap} tabIndex={0} role="group" aria-label={caption}>
         <table className={styles.table}>
           <caption>{caption}</caption>
           <thead>

@@ -10,6 +10,8 @@ import styles from "./admin.module.css";
 export interface Download {
   /** What is saved, for the button's accessible name: "Download CSV of …". */
   label: string;
+  /** Shown after "Download CSV" when a section has several ("by model"). */
+  short?: string;
   source: Source;
 }
 
@@ -50,7 +52,7 @@ export function FigureSection<T>({
           {downloads.map((d) => (
             <Button key={d.label} variant="secondary" disabled={saving} onClick={() => void save(d.source)}>
               Download CSV<span className="visually-hidden"> of {d.label}</span>
-              {downloads.length > 1 && <span aria-hidden="true"> ({d.label.toLowerCase()})</span>}
+              {downloads.length > 1 && <span aria-hidden="true"> ({d.short ?? d.label.toLowerCase()})</span>}
             </Button>
           ))}
         </div>
