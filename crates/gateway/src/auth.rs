@@ -1,5 +1,6 @@
 //! The authenticated caller: an extractor that checks the bearer access
-//! token locally (signature, claims, deny list), with no call to identity.
+//! token locally (signature, claims, deny list), with no call to identity;
+//! and [`Admin`], a caller whose token carries role `admin`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +70,35 @@ impl FromRequest for Caller {
                     Code::Unavailable,
                     "Tokens cannot be checked yet; try again shortly.",
                 )),
+            }
+        })
+    }
+}
+
+/// A caller whose access token carries role `admin` (`identity
+/// make-admin`). Refuses as [`Caller`] does without a valid token (401),
+/// and with 403 `forbidden` for any other role, before the handler runs.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+/// The role that may read the operators' figures.
+pub const ADMIN_ROLE: &str = "admin";
+
+impl FromRequest for Admin {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move {
+            let caller = caller.await?;
+            if caller.role == ADMIN_ROLE {
+                Ok(Admin(caller))
+            } else {
+                Err(Problem::new(
+                    Code::Forbidden,
+                    "Only administrators may do this.",
+                ))
             }
         })
     }

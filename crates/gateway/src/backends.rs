@@ -1,4 +1,4 @@
-//! The services behind the gateway (identity, chat, billing) and whether
+//! The services behind the gateway (identity, chat, billing, analytics) and whether
 //! they answer their gRPC health checks as SERVING (each does only while its
 //! database is up).
 //!
@@ -27,11 +27,12 @@ pub enum Backend {
     Identity,
     Chat,
     Billing,
+    Analytics,
 }
 
 impl Backend {
     /// Every backend, in the order they are shown.
-    pub const ALL: [Self; 3] = [Self::Identity, Self::Chat, Self::Billing];
+    pub const ALL: [Self; 4] = [Self::Identity, Self::Chat, Self::Billing, Self::Analytics];
 
     /// Its name in metrics and in `/readyz?verbose`.
     pub fn name(self) -> &'static str {
@@ -39,6 +40,7 @@ impl Backend {
             Self::Identity => "identity",
             Self::Chat => "chat",
             Self::Billing => "billing",
+            Self::Analytics => "analytics",
         }
     }
 
@@ -49,6 +51,7 @@ impl Backend {
             Self::Identity => "identity.v1.Identity",
             Self::Chat => "chat.v1.Chat",
             Self::Billing => "billing.v1.Billing",
+            Self::Analytics => "analytics.v1.Analytics",
         }
     }
 }
@@ -59,6 +62,7 @@ pub struct Channels {
     pub identity: Channel,
     pub chat: Channel,
     pub billing: Channel,
+    pub analytics: Channel,
 }
 
 impl Channels {
@@ -67,20 +71,23 @@ impl Channels {
             Backend::Identity => &self.identity,
             Backend::Chat => &self.chat,
             Backend::Billing => &self.billing,
+            Backend::Analytics => &self.analytics,
         }
     }
 
     /// Checks every backend at once, and records the outcome in `metrics`.
     pub async fn probe(&self, metrics: &Metrics) -> Vec<(Backend, bool)> {
-        let (identity, chat, billing) = tokio::join!(
+        let (identity, chat, billing, analytics) = tokio::join!(
             self.serving(Backend::Identity),
             self.serving(Backend::Chat),
             self.serving(Backend::Billing),
+            self.serving(Backend::Analytics),
         );
         let states = vec![
             (Backend::Identity, identity),
             (Backend::Chat, chat),
             (Backend::Billing, billing),
+            (Backend::Analytics, analytics),
         ];
         for (backend, up) in &states {
             metrics.set_backend_up(backend.name(), *up);

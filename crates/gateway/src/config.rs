@@ -14,6 +14,7 @@ use aichat_messaging::AmqpConfig;
 /// | `IDENTITY_GRPC_URL` | `http://127.0.0.1:50051` | the identity service |
 /// | `CHAT_GRPC_URL` | `http://127.0.0.1:50052` | the chat service |
 /// | `BILLING_GRPC_URL` | `http://127.0.0.1:50053` | the billing service |
+/// | `ANALYTICS_GRPC_URL` | `http://127.0.0.1:50054` | the analytics service (the admin dashboard's figures) |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | revocation events |
 /// | `ACCESS_TOKEN_TTL_SECS` | `900` | how long revocations are remembered |
 /// | `REVOCATION_RESYNC_SECS` | `30` | how often the deny list is reloaded from identity (besides the events): how late a revocation may be seen while RabbitMQ is away |
@@ -33,6 +34,7 @@ pub struct Config {
     pub identity_url: String,
     pub chat_url: String,
     pub billing_url: String,
+    pub analytics_url: String,
     pub amqp: AmqpConfig,
     pub access_token_ttl: Duration,
     pub revocation_resync: Duration,
@@ -42,7 +44,7 @@ pub struct Config {
     pub trusted_proxies: usize,
     pub json_body_limit: usize,
     pub rate_limit_multiplier: u32,
-    /// Unary calls to identity, chat and billing.
+    /// Unary calls to identity, chat, billing and analytics.
     pub grpc_timeout: Duration,
     /// A send, from the request to the reply's last event.
     pub chat_stream_timeout: Duration,
@@ -67,6 +69,7 @@ impl Config {
             identity_url: aichat_config::string("IDENTITY_GRPC_URL", "http://127.0.0.1:50051"),
             chat_url: aichat_config::string("CHAT_GRPC_URL", "http://127.0.0.1:50052"),
             billing_url: aichat_config::string("BILLING_GRPC_URL", "http://127.0.0.1:50053"),
+            analytics_url: aichat_config::string("ANALYTICS_GRPC_URL", "http://127.0.0.1:50054"),
             amqp: AmqpConfig::from_env(),
             access_token_ttl: aichat_config::seconds("ACCESS_TOKEN_TTL_SECS", 900)?,
             revocation_resync: aichat_config::seconds("REVOCATION_RESYNC_SECS", 30)?,

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod backends;
 pub mod config;
+pub mod csv;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -29,8 +30,8 @@ use actix_web::{
 use aichat_events::identity::SessionRevoked;
 use aichat_messaging::consumer::{self, HandlerError, Queue, Spec};
 use aichat_proto::{
-    billing::v1::billing_client::BillingClient, chat::v1::chat_client::ChatClient,
-    identity::v1::identity_client::IdentityClient,
+    analytics::v1::analytics_client::AnalyticsClient, billing::v1::billing_client::BillingClient,
+    chat::v1::chat_client::ChatClient, identity::v1::identity_client::IdentityClient,
 };
 use anyhow::Context;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -58,6 +59,8 @@ pub async fn run(
         service_endpoint(&config.chat_url, config.chat_stream_timeout).context("CHAT_GRPC_URL")?;
     let billing_endpoint =
         service_endpoint(&config.billing_url, unary).context("BILLING_GRPC_URL")?;
+    let analytics_endpoint =
+        service_endpoint(&config.analytics_url, unary).context("ANALYTICS_GRPC_URL")?;
     let sessions = Arc::new(Sessions::new(
         IdentityClient::new(endpoint.connect_lazy()),
         config.access_token_ttl,
@@ -84,6 +87,7 @@ pub async fn run(
             identity: endpoint.connect_lazy(),
             chat: chat_endpoint.connect_lazy(),
             billing: billing_endpoint.connect_lazy(),
+            analytics: analytics_endpoint.connect_lazy(),
         },
         metrics.clone(),
         Duration::from_secs(5),
@@ -96,15 +100,18 @@ pub async fn run(
         let channel = endpoint.connect_lazy();
         let chat_channel = chat_endpoint.connect_lazy();
         let billing_channel = billing_endpoint.connect_lazy();
+        let analytics_channel = analytics_endpoint.connect_lazy();
         app(web::Data::new(AppState {
             identity: IdentityClient::new(channel.clone()),
             chat: ChatClient::new(chat_channel.clone()),
             chat_stream: ChatClient::new(chat_stream_endpoint.connect_lazy()),
             billing: BillingClient::new(billing_channel.clone()),
+            analytics: AnalyticsClient::new(analytics_channel.clone()),
             channels: backends::Channels {
                 identity: channel,
                 chat: chat_channel,
                 billing: billing_channel,
+                analytics: analytics_channel,
             },
             sessions: sessions.clone(),
             limits: limits.clone(),
@@ -196,7 +203,8 @@ pub fn app(
             web::scope("/api/v1")
                 .configure(routes::accounts::routes)
                 .configure(routes::chat::routes)
-                .configure(routes::billing::routes),
+                .configure(routes::billing::routes)
+                .configure(routes::analytics::routes),
         )
         .configure(routes::webhooks::routes)
         .route("/healthz", web::get().to(routes::ops::healthz))

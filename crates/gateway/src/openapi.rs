@@ -16,7 +16,7 @@ use utoipa::{
 
 use crate::{
     problem::ProblemBody,
-    routes::{accounts as a, billing as b, chat as c, webhooks as w},
+    routes::{accounts as a, analytics as n, billing as b, chat as c, webhooks as w},
 };
 
 #[derive(OpenApi)]
@@ -32,6 +32,9 @@ use crate::{
         b::plans, b::usage, b::subscription, b::checkout, b::portal, b::cancel, b::resume,
         b::invoices, b::payments,
         w::stripe,
+        n::signups, n::users_by_plan, n::token_usage_by_user, n::token_usage_by_model,
+        n::subscriptions, n::mrr, n::top_users, n::conversation_length, n::overdue_invoices,
+        n::lifetime_value, n::daily,
     ),
     components(schemas(
         ProblemBody, a::User, a::UserEnvelope, a::TokenResponse, a::SessionView, a::SessionList,
@@ -43,6 +46,10 @@ use crate::{
         b::Plan, b::PlanList, b::Usage, b::Subscription, b::BillingInterval, b::CheckoutBody,
         b::CheckoutSession, b::PortalSession, b::CancelBody, b::Invoice, b::InvoicePage, b::Payment,
         b::PaymentPage, w::WebhookReceived,
+        n::SignupDay, n::SignupList, n::PlanCount, n::PlanCountList, n::UserUsage, n::UserUsageList,
+        n::ModelUsage, n::ModelUsageList, n::PlanSubscriptions, n::PlanSubscriptionList, n::Mrr,
+        n::TopUser, n::TopUserList, n::ConversationLength, n::OverdueInvoice, n::OverdueInvoiceList,
+        n::LifetimeValue, n::LifetimeValueList, n::DailyPoint, n::DailySeries,
     )),
     modifiers(&BearerAuth, &Problems),
     tags(
@@ -50,6 +57,7 @@ use crate::{
         (name = "chat", description = "Models, conversations, messages, streamed replies, and the caller's usage per day"),
         (name = "billing", description = "Plans, this month's usage, the subscription (Stripe Checkout, the Billing Portal, cancel, resume), invoices and payments"),
         (name = "webhooks", description = "Deliveries from third parties (Stripe), verified by their signature"),
+        (name = "analytics", description = "The operators' figures (role admin only; others 403): JSON, or with `Accept: text/csv` a CSV attachment of the same rows"),
     )
 )]
 pub struct ApiDoc;

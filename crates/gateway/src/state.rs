@@ -3,8 +3,8 @@
 use std::{sync::Arc, time::Duration};
 
 use aichat_proto::{
-    billing::v1::billing_client::BillingClient, chat::v1::chat_client::ChatClient,
-    identity::v1::identity_client::IdentityClient,
+    analytics::v1::analytics_client::AnalyticsClient, billing::v1::billing_client::BillingClient,
+    chat::v1::chat_client::ChatClient, identity::v1::identity_client::IdentityClient,
 };
 use tonic::transport::Channel;
 
@@ -57,6 +57,9 @@ pub struct AppState {
     /// the stream's, not the unary calls'.
     pub chat_stream: ChatClient<Channel>,
     pub billing: BillingClient<Channel>,
+    /// The admin dashboard's figures (admins only: the routes check the
+    /// role before calling).
+    pub analytics: AnalyticsClient<Channel>,
     /// The same connections, for the health checks of `/readyz?verbose`.
     pub channels: Channels,
     pub sessions: Arc<Sessions>,

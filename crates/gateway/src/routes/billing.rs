@@ -59,7 +59,7 @@ pub struct Usage {
     pub cost_this_month: String,
 }
 
-fn time(t: Option<aichat_proto::Timestamp>) -> Option<DateTime<Utc>> {
+pub(crate) fn time(t: Option<aichat_proto::Timestamp>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
 }
 

@@ -2,6 +2,7 @@
 //! answer. No business rule lives here.
 
 pub mod accounts;
+pub mod analytics;
 pub mod billing;
 pub mod chat;
 pub mod ops;

@@ -144,6 +144,9 @@ impl TestApp {
             identity_url: self.identity.url.clone(),
             chat_url: self.chat.url.clone(),
             billing_url: self.billing.url.clone(),
+            // No analytics service in these tests: the admin routes'
+            // refusals come before any call, and a call finds it down.
+            analytics_url: Self::closed_port_url("http"),
             amqp: self.amqp.clone(),
             access_token_ttl: Duration::from_secs(900),
             revocation_resync: Duration::from_secs(30),
@@ -226,6 +229,15 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// A GET asking for `accept` (`text/csv`, ...).
+    pub async fn get_as(&self, path: &str, token: Option<&str>, accept: &str) -> Response {
+        let mut req = self.client.get(self.url(path)).header("Accept", accept);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request sent")
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.call(Method::POST, path, None, Some(body)).await
     }
@@ -261,6 +273,25 @@ impl TestApp {
     pub async fn signup(&self, email: &str) -> Login {
         assert_eq!(self.register(email).await.status(), StatusCode::CREATED);
         self.login(email).await
+    }
+
+    /// Signs a user up and makes them an admin as `identity make-admin`
+    /// does, then logs in again: the new access token carries the role.
+    pub async fn admin(&self, email: &str) -> Login {
+        let before = self.signup(email).await;
+        assert_eq!(before.user["role"], "user");
+        let accounts = aichat_identity::accounts(
+            &self.identity.config,
+            self.identity.pool().unwrap(),
+            aichat_messaging::relay::Waker::default(),
+            aichat_identity::mail::worker::MailWaker::default(),
+        )
+        .unwrap();
+        let user = accounts.make_admin(email).await.unwrap();
+        assert_eq!(user.role, "admin");
+        let login = self.login(email).await;
+        assert_eq!(login.user["role"], "admin", "{}", login.user);
+        login
     }
 
     pub async fn me(&self, token: &str) -> Response {

@@ -2,6 +2,7 @@
 //! database per test), real RabbitMQ (an exchange per test), HTTP in front.
 
 mod accounts;
+mod admin_analytics;
 mod billing_api;
 mod chat;
 mod cookies;
