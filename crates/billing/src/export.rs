@@ -8,10 +8,10 @@
 //! Not here: the events that keep analytics current afterwards
 //! (`billing.subscription.changed`, `billing.invoice.changed`, ...).
 
+use aichat_db::page::ExportPage;
 use uuid::Uuid;
 
 use crate::{
-    domain::export::ExportPage,
     service::Error,
     store::{
         Timestamp,
@@ -52,28 +52,30 @@ impl Exports {
         limit: u32,
         after: &str,
     ) -> Result<Exported<SubscriptionRow>, Error> {
-        let page = ExportPage::parse(limit, after).map_err(Error::Validation)?;
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
         let mut conn = self.pool.get().await?;
-        let items = export::subscriptions_page(&mut conn, page.after, page.size).await?;
+        let items = export::subscriptions_page(&mut conn, page.after, page.limit).await?;
         Ok(exported(&page, items, |row| row.id))
     }
 
     pub async fn payments(&self, limit: u32, after: &str) -> Result<Exported<PaymentRow>, Error> {
-        let page = ExportPage::parse(limit, after).map_err(Error::Validation)?;
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
         let mut conn = self.pool.get().await?;
-        let items = export::payments_page(&mut conn, page.after, page.size).await?;
+        let items = export::payments_page(&mut conn, page.after, page.limit).await?;
         Ok(exported(&page, items, |row| row.id))
     }
 
     pub async fn invoices(&self, limit: u32, after: &str) -> Result<Exported<InvoiceRow>, Error> {
-        let page = ExportPage::parse(limit, after).map_err(Error::Validation)?;
+        let page = ExportPage::parse(after, limit).map_err(Error::Validation)?;
         let mut conn = self.pool.get().await?;
-        let items = export::invoices_page(&mut conn, page.after, page.size).await?;
+        let items = export::invoices_page(&mut conn, page.after, page.limit).await?;
         Ok(exported(&page, items, |row| row.id))
     }
 }
 
 fn exported<T>(page: &ExportPage, items: Vec<T>, id: impl Fn(&T) -> Uuid) -> Exported<T> {
-    let next = page.next(items.len(), items.last().map(id));
+    let next = page
+        .next(items.iter().map(id))
+        .map_or_else(String::new, |id| id.to_string());
     Exported { items, next }
 }

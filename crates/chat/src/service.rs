@@ -1,7 +1,7 @@
 //! The chat use cases. Each owns its transaction: open it, call the store,
 //! write the outbox rows, commit, then wake the relay.
 
-use aichat_db::page::{Cursor, PageRequest, next_cursor};
+use aichat_db::page::{Cursor, ExportPage, PageRequest, next_cursor};
 use aichat_events::chat as ev;
 use aichat_messaging::{outbox, relay::Waker};
 use chrono::Utc;
@@ -10,7 +10,7 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::{FieldErrors, export::ExportPage, input, usage::DayWindow},
+    domain::{FieldErrors, input, usage::DayWindow},
     store::{
         conversations::{self, Changes, Conversation},
         messages::{self, Message},

@@ -1,9 +1,8 @@
 //! Metering rules with no I/O: what a billing month is and how months roll
 //! over, the quota arithmetic, money on the wire, and what a request may ask
-//! for (export pages, checkout intervals, cancellation reasons).
+//! for (checkout intervals, cancellation reasons).
 //! Unit-tested here; the service layer only calls these.
 
-pub mod export;
 pub mod money;
 pub mod month;
 pub mod quota;

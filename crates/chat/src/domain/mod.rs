@@ -1,8 +1,7 @@
-//! Chat rules with no I/O: input limits, cursors, export pages, prices,
+//! Chat rules with no I/O: input limits, cursors, prices,
 //! languages, the days of a usage report.
 
 pub mod context;
-pub mod export;
 pub mod input;
 pub mod language;
 pub mod pricing;

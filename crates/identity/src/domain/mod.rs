@@ -3,7 +3,6 @@
 //! layer only calls these.
 
 pub mod email;
-pub mod export;
 pub mod name;
 pub mod password;
 pub mod token;

@@ -1,7 +1,9 @@
 //! Analytics' backfill: every user, page by page (`ExportUsers`). Reads
 //! only; the events tell analytics what changes after.
 
-use crate::{domain::export::ExportPage, store::users};
+use aichat_db::page::ExportPage;
+
+use crate::store::users;
 
 use super::{Accounts, Error};
 
