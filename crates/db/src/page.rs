@@ -107,23 +107,22 @@ pub fn next_cursor<T>(items: &mut Vec<T>, size: i64, key: impl Fn(&T) -> Cursor)
 
 /// The page size of an `Export*` call (analytics' backfill) when the
 /// request names none.
-
-pub const DEFAULT_LIMIT: i64 = 500;
-/// The largest page.
-pub const MAX_LIMIT: i64 = 1000;
+pub const DEFAULT_EXPORT_LIMIT: i64 = 500;
+/// The largest `Export*` page.
+pub const MAX_EXPORT_LIMIT: i64 = 1000;
 
 /// Where an export page starts and how long it is, as sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportPage {
     /// Rows with a greater id; `None`: from the first.
     pub after: Option<Uuid>,
-    /// 1..=[`MAX_LIMIT`].
+    /// 1..=[`MAX_EXPORT_LIMIT`].
     pub limit: i64,
 }
 
 impl ExportPage {
     /// `after` is empty (the first page) or a previous page's `next`;
-    /// `limit` is 0 (the default, [`DEFAULT_LIMIT`]) or 1..=[`MAX_LIMIT`].
+    /// `limit` is 0 (the default, [`DEFAULT_EXPORT_LIMIT`]) or 1..=[`MAX_EXPORT_LIMIT`].
     /// Each bad field is named.
     pub fn parse(after: &str, limit: u32) -> Result<Self, BTreeMap<String, String>> {
         let mut errors = BTreeMap::new();
@@ -136,10 +135,13 @@ impl ExportPage {
                 .ok(),
         };
         let limit = match i64::from(limit) {
-            0 => Some(DEFAULT_LIMIT),
-            n @ 1..=MAX_LIMIT => Some(n),
+            0 => Some(DEFAULT_EXPORT_LIMIT),
+            n @ 1..=MAX_EXPORT_LIMIT => Some(n),
             _ => {
-                errors.insert("limit".into(), format!("must be between 1 and {MAX_LIMIT}"));
+                errors.insert(
+                    "limit".into(),
+                    format!("must be between 1 and {MAX_EXPORT_LIMIT}"),
+                );
                 None
             }
         };
