@@ -107,7 +107,6 @@ pub fn next_cursor<T>(items: &mut Vec<T>, size: i64, key: impl Fn(&T) -> Cursor)
 
 /// The page size of an `Export*` call (analytics' backfill) when the
 /// request names none.
-
 pub const DEFAULT_LIMIT: i64 = 500;
 /// The largest page.
 pub const MAX_LIMIT: i64 = 1000;
