@@ -5,8 +5,10 @@
 # ports with fresh databases and its own exchange, and a local stand-in for
 # Stripe (web/e2e/stripe-standin.mjs): sign up → the mail's link → log in →
 # a streamed reply → usage → an upgrade to Plus paid on the stand-in's page
-# → the account page → delete the account. Screenshots at 375 and 1280 px in
-# web/e2e/artifacts/. BASE_URL=http://… runs it against a stack already up
+# → the account page → delete the account; then web/e2e/admin.mjs: a user
+# made an admin with `identity make-admin` opens /admin (today's signup in
+# the signups table, axe-core at 1280 and 375 px, CSV downloads).
+# Screenshots at 375 and 1280 px in web/e2e/artifacts/. BASE_URL=http://… runs it against a stack already up
 # instead (then MAIL_DIR says where its mails are; its billing must reach
 # Stripe or a stand-in for the upgrade).
 set -euo pipefail
@@ -31,7 +33,7 @@ bash deploy/local/web-deps.sh
 if [ -n "${BASE_URL:-}" ]; then
   MAIL_DIR=$(realpath -m "${MAIL_DIR:-.run/mail}")
   export MAIL_DIR
-  cd web && exec node e2e/signup-chat.mjs
+  cd web && node e2e/signup-chat.mjs && exec node e2e/admin.mjs
 fi
 
 # Replies of 24 tokens, 80 ms apart: about 2 s, time enough to stop one.
@@ -45,3 +47,7 @@ export BASE_URL="http://$HTTP_ADDR"
 
 rm -rf web/e2e/artifacts
 (cd web && node e2e/signup-chat.mjs)
+# make-admin on the stack's identity database, with run.sh's binary.
+export IDENTITY_BIN="${CARGO_TARGET_DIR:-/var/tmp/aichat-target}/debug/identity"
+export IDENTITY_DATABASE_URL="$PG_URL/${DB_PREFIX}identity" JWT_PRIVATE_KEY_FILE="$RUN_DIR/jwt-ed25519.pem"
+(cd web && node e2e/admin.mjs)

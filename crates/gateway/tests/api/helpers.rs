@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use aichat_analytics::testing::TestAnalytics;
 use aichat_billing::testing::TestBilling;
 use aichat_chat::testing::{Providers, TestChat};
 use aichat_gateway::Config;
@@ -25,6 +26,9 @@ pub struct TestApp {
     pub identity: TestIdentity,
     pub billing: TestBilling,
     pub chat: TestChat,
+    /// Only with [`TestApp::spawn_with_analytics`]: the gateway's
+    /// `analytics_url` points at it (else at a closed port).
+    pub analytics: Option<TestAnalytics>,
     /// The mock LLM server's base URL (`/_mock/...` controls it).
     pub mock: String,
     pub base: String,
@@ -84,6 +88,24 @@ impl TestApp {
         adjust_billing: impl FnOnce(&mut aichat_billing::Config),
         chat_tweak: impl FnOnce(&mut aichat_chat::Config),
     ) -> Self {
+        Self::spawn_stack(tweak, adjust_billing, chat_tweak, false).await
+    }
+
+    /// With an analytics service too (on the same exchange, its queue bound
+    /// before any event is published, reading billing's plans), and
+    /// billing's configuration changed by the test.
+    pub async fn spawn_with_analytics(
+        adjust_billing: impl FnOnce(&mut aichat_billing::Config),
+    ) -> Self {
+        Self::spawn_stack(|_| {}, adjust_billing, |_| {}, true).await
+    }
+
+    async fn spawn_stack(
+        tweak: impl FnOnce(&mut Config),
+        adjust_billing: impl FnOnce(&mut aichat_billing::Config),
+        chat_tweak: impl FnOnce(&mut aichat_chat::Config),
+        with_analytics: bool,
+    ) -> Self {
         let amqp = AmqpConfig {
             url: amqp_url(),
             exchange: unique_exchange(),
@@ -118,10 +140,22 @@ impl TestApp {
         )
         .await
         .expect("chat starts");
+        let analytics = if with_analytics {
+            Some(
+                TestAnalytics::spawn_with(amqp.clone(), |c| {
+                    c.billing_grpc_url = Some(billing.url.clone());
+                })
+                .await
+                .expect("analytics starts"),
+            )
+        } else {
+            None
+        };
         let mut app = Self {
             identity,
             billing,
             chat,
+            analytics,
             mock,
             base: String::new(),
             client: reqwest::Client::builder()
@@ -144,9 +178,12 @@ impl TestApp {
             identity_url: self.identity.url.clone(),
             chat_url: self.chat.url.clone(),
             billing_url: self.billing.url.clone(),
-            // No analytics service in these tests: the admin routes'
-            // refusals come before any call, and a call finds it down.
-            analytics_url: Self::closed_port_url("http"),
+            // Without an analytics service the admin routes' refusals come
+            // before any call, and a call finds it down.
+            analytics_url: self
+                .analytics
+                .as_ref()
+                .map_or_else(|| Self::closed_port_url("http"), |a| a.url.clone()),
             amqp: self.amqp.clone(),
             access_token_ttl: Duration::from_secs(900),
             revocation_resync: Duration::from_secs(30),
@@ -361,8 +398,12 @@ impl TestApp {
             identity,
             billing,
             chat,
+            analytics,
             ..
         } = self;
+        if let Some(analytics) = analytics {
+            analytics.stop().await;
+        }
         chat.stop().await;
         billing.stop().await;
         identity.stop().await;

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin_analytics;
+mod analytics;
 mod billing_api;
 mod chat;
 mod cookies;

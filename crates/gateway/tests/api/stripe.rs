@@ -17,40 +17,44 @@ use crate::{
     helpers::{Login, TestApp, problem, unique_email},
 };
 
-const SECRET: &str = "whsec_test_secret";
-const PLUS_PRICE: &str = "price_1MowQULkdIwHu7ixraBm864M";
-const PRO_PRICE: &str = "price_1MowQWLkdIwHu7ixPro00000";
+pub(crate) const SECRET: &str = "whsec_test_secret";
+pub(crate) const PLUS_PRICE: &str = "price_1MowQULkdIwHu7ixraBm864M";
+pub(crate) const PRO_PRICE: &str = "price_1MowQWLkdIwHu7ixPro00000";
 const PLUS_QUOTA: i64 = 2_000_000;
 const FREE_QUOTA: i64 = 100_000;
 
 /// A stack whose billing verifies webhooks with [`SECRET`], and whose Plus
 /// and Pro plans are sold at [`PLUS_PRICE`] and [`PRO_PRICE`].
 async fn spawn() -> TestApp {
-    let app = TestApp::spawn_with_billing(
-        |_| {},
-        |billing| {
-            billing.stripe = Some(aichat_billing::config::StripeConfig {
-                api_base: "http://127.0.0.1:9".to_owned(),
-                secret_key: SecretString::from("sk_test_unused".to_owned()),
-                webhook_secrets: vec![SecretString::from(SECRET.to_owned())],
-            });
-        },
-    )
-    .await;
+    let app = TestApp::spawn_with_billing(|_| {}, verify_webhooks).await;
+    sell_plans(&app).await;
+    app
+}
+
+/// Billing's configuration: verify webhooks with [`SECRET`].
+pub(crate) fn verify_webhooks(billing: &mut aichat_billing::Config) {
+    billing.stripe = Some(aichat_billing::config::StripeConfig {
+        api_base: "http://127.0.0.1:9".to_owned(),
+        secret_key: SecretString::from("sk_test_unused".to_owned()),
+        webhook_secrets: vec![SecretString::from(SECRET.to_owned())],
+    });
+}
+
+/// Sells Plus and Pro (monthly) at [`PLUS_PRICE`] and [`PRO_PRICE`].
+pub(crate) async fn sell_plans(app: &TestApp) {
     billing_sql(
-        &app,
+        app,
         &format!(
             "UPDATE plans SET stripePriceId = '{PLUS_PRICE}' WHERE name = 'Plus';
              UPDATE plans SET stripePriceId = '{PRO_PRICE}' WHERE name = 'Pro';"
         ),
     )
     .await;
-    app
 }
 
 /// A subscription as Stripe documents it (2024-12-18.acacia shape: the
 /// period on the subscription), for `user` at `price`.
-fn subscription(user: &str, price: &str, status: &str, period_start: i64) -> Value {
+pub(crate) fn subscription(user: &str, price: &str, status: &str, period_start: i64) -> Value {
     json!({
       "id": "sub_1MowQVLkdIwHu7ixeRlqHVzs",
       "object": "subscription",
@@ -107,7 +111,7 @@ fn subscription(user: &str, price: &str, status: &str, period_start: i64) -> Val
 }
 
 /// An event as Stripe delivers it.
-fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
+pub(crate) fn event(id: &str, kind: &str, created: i64, object: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
       "id": id,
       "object": "event",
@@ -135,13 +139,13 @@ async fn deliver(app: &TestApp, body: &[u8], signature: Option<String>) -> reqwe
 }
 
 /// Delivers `body` signed now with [`SECRET`]; asserts Stripe's 200.
-async fn deliver_signed(app: &TestApp, body: &[u8]) {
+pub(crate) async fn deliver_signed(app: &TestApp, body: &[u8]) {
     let r = deliver(app, body, Some(sign(body, SECRET, now()))).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"received": true}));
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
