@@ -77,8 +77,11 @@ const TIERS: [&str; 3] = ["FREE", "PLUS", "PRO"];
 /// The service name its durable queue is named after.
 pub const QUEUE: &str = "analytics";
 
-/// Deliveries in flight at once (they are applied one after another).
-const PREFETCH: u16 = 64;
+/// Deliveries in flight at once: a whole batch (see [`BATCH_WAIT`]).
+const PREFETCH: u16 = 1000;
+
+/// How long the consumer waits after a delivery for more to batch with it.
+pub const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The consumer's set-up.
 pub fn spec() -> Spec {
@@ -209,6 +212,53 @@ pub async fn handle(pool: &aichat_db::Pool, envelope: Envelope) -> Result<(), Ha
         tracing::debug!("applied before; skipped");
     }
     Ok(())
+}
+
+/// Applies a batch of events in ONE transaction: one multi-row inbox insert
+/// claims them, then each event claimed now is applied in delivery order
+/// (an id twice in the batch, or applied before, is skipped). Any event
+/// that cannot be applied fails the whole batch (nothing of it is
+/// committed): the consumer then applies its events one at a time with
+/// [`handle`], so a poison event is dead-lettered alone.
+pub async fn handle_batch(
+    pool: &aichat_db::Pool,
+    envelopes: Vec<Envelope>,
+) -> Result<(), HandlerError> {
+    let mut known = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        let Some(decoded) = Decoded::from_envelope(&envelope)? else {
+            tracing::debug!("an event analytics does not know; acked");
+            continue;
+        };
+        if let Some(tier) = decoded.plan_tier()
+            && !TIERS.contains(&tier)
+        {
+            return Err(HandlerError::Permanent(anyhow::anyhow!(
+                "unknown plan tier {tier}"
+            )));
+        }
+        known.push((envelope, decoded));
+    }
+    if known.is_empty() {
+        return Ok(());
+    }
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| HandlerError::Transient(e.into()))?;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let envelopes: Vec<Envelope> = known.iter().map(|(e, _)| e.clone()).collect();
+        let mut claimed = aichat_messaging::inbox::claim_many(conn, &envelopes).await?;
+        for (envelope, decoded) in &known {
+            // Removed once applied: a second copy in the batch is skipped.
+            if claimed.remove(&envelope.id) {
+                apply_event(conn, envelope, decoded).await?;
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| HandlerError::Transient(e.into()))
 }
 
 /// The effect of one event (the caller holds the transaction and the inbox
