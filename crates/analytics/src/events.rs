@@ -248,7 +248,7 @@ pub async fn handle_batch(
         .await
         .map_err(|e| HandlerError::Transient(e.into()))?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        let envelopes: Vec<Envelope> = known.iter().map(|(e, _)| e.clone()).collect();
+        let envelopes: Vec<&Envelope> = known.iter().map(|(e, _)| e).collect();
         let mut claimed = aichat_messaging::inbox::claim_many(conn, &envelopes).await?;
         // Removed once taken: a second copy in the batch is skipped.
         let new: Vec<_> = known

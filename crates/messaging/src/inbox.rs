@@ -26,7 +26,7 @@ pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryRe
 /// applied before. Call it in the transaction that applies the batch.
 pub async fn claim_many(
     mut conn: &AsyncPgConnection,
-    envelopes: &[Envelope],
+    envelopes: &[&Envelope],
 ) -> QueryResult<std::collections::HashSet<uuid::Uuid>> {
     let rows: Vec<_> = envelopes
         .iter()

@@ -54,6 +54,10 @@ enum Command {
         /// Events per transaction at most (1: one at a time).
         #[arg(long, default_value_t = 500)]
         batch: usize,
+        /// Publish everything while the consumer is stopped, then time
+        /// draining the backlog only (the consumer's own rate).
+        #[arg(long)]
+        backlog: bool,
     },
 }
 
@@ -75,7 +79,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Queries { runs } => bench_queries(runs).await,
-        Command::Ingest { events, batch } => bench_ingest(events, batch).await,
+        Command::Ingest {
+            events,
+            batch,
+            backlog,
+        } => bench_ingest(events, batch, backlog).await,
     }
 }
 
@@ -228,12 +236,12 @@ fn chat_events(events: usize) -> anyhow::Result<Vec<Envelope>> {
     Ok(out)
 }
 
-async fn bench_ingest(events: usize, batch: usize) -> anyhow::Result<()> {
+async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Result<()> {
     let envelopes = chat_events(events)?;
     let mut amqp = aichat_messaging::AmqpConfig::from_env();
     amqp.exchange = format!("aichat.bench.analytics.{}", Uuid::now_v7().simple());
     amqp.ephemeral = true;
-    let analytics = TestAnalytics::spawn_with(amqp, |c| {
+    let mut analytics = TestAnalytics::spawn_with(amqp, |c| {
         c.consume_batch = batch;
     })
     .await?;
@@ -243,12 +251,19 @@ async fn bench_ingest(events: usize, batch: usize) -> anyhow::Result<()> {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let start = Instant::now();
+    if backlog {
+        analytics.pause().await;
+    }
+    let mut start = Instant::now();
     // Published in pages so the consumer starts while the rest is sent.
     for page in envelopes.chunks(5_000) {
         analytics.publish_envelopes(page).await?;
     }
     let published = start.elapsed();
+    if backlog {
+        start = Instant::now();
+        analytics.resume().await?;
+    }
     let target = i64::try_from(events)?;
     let deadline = start + Duration::from_secs(1800);
     loop {
@@ -269,7 +284,7 @@ async fn bench_ingest(events: usize, batch: usize) -> anyhow::Result<()> {
     let elapsed = start.elapsed();
     analytics.stop().await;
     emit(&json!({
-        "scenario": "ingest",
+        "scenario": if backlog { "backlog" } else { "ingest" },
         "batch": batch,
         "events": events,
         "seconds": elapsed.as_secs_f64(),
