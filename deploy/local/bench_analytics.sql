@@ -28,7 +28,7 @@ SELECT create_monthly_partitions(t, (date_trunc('month', CURRENT_DATE) - INTERVA
 FROM unnest(ARRAY['userEvents', 'chatAnalytics', 'tokenUsage', 'messages']) AS t;
 
 TRUNCATE users, plans, subscriptions, payments, invoices, conversations, tokenUsage, messages,
-  chatAnalytics, revenueAnalytics, userEvents, inbox;
+  chatAnalytics, revenueAnalytics, userEvents, inbox, tokenUsageMonthly;
 
 INSERT INTO plans (id, name, tier, monthlyPrice, yearlyPrice) VALUES
   (md5('plan-free')::uuid, 'Free', 'FREE', 0, NULL),
@@ -66,8 +66,9 @@ FROM (SELECT userId, planTier, createdAt, random() AS r, random() < 0.2 AS y,
              date_trunc('day', LOCALTIMESTAMP) - (random() * 27) * interval '1 day' AS s
       FROM users WHERE planTier <> 'FREE') u;
 
--- Payments: one a month since the subscription began; 95% succeeded, a few
--- refunded; an invoice for each, paid, or open (1% past due).
+-- Payments: one a month since the subscription began; 95% succeeded, 1%
+-- refunded, 4% failed; an invoice for each: paid, or for a failed payment
+-- open (the last 60 days, most of them past due) or uncollectible.
 INSERT INTO payments (paymentId, userId, amount, amountRefunded, currency, status, createdAt, version)
 SELECT md5('pay' || s.userId || m)::uuid, s.userId,
        CASE s.planTier WHEN 'PLUS' THEN 20 ELSE 50 END,
@@ -84,7 +85,8 @@ INSERT INTO invoices (invoiceId, userId, subscriptionId, invoiceNumber, status, 
                       dueDate, paidAt, createdAt, version)
 SELECT p.paymentId, p.userId, md5('sub' || p.userId)::uuid,
        'INV-' || lpad(row_number() OVER (ORDER BY p.createdAt, p.paymentId)::text, 9, '0'),
-       CASE WHEN p.status = 'failed' THEN 'open' ELSE 'paid' END,
+       CASE WHEN p.status <> 'failed' THEN 'paid'
+            WHEN p.createdAt > LOCALTIMESTAMP - interval '60 days' THEN 'open' ELSE 'uncollectible' END,
        p.amount, 0, p.amount,
        (p.createdAt + interval '14 days')::date,
        CASE WHEN p.status <> 'failed' THEN p.createdAt END,
@@ -120,6 +122,10 @@ FROM (SELECT i,
              20 + floor(random() * 800)::int AS q,
              LOCALTIMESTAMP - random() * 395 * interval '1 day' AS c
       FROM generate_series(1, :usage) AS i) g;
+
+-- tokenUsageMonthly: what the consumer adds per new fact.
+INSERT INTO tokenUsageMonthly (billingMonth, model, usageCount, totalTokens, costUsd)
+SELECT billingMonth, model, count(*), sum(totalTokens), sum(costUsd) FROM tokenUsage GROUP BY 1, 2;
 
 -- chatAnalytics: what the consumer bumps per fact (messages: a user and an
 -- assistant message per call).

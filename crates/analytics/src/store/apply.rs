@@ -490,7 +490,7 @@ pub struct TokenUsageFact {
 }
 
 /// Records a tokenUsage fact; the first time only, adds it to the day's
-/// `chatAnalytics`. `true` when it was new.
+/// `chatAnalytics` and its month's `tokenUsageMonthly`. `true` when it was new.
 pub async fn token_usage(conn: &mut AsyncPgConnection, fact: &TokenUsageFact) -> QueryResult<bool> {
     let inserted = diesel::sql_query(
         "INSERT INTO tokenUsage (usageId, billingMonth, userId, conversationId, provider, model, \
@@ -526,6 +526,19 @@ pub async fn token_usage(conn: &mut AsyncPgConnection, fact: &TokenUsageFact) ->
         .bind::<Text, _>(&fact.model)
         .bind::<BigInt, _>(i64::from(fact.prompt_tokens))
         .bind::<BigInt, _>(i64::from(fact.completion_tokens))
+        .bind::<BigInt, _>(i64::from(fact.total_tokens))
+        .bind::<Numeric, _>(&fact.cost_usd)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO tokenUsageMonthly AS m (billingMonth, model, usageCount, totalTokens, \
+               costUsd) VALUES ($1, $2, 1, $3, $4) \
+             ON CONFLICT (billingMonth, model) DO UPDATE SET \
+               usageCount = m.usageCount + 1, totalTokens = m.totalTokens + EXCLUDED.totalTokens, \
+               costUsd = m.costUsd + EXCLUDED.costUsd",
+        )
+        .bind::<Date, _>(fact.billing_month)
+        .bind::<Text, _>(&fact.model)
         .bind::<BigInt, _>(i64::from(fact.total_tokens))
         .bind::<Numeric, _>(&fact.cost_usd)
         .execute(conn)
@@ -689,8 +702,16 @@ pub async fn token_usages(
            SELECT * FROM unnest($1::uuid[], $2::date[], $3::uuid[], $4::uuid[], $5::text[], \
              $6::text[], $7::int[], $8::int[], $9::int[], $10::numeric[], $11::timestamp[]) \
            ON CONFLICT DO NOTHING \
-           RETURNING createdAt::date AS day, userId, model, promptTokens, completionTokens, \
+           RETURNING billingMonth, createdAt::date AS day, userId, model, promptTokens, \
+             completionTokens, totalTokens, costUsd), \
+         monthly AS (INSERT INTO tokenUsageMonthly AS m (billingMonth, model, usageCount, \
              totalTokens, costUsd) \
+           SELECT billingMonth, model, count(*), SUM(totalTokens), SUM(costUsd) FROM new \
+           GROUP BY billingMonth, model \
+           ON CONFLICT (billingMonth, model) DO UPDATE SET \
+             usageCount = m.usageCount + EXCLUDED.usageCount, \
+             totalTokens = m.totalTokens + EXCLUDED.totalTokens, \
+             costUsd = m.costUsd + EXCLUDED.costUsd) \
          INSERT INTO chatAnalytics AS a (day, userId, model, promptTokens, completionTokens, \
            totalTokens, costUsd) \
          SELECT day, userId, model, SUM(promptTokens), SUM(completionTokens), SUM(totalTokens), \

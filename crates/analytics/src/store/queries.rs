@@ -121,16 +121,20 @@ pub struct ModelUsage {
 }
 
 /// Calls, tokens, average tokens and cost per model in a billing month,
-/// most tokens first.
+/// most tokens first: read from `tokenUsageMonthly`, the facts' sums kept
+/// as they are inserted (AVG of an integer column is exactly
+/// `sum::numeric / count::numeric` in PostgreSQL, so the digits are the
+/// seed's).
 pub async fn token_usage_by_model(
     conn: &mut AsyncPgConnection,
     month: NaiveDate,
 ) -> QueryResult<Vec<ModelUsage>> {
     diesel::sql_query(
-        "SELECT model, COUNT(*) AS usage_count, SUM(totalTokens) AS total_tokens, \
-           AVG(totalTokens)::text AS avg_tokens, SUM(costUsd)::text AS total_cost \
-         FROM tokenUsage WHERE billingMonth = $1 \
-         GROUP BY model ORDER BY total_tokens DESC, model",
+        "SELECT model, usageCount AS usage_count, totalTokens AS total_tokens, \
+           (totalTokens::numeric / usageCount::numeric)::text AS avg_tokens, \
+           costUsd::text AS total_cost \
+         FROM tokenUsageMonthly WHERE billingMonth = $1 AND usageCount > 0 \
+         ORDER BY total_tokens DESC, model",
     )
     .bind::<Date, _>(month)
     .load(conn)
