@@ -151,14 +151,11 @@ pub struct PlanSubscriptions {
     pub user_count: i64,
 }
 
-/// Active subscriptions per plan name. The seed's `COUNT(DISTINCT userId)`
-/// is `COUNT(*)` here: the read model keeps one subscription per user (its
-/// key is userId, as billing keeps them), and the distinct count's sort was
-/// most of the query's time at 150k subscriptions.
+/// Active subscriptions per plan name.
 pub async fn subscriptions(conn: &mut AsyncPgConnection) -> QueryResult<Vec<PlanSubscriptions>> {
     diesel::sql_query(format!(
         "SELECT COALESCE(p.name, f.name) AS plan, COUNT(*) AS subscription_count, \
-           COUNT(*) AS user_count \
+           COUNT(DISTINCT s.userId) AS user_count \
          FROM subscriptions s {PLAN_OF_SUBSCRIPTION} \
          WHERE s.status = 'active' AND COALESCE(p.name, f.name) IS NOT NULL \
            AND {USER_NOT_DELETED} \
