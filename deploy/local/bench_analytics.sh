@@ -66,7 +66,7 @@ declare -A SQL=(
   [TopUsers]="SELECT userId AS user_id, COUNT(*) AS conversation_count, SUM(tokenCount) AS total_tokens FROM conversations WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => 30) GROUP BY userId ORDER BY total_tokens DESC, userId LIMIT 10"
   [ConversationLength]="SELECT AVG(messageCount)::text AS avg_messages, AVG(tokenCount)::text AS avg_tokens FROM conversations WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => 30)"
   [OverdueInvoices]="SELECT invoiceId AS id, invoiceNumber AS invoice_number, userId AS user_id, total::text AS total, dueDate AS due_date FROM invoices WHERE status = 'open' AND dueDate < CURRENT_DATE ORDER BY dueDate, invoiceNumber"
-  [LifetimeValue]="SELECT p.userId AS user_id, p.amount::text AS amount, COUNT(*) AS payment_count, SUM(p.amount)::text AS total_spent, u.createdAt AS signup_date FROM payments p JOIN users u ON u.userId = p.userId WHERE p.status = 'succeeded' AND u.deletedAt IS NULL AND u.createdAt IS NOT NULL GROUP BY p.userId, p.amount, u.createdAt ORDER BY SUM(p.amount) DESC, p.userId, p.amount"
+  [LifetimeValue]="SELECT p.userId AS user_id, p.amount::text AS amount, p.n AS payment_count, p.total::text AS total_spent, u.createdAt AS signup_date FROM (SELECT userId, amount, COUNT(*) AS n, SUM(amount) AS total FROM payments WHERE status = 'succeeded' GROUP BY userId, amount) p JOIN users u ON u.userId = p.userId WHERE u.deletedAt IS NULL AND u.createdAt IS NOT NULL ORDER BY p.total DESC, p.userId, p.amount"
 )
 plans=""
 for q in $slowest; do

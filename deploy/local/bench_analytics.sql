@@ -2,7 +2,7 @@
 -- inside a migrated analytics database with generate_series (no events):
 -- :users users (default 1,000,000) and :usage tokenUsage facts (default
 -- 10,000,000) over the last 13 months, skewed over users (a power law: the
--- busiest 1% of users make about a third of the usage) and models (a few
+-- busiest 1% of users make about a fifth of the usage) and models (a few
 -- popular ones), with the conversations, subscriptions, payments, invoices,
 -- chatAnalytics and revenueAnalytics rows that go with them. Deterministic
 -- ids (md5 of a counter), random values. Run by deploy/local/bench_analytics.sh,
