@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/aichat-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test lint fmt services bench admin deploy-check schema-check contract web-check web-dev e2e
+.PHONY: run test lint fmt services bench bench-analytics admin deploy-check schema-check contract web-check web-dev e2e
 
 run: ## Build and start everything on http://127.0.0.1:8080 (Ctrl-C stops it)
 	bash deploy/local/run.sh
@@ -39,8 +39,12 @@ schema-check: services ## Each diesel schema.rs equals what its migrations creat
 contract: services ## schemathesis against /openapi.json on a fresh stack, signed in
 	bash deploy/local/contract.sh
 
-bench: services ## Load benchmarks through the gateway; writes docs/benchmarks.md
+bench: services ## Load benchmarks through the gateway, then bench-analytics; writes docs/benchmarks.md
 	bash deploy/local/bench.sh
+	bash deploy/local/bench_analytics.sh
+
+bench-analytics: services ## Analytics at 1 M users / 10 M usage facts: every admin query's p50/p99, ingest events/s; writes docs/benchmarks.md
+	bash deploy/local/bench_analytics.sh
 
 admin: ## Make an existing user an admin: make admin EMAIL=someone@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=someone@example.com"; exit 2; }

@@ -14,6 +14,7 @@ use aichat_messaging::AmqpConfig;
 /// | `GRPC_ADDR` | `127.0.0.1:50054` | where `serve` listens |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | events (analytics' queue is `<exchange>.analytics`) |
 /// | `MAINTENANCE_INTERVAL_SECS` | `300` | how often `serve` snapshots today's MRR, re-reads billing's plans, creates the next months' partitions and prunes the inbox |
+/// | `CONSUME_BATCH` | `500` | events applied in one transaction at most (1..=1000; 1: one event per transaction) |
 /// | `IDENTITY_GRPC_URL` | empty | identity, for `backfill` (`ExportUsers`) |
 /// | `CHAT_GRPC_URL` | empty | chat, for `backfill` (`ExportConversations`, `ExportMessages`, `ExportTokenUsage`) |
 /// | `BILLING_GRPC_URL` | empty | billing: `ListPlans` at start-up and every maintenance round, and `backfill` (`ExportSubscriptions`, `ExportPayments`, `ExportInvoices`); empty: plans are only read by backfill |
@@ -25,6 +26,8 @@ pub struct Config {
     pub amqp: AmqpConfig,
     /// The period of the maintenance round.
     pub maintenance_interval: Duration,
+    /// Most events applied in one transaction (1: one at a time).
+    pub consume_batch: usize,
     pub identity_grpc_url: Option<String>,
     pub chat_grpc_url: Option<String>,
     pub billing_grpc_url: Option<String>,
@@ -41,6 +44,14 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        let consume_batch: usize = aichat_config::parse("CONSUME_BATCH", 500)?;
+        if !(1..=1000).contains(&consume_batch) {
+            return Err(ConfigError {
+                name: "CONSUME_BATCH".to_owned(),
+                value: consume_batch.to_string(),
+                reason: "must be 1 to 1000 (the consumer's prefetch)".to_owned(),
+            });
+        }
         Ok(Self {
             database_url: aichat_config::string(
                 "DATABASE_URL",
@@ -55,6 +66,7 @@ impl Config {
             grpc_addr: aichat_config::string("GRPC_ADDR", "127.0.0.1:50054"),
             amqp: AmqpConfig::from_env(),
             maintenance_interval,
+            consume_batch,
             identity_grpc_url: aichat_config::optional("IDENTITY_GRPC_URL"),
             chat_grpc_url: aichat_config::optional("CHAT_GRPC_URL"),
             billing_grpc_url: aichat_config::optional("BILLING_GRPC_URL"),

@@ -77,8 +77,11 @@ const TIERS: [&str; 3] = ["FREE", "PLUS", "PRO"];
 /// The service name its durable queue is named after.
 pub const QUEUE: &str = "analytics";
 
-/// Deliveries in flight at once (they are applied one after another).
-const PREFETCH: u16 = 64;
+/// Deliveries in flight at once: a whole batch (see [`BATCH_WAIT`]).
+const PREFETCH: u16 = 1000;
+
+/// How long the consumer waits after a delivery for more to batch with it.
+pub const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The consumer's set-up.
 pub fn spec() -> Spec {
@@ -211,6 +214,53 @@ pub async fn handle(pool: &aichat_db::Pool, envelope: Envelope) -> Result<(), Ha
     Ok(())
 }
 
+/// Applies a batch of events in ONE transaction: one multi-row inbox insert
+/// claims them, then the events claimed now are applied, set-based where
+/// their kind allows (an id twice in the batch, or applied before, is
+/// skipped). Any event
+/// that cannot be applied fails the whole batch (nothing of it is
+/// committed): the consumer then applies its events one at a time with
+/// [`handle`], so a poison event is dead-lettered alone.
+pub async fn handle_batch(
+    pool: &aichat_db::Pool,
+    envelopes: Vec<Envelope>,
+) -> Result<(), HandlerError> {
+    let mut known = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
+        let Some(decoded) = Decoded::from_envelope(&envelope)? else {
+            tracing::debug!("an event analytics does not know; acked");
+            continue;
+        };
+        if let Some(tier) = decoded.plan_tier()
+            && !TIERS.contains(&tier)
+        {
+            return Err(HandlerError::Permanent(anyhow::anyhow!(
+                "unknown plan tier {tier}"
+            )));
+        }
+        known.push((envelope, decoded));
+    }
+    if known.is_empty() {
+        return Ok(());
+    }
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| HandlerError::Transient(e.into()))?;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let envelopes: Vec<&Envelope> = known.iter().map(|(e, _)| e).collect();
+        let mut claimed = aichat_messaging::inbox::claim_many(conn, &envelopes).await?;
+        // Removed once taken: a second copy in the batch is skipped.
+        let new: Vec<_> = known
+            .iter()
+            .filter(|(envelope, _)| claimed.remove(&envelope.id))
+            .collect();
+        apply_batch(conn, &new).await
+    })
+    .await
+    .map_err(|e| HandlerError::Transient(e.into()))
+}
+
 /// The effect of one event (the caller holds the transaction and the inbox
 /// entry).
 pub async fn apply_event(
@@ -218,16 +268,25 @@ pub async fn apply_event(
     envelope: &Envelope,
     decoded: &Decoded,
 ) -> diesel::QueryResult<()> {
-    let occurred_at = envelope.occurred_at.naive_utc();
     apply::user_event(
         conn,
         envelope.id,
         decoded.user_id(),
         &envelope.event_type,
-        occurred_at,
+        envelope.occurred_at.naive_utc(),
         &envelope.data,
     )
     .await?;
+    apply_effect(conn, envelope, decoded).await
+}
+
+/// The effect of one event besides its `userEvents` row.
+async fn apply_effect(
+    conn: &mut AsyncPgConnection,
+    envelope: &Envelope,
+    decoded: &Decoded,
+) -> diesel::QueryResult<()> {
+    let occurred_at = envelope.occurred_at.naive_utc();
     match decoded {
         Decoded::Registered(e) => {
             apply::user(
@@ -395,44 +454,103 @@ pub async fn apply_event(
             counters(conn, e.conversation_id, e.user_id, Some(&e.counters)).await
         }
         Decoded::MessageCreated(e) => {
-            apply::message(
-                conn,
-                &MessageFact {
-                    message_id: e.message_id,
-                    conversation_id: e.conversation_id,
-                    user_id: e.user_id,
-                    role: e.role.clone(),
-                    token_count: e.token_count,
-                    model: e.model.clone(),
-                    created_at: e.created_at.naive_utc(),
-                },
-            )
-            .await?;
+            apply::message(conn, &message_fact(e)).await?;
             counters(conn, e.conversation_id, e.user_id, e.counters.as_ref()).await
         }
         Decoded::TokensUsed(e) => {
-            apply::token_usage(
-                conn,
-                &TokenUsageFact {
-                    usage_id: e.usage_id,
-                    user_id: e.user_id,
-                    conversation_id: e.conversation_id,
-                    provider: e.provider.clone(),
-                    model: e.model.clone(),
-                    prompt_tokens: e.prompt_tokens,
-                    completion_tokens: e.completion_tokens,
-                    total_tokens: e.total_tokens,
-                    cost_usd: e.cost_usd.clone(),
-                    billing_month: e.billing_month,
-                    created_at: e.occurred_at.naive_utc(),
-                },
-            )
-            .await?;
+            apply::token_usage(conn, &token_usage_fact(e)).await?;
             match e.conversation_id {
                 Some(id) => counters(conn, id, e.user_id, e.counters.as_ref()).await,
                 None => Ok(()),
             }
         }
+    }
+}
+
+/// The effects of a batch of claimed events, set-based where the kind
+/// allows: every `userEvents` row in one statement, the messages, the
+/// tokenUsage facts and the conversations' counters each in one; the other
+/// kinds (rare) one after another. The ordering rules (facts by id,
+/// states by version, tombstones) make the order irrelevant.
+async fn apply_batch(
+    conn: &mut AsyncPgConnection,
+    events: &[&(Envelope, Decoded)],
+) -> diesel::QueryResult<()> {
+    let rows: Vec<_> = events
+        .iter()
+        .map(|(envelope, decoded)| {
+            (
+                envelope.id,
+                decoded.user_id(),
+                envelope.event_type.as_str(),
+                envelope.occurred_at.naive_utc(),
+                &envelope.data,
+            )
+        })
+        .collect();
+    apply::user_events(conn, &rows).await?;
+    let (mut messages, mut usages, mut counted) = (Vec::new(), Vec::new(), Vec::new());
+    let mut count = |conversation_id: Uuid, user_id: Uuid, c: Option<&ConversationCounters>| {
+        if let Some(c) = c {
+            counted.push((
+                conversation_id,
+                user_id,
+                Counters {
+                    message_count: c.message_count,
+                    token_count: c.token_count,
+                    version: c.updated_at.naive_utc(),
+                },
+            ));
+        }
+    };
+    for (envelope, decoded) in events {
+        match decoded {
+            Decoded::MessageCreated(e) => {
+                messages.push(message_fact(e));
+                count(e.conversation_id, e.user_id, e.counters.as_ref());
+            }
+            Decoded::TokensUsed(e) => {
+                usages.push(token_usage_fact(e));
+                if let Some(id) = e.conversation_id {
+                    count(id, e.user_id, e.counters.as_ref());
+                }
+            }
+            Decoded::ConversationUpdated(e) => {
+                count(e.conversation_id, e.user_id, Some(&e.counters));
+            }
+            _ => apply_effect(conn, envelope, decoded).await?,
+        }
+    }
+    apply::messages(conn, &messages).await?;
+    apply::token_usages(conn, &usages).await?;
+    apply::conversations_counters(conn, &counted).await
+}
+
+fn message_fact(e: &MessageCreated) -> MessageFact {
+    MessageFact {
+        message_id: e.message_id,
+        conversation_id: e.conversation_id,
+        user_id: e.user_id,
+        role: e.role.clone(),
+        token_count: e.token_count,
+        model: e.model.clone(),
+        created_at: e.created_at.naive_utc(),
+    }
+}
+
+fn token_usage_fact(e: &TokensUsed) -> TokenUsageFact {
+    TokenUsageFact {
+        usage_id: e.usage_id,
+        user_id: e.user_id,
+        conversation_id: e.conversation_id,
+        provider: e.provider.clone(),
+        model: e.model.clone(),
+        prompt_tokens: e.prompt_tokens,
+        completion_tokens: e.completion_tokens,
+        total_tokens: e.total_tokens,
+        cost_usd: e.cost_usd.clone(),
+        billing_month: e.billing_month,
+        created_at: e.occurred_at.naive_utc(),
     }
 }
 

@@ -111,19 +111,39 @@ pub async fn run(
     let pool = pool(&config)?;
     let tasks = TaskTracker::new();
 
-    // Events: applied one at a time, each in its own transaction.
+    // Events: up to `consume_batch` at once in one transaction (1: each in
+    // its own); a failed batch is applied again one event at a time.
     {
-        let pool = pool.clone();
-        tasks.spawn(aichat_messaging::consumer::run(
-            config.amqp.clone(),
-            events::spec(),
-            shutdown.clone(),
-            || async {},
-            move |envelope| {
-                let pool = pool.clone();
-                async move { events::handle(&pool, envelope).await }
-            },
-        ));
+        let (one, batch_pool) = (pool.clone(), pool.clone());
+        let handler = move |envelope| {
+            let pool = one.clone();
+            async move { events::handle(&pool, envelope).await }
+        };
+        if config.consume_batch > 1 {
+            tasks.spawn(aichat_messaging::consumer::run_batched(
+                config.amqp.clone(),
+                events::spec(),
+                aichat_messaging::consumer::Batch {
+                    max: config.consume_batch,
+                    wait: events::BATCH_WAIT,
+                },
+                shutdown.clone(),
+                || async {},
+                handler,
+                move |envelopes| {
+                    let pool = batch_pool.clone();
+                    async move { events::handle_batch(&pool, envelopes).await }
+                },
+            ));
+        } else {
+            tasks.spawn(aichat_messaging::consumer::run(
+                config.amqp.clone(),
+                events::spec(),
+                shutdown.clone(),
+                || async {},
+                handler,
+            ));
+        }
     }
 
     tasks.spawn(maintain(

@@ -61,6 +61,7 @@ impl TestAnalytics {
             grpc_addr: "127.0.0.1:0".to_owned(),
             amqp,
             maintenance_interval: Duration::from_secs(300),
+            consume_batch: 500,
             identity_grpc_url: None,
             chat_grpc_url: None,
             billing_grpc_url: None,
@@ -106,9 +107,21 @@ impl TestAnalytics {
     /// to the queue, as when the process dies) and starts it again on the
     /// same database and queue, on a new port ([`Self::url`] changes).
     pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.pause().await;
+        self.resume().await
+    }
+
+    /// Stops the service (consumer and gRPC) and waits for it; events
+    /// published meanwhile wait in its queue until [`Self::resume`].
+    pub async fn pause(&mut self) {
         self.shutdown.cancel();
         self.tasks.close();
         self.tasks.wait().await;
+    }
+
+    /// Starts the service again after [`Self::pause`], on the same database
+    /// and queue, on a new port ([`Self::url`] changes).
+    pub async fn resume(&mut self) -> anyhow::Result<()> {
         self.shutdown = CancellationToken::new();
         self.tasks = TaskTracker::new();
         self.url = Self::serve(&self.config, &self.shutdown, &self.tasks).await?;

@@ -145,8 +145,12 @@ pub async fn run<H, Fut, C, CFut>(
     CFut: Future<Output = ()>,
 {
     let mut failures: u32 = 0;
+    let consumer: Consumer<'_, H, NoBatch> = Consumer {
+        handler: &handler,
+        batch: None,
+    };
     while !shutdown.is_cancelled() {
-        match consume(&amqp, &spec, &shutdown, &on_connected, &handler).await {
+        match consume(&amqp, &spec, &shutdown, &on_connected, &consumer).await {
             Ok(()) => return,
             Err(error) => {
                 tracing::warn!(
@@ -162,6 +166,71 @@ pub async fn run<H, Fut, C, CFut>(
         }
     }
 }
+
+/// How [`run_batched`] gathers deliveries: up to `max` of them, waiting at
+/// most `wait` after the first for the rest.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    pub max: usize,
+    pub wait: Duration,
+}
+
+/// [`run`], applying deliveries in batches: up to `batch.max` deliveries
+/// gathered for at most `batch.wait` go to `batch_handler` at once (a
+/// durable consumer applies them in one transaction), and are all acked
+/// after it returns `Ok`, with one multiple-ack on the last delivery tag.
+/// When the batch handler fails (a permanent failure of any one event, or
+/// a transient one), the batch's deliveries go through `handler` one at a
+/// time, exactly as [`run`] does: a poison event is dead-lettered alone and
+/// the rest are applied (those applied before are skipped by the inbox).
+/// `spec.prefetch` should be at least `batch.max`.
+pub async fn run_batched<H, Fut, B, BFut, C, CFut>(
+    amqp: AmqpConfig,
+    spec: Spec,
+    batch: Batch,
+    shutdown: CancellationToken,
+    on_connected: C,
+    handler: H,
+    batch_handler: B,
+) where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+    B: Fn(Vec<Envelope>) -> BFut,
+    BFut: Future<Output = Result<(), HandlerError>>,
+    C: Fn() -> CFut,
+    CFut: Future<Output = ()>,
+{
+    let mut failures: u32 = 0;
+    let consumer = Consumer {
+        handler: &handler,
+        batch: Some((batch, &batch_handler)),
+    };
+    while !shutdown.is_cancelled() {
+        match consume(&amqp, &spec, &shutdown, &on_connected, &consumer).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "event consumer lost RabbitMQ; reconnecting"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(crate::backoff(failures)) => {}
+                    () = shutdown.cancelled() => return,
+                }
+                failures = failures.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// The handlers of a consumer: one event at a time, and optionally a batch.
+struct Consumer<'a, H, B> {
+    handler: &'a H,
+    batch: Option<(Batch, &'a B)>,
+}
+
+/// The batch handler type of a consumer without one.
+type NoBatch = fn(Vec<Envelope>) -> std::future::Ready<Result<(), HandlerError>>;
 
 /// Declares `spec`'s queue (and, for a durable one, its dead-letter queue)
 /// and binds it; returns the queue's name.
@@ -215,16 +284,18 @@ enum Outcome {
     Abandoned,
 }
 
-async fn consume<H, Fut, C, CFut>(
+async fn consume<H, Fut, B, BFut, C, CFut>(
     amqp: &AmqpConfig,
     spec: &Spec,
     shutdown: &CancellationToken,
     on_connected: &C,
-    handler: &H,
+    consumer: &Consumer<'_, H, B>,
 ) -> anyhow::Result<()>
 where
     H: Fn(Envelope) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
+    B: Fn(Vec<Envelope>) -> BFut,
+    BFut: Future<Output = Result<(), HandlerError>>,
     C: Fn() -> CFut,
     CFut: Future<Output = ()>,
 {
@@ -267,9 +338,52 @@ where
             anyhow::bail!("the consumer was cancelled by the broker");
         };
         let delivery = delivery.context("receiving a delivery")?;
-        match deliver(&channel, spec, shutdown, handler, delivery).await? {
-            Outcome::Done => {}
-            Outcome::Abandoned => return Ok(()),
+        let Some((batch, batch_handler)) = consumer.batch else {
+            match deliver(&channel, spec, shutdown, consumer.handler, delivery).await? {
+                Outcome::Done => {}
+                Outcome::Abandoned => return Ok(()),
+            }
+            continue;
+        };
+        // Gather what else arrives within the batch's wait.
+        let mut gathered = vec![delivery];
+        let deadline = tokio::time::Instant::now() + batch.wait;
+        while gathered.len() < batch.max {
+            match tokio::time::timeout_at(deadline, deliveries.next()).await {
+                Ok(Some(next)) => gathered.push(next.context("receiving a delivery")?),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let envelopes: Option<Vec<Envelope>> = gathered
+            .iter()
+            .map(|d| serde_json::from_slice(&d.data).ok())
+            .collect();
+        if gathered.len() > 1
+            && let Some(envelopes) = envelopes
+        {
+            let count = envelopes.len();
+            match batch_handler(envelopes).await {
+                Ok(()) => {
+                    // Every delivery before the last one is settled already
+                    // (consumed one after another), so this acks the batch.
+                    if let Some(last) = gathered.last() {
+                        let sent = last.acker.ack(BasicAckOptions { multiple: true }).await?;
+                        acknowledged(sent)?;
+                    }
+                    continue;
+                }
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    count,
+                    "a batch of events failed; applying them one at a time"
+                ),
+            }
+        }
+        for delivery in gathered {
+            match deliver(&channel, spec, shutdown, consumer.handler, delivery).await? {
+                Outcome::Done => {}
+                Outcome::Abandoned => return Ok(()),
+            }
         }
     }
 }

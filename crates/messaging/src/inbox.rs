@@ -21,6 +21,31 @@ pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryRe
     Ok(inserted == 1)
 }
 
+/// [`claim`] for a batch, in one statement: the ids of `envelopes` claimed
+/// now (each once, even when it occurs twice in the batch); the others were
+/// applied before. Call it in the transaction that applies the batch.
+pub async fn claim_many(
+    mut conn: &AsyncPgConnection,
+    envelopes: &[&Envelope],
+) -> QueryResult<std::collections::HashSet<uuid::Uuid>> {
+    let rows: Vec<_> = envelopes
+        .iter()
+        .map(|e| {
+            (
+                inbox::event_id.eq(e.id),
+                inbox::event_type.eq(e.event_type.as_str()),
+            )
+        })
+        .collect();
+    let claimed: Vec<uuid::Uuid> = diesel::insert_into(inbox::table)
+        .values(&rows)
+        .on_conflict_do_nothing()
+        .returning(inbox::event_id)
+        .get_results(&mut conn)
+        .await?;
+    Ok(claimed.into_iter().collect())
+}
+
 /// How long an applied event's id is remembered. A redelivery older than
 /// this would be applied again, so it must exceed the longest time a
 /// message can wait on the broker or in a dead-letter queue before it is

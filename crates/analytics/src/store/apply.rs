@@ -17,7 +17,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::{
     QueryResult,
     sql_types::{
-        BigInt, Bool, Date, Integer, Jsonb, Nullable, Numeric, Text, Timestamp, Uuid as SqlUuid,
+        Array, BigInt, Bool, Date, Integer, Jsonb, Nullable, Numeric, Text, Timestamp,
+        Uuid as SqlUuid,
     },
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -489,7 +490,7 @@ pub struct TokenUsageFact {
 }
 
 /// Records a tokenUsage fact; the first time only, adds it to the day's
-/// `chatAnalytics`. `true` when it was new.
+/// `chatAnalytics` and its month's `tokenUsageMonthly`. `true` when it was new.
 pub async fn token_usage(conn: &mut AsyncPgConnection, fact: &TokenUsageFact) -> QueryResult<bool> {
     let inserted = diesel::sql_query(
         "INSERT INTO tokenUsage (usageId, billingMonth, userId, conversationId, provider, model, \
@@ -525,6 +526,19 @@ pub async fn token_usage(conn: &mut AsyncPgConnection, fact: &TokenUsageFact) ->
         .bind::<Text, _>(&fact.model)
         .bind::<BigInt, _>(i64::from(fact.prompt_tokens))
         .bind::<BigInt, _>(i64::from(fact.completion_tokens))
+        .bind::<BigInt, _>(i64::from(fact.total_tokens))
+        .bind::<Numeric, _>(&fact.cost_usd)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO tokenUsageMonthly AS m (billingMonth, model, usageCount, totalTokens, \
+               costUsd) VALUES ($1, $2, 1, $3, $4) \
+             ON CONFLICT (billingMonth, model) DO UPDATE SET \
+               usageCount = m.usageCount + 1, totalTokens = m.totalTokens + EXCLUDED.totalTokens, \
+               costUsd = m.costUsd + EXCLUDED.costUsd",
+        )
+        .bind::<Date, _>(fact.billing_month)
+        .bind::<Text, _>(&fact.model)
         .bind::<BigInt, _>(i64::from(fact.total_tokens))
         .bind::<Numeric, _>(&fact.cost_usd)
         .execute(conn)
@@ -639,6 +653,170 @@ pub async fn snapshot_mrr(conn: &mut AsyncPgConnection) -> QueryResult<()> {
          ON CONFLICT (day) DO UPDATE SET mrr = EXCLUDED.mrr, updatedAt = CURRENT_TIMESTAMP",
         super::queries::MRR_SQL
     ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+// Set-based writes for a batch of events (the consumer's batch mode): the
+// same effects as the functions above applied one after another, in one
+// statement per kind. The ordering rules make the order inside a batch
+// irrelevant: facts by id, counters by version, userEvents by event id.
+
+/// [`user_event`] for many events, in one statement.
+pub async fn user_events(
+    conn: &mut AsyncPgConnection,
+    events: &[(Uuid, Uuid, &str, NaiveDateTime, &serde_json::Value)],
+) -> QueryResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO userEvents (eventId, userId, type, occurredAt, properties) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamp[], $5::jsonb[]) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.1).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(events.iter().map(|e| e.2).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(events.iter().map(|e| e.3).collect::<Vec<_>>())
+    .bind::<Array<Jsonb>, _>(events.iter().map(|e| e.4).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`token_usage`] for many facts, in one statement: the new facts (a
+/// usageId twice, or known before, counts once) are added to
+/// `chatAnalytics`, summed per (day, user, model).
+pub async fn token_usages(
+    conn: &mut AsyncPgConnection,
+    facts: &[TokenUsageFact],
+) -> QueryResult<()> {
+    if facts.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "WITH new AS (INSERT INTO tokenUsage (usageId, billingMonth, userId, conversationId, \
+             provider, model, promptTokens, completionTokens, totalTokens, costUsd, createdAt) \
+           SELECT * FROM unnest($1::uuid[], $2::date[], $3::uuid[], $4::uuid[], $5::text[], \
+             $6::text[], $7::int[], $8::int[], $9::int[], $10::numeric[], $11::timestamp[]) \
+           ON CONFLICT DO NOTHING \
+           RETURNING billingMonth, createdAt::date AS day, userId, model, promptTokens, \
+             completionTokens, totalTokens, costUsd), \
+         monthly AS (INSERT INTO tokenUsageMonthly AS m (billingMonth, model, usageCount, \
+             totalTokens, costUsd) \
+           SELECT billingMonth, model, count(*), SUM(totalTokens), SUM(costUsd) FROM new \
+           GROUP BY billingMonth, model \
+           ON CONFLICT (billingMonth, model) DO UPDATE SET \
+             usageCount = m.usageCount + EXCLUDED.usageCount, \
+             totalTokens = m.totalTokens + EXCLUDED.totalTokens, \
+             costUsd = m.costUsd + EXCLUDED.costUsd) \
+         INSERT INTO chatAnalytics AS a (day, userId, model, promptTokens, completionTokens, \
+           totalTokens, costUsd) \
+         SELECT day, userId, model, SUM(promptTokens), SUM(completionTokens), SUM(totalTokens), \
+           SUM(costUsd) FROM new GROUP BY day, userId, model \
+         ON CONFLICT (day, userId, model) DO UPDATE SET \
+           promptTokens = a.promptTokens + EXCLUDED.promptTokens, \
+           completionTokens = a.completionTokens + EXCLUDED.completionTokens, \
+           totalTokens = a.totalTokens + EXCLUDED.totalTokens, \
+           costUsd = a.costUsd + EXCLUDED.costUsd",
+    )
+    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.usage_id).collect::<Vec<_>>())
+    .bind::<Array<Date>, _>(facts.iter().map(|f| f.billing_month).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.user_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<SqlUuid>>, _>(
+        facts.iter().map(|f| f.conversation_id).collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(
+        facts
+            .iter()
+            .map(|f| f.provider.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(facts.iter().map(|f| f.model.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(facts.iter().map(|f| f.prompt_tokens).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(
+        facts
+            .iter()
+            .map(|f| f.completion_tokens)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Integer>, _>(facts.iter().map(|f| f.total_tokens).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(facts.iter().map(|f| &f.cost_usd).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(facts.iter().map(|f| f.created_at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`message`] for many facts, in one statement.
+pub async fn messages(conn: &mut AsyncPgConnection, facts: &[MessageFact]) -> QueryResult<()> {
+    if facts.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "WITH new AS (INSERT INTO messages (messageId, createdAt, conversationId, userId, role, \
+             tokenCount, model) \
+           SELECT * FROM unnest($1::uuid[], $2::timestamp[], $3::uuid[], $4::uuid[], $5::text[], \
+             $6::int[], $7::text[]) \
+           ON CONFLICT DO NOTHING RETURNING createdAt::date AS day, userId, model) \
+         INSERT INTO chatAnalytics AS a (day, userId, model, messages) \
+         SELECT day, userId, COALESCE(model, ''), count(*) FROM new GROUP BY 1, 2, 3 \
+         ON CONFLICT (day, userId, model) DO UPDATE SET messages = a.messages + EXCLUDED.messages",
+    )
+    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.message_id).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(facts.iter().map(|f| f.created_at).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.conversation_id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.user_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(facts.iter().map(|f| f.role.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(facts.iter().map(|f| f.token_count).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(facts.iter().map(|f| f.model.as_deref()).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`conversation`] with counters only (no model, no creation) for many
+/// conversations, in one statement: of a conversation's counters in the
+/// batch, the newest (the last of equal versions, as one after another
+/// would leave) is written, under the same version rule.
+pub async fn conversations_counters(
+    conn: &mut AsyncPgConnection,
+    counters: &[(Uuid, Uuid, Counters)],
+) -> QueryResult<()> {
+    if counters.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO conversations AS c (conversationId, userId, model, createdAt, messageCount, \
+           tokenCount, countersVersion, deletedAt) \
+         SELECT DISTINCT ON (b.id) b.id, b.userId, NULL, NULL, b.messages, b.tokens, b.version, \
+           (SELECT deletedAt FROM users WHERE userId = b.userId) \
+         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int[], $5::timestamp[]) \
+           WITH ORDINALITY AS b (id, userId, messages, tokens, version, ord) \
+         ORDER BY b.id, b.version DESC, b.ord DESC \
+         ON CONFLICT (conversationId) DO UPDATE SET \
+           messageCount = CASE WHEN c.countersVersion IS NULL \
+               OR EXCLUDED.countersVersion >= c.countersVersion \
+             THEN EXCLUDED.messageCount ELSE c.messageCount END, \
+           tokenCount = CASE WHEN c.countersVersion IS NULL \
+               OR EXCLUDED.countersVersion >= c.countersVersion \
+             THEN EXCLUDED.tokenCount ELSE c.tokenCount END, \
+           countersVersion = GREATEST(c.countersVersion, EXCLUDED.countersVersion), \
+           deletedAt = COALESCE(c.deletedAt, EXCLUDED.deletedAt), \
+           updatedAt = CURRENT_TIMESTAMP",
+    )
+    .bind::<Array<SqlUuid>, _>(counters.iter().map(|c| c.0).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(counters.iter().map(|c| c.1).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(
+        counters
+            .iter()
+            .map(|c| c.2.message_count)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Integer>, _>(counters.iter().map(|c| c.2.token_count).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(counters.iter().map(|c| c.2.version).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

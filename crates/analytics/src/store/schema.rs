@@ -218,6 +218,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    #[sql_name = "tokenusagemonthly"]
+    token_usage_monthly (billing_month, model) {
+        #[sql_name = "billingmonth"]
+        billing_month -> Date,
+        #[max_length = 100]
+        model -> Varchar,
+        #[sql_name = "usagecount"]
+        usage_count -> Int8,
+        #[sql_name = "totaltokens"]
+        total_tokens -> Int8,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
+    }
+}
+
+diesel::table! {
     #[sql_name = "userevents"]
     user_events (event_id, occurred_at) {
         #[sql_name = "eventid"]
@@ -270,6 +286,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     revenue_analytics,
     subscriptions,
     token_usage,
+    token_usage_monthly,
     user_events,
     users,
 );

@@ -127,6 +127,9 @@ async fn the_database_going_away_mid_stream_loses_and_doubles_nothing() {
             .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
         // Retried transactions find the database back quickly.
         c.db_pool_size = 4;
+        // One event per transaction, so the cut falls mid-stream (the
+        // batched consumer's test follows).
+        c.consume_batch = 1;
     })
     .await
     .unwrap();
@@ -143,6 +146,134 @@ async fn the_database_going_away_mid_stream_loses_and_doubles_nothing() {
     proxy.break_connections();
     let at_cut = applied(&direct).await;
     assert!(at_cut < total, "the stream was over before the cut");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(applied(&direct).await, at_cut, "applied without a database");
+    proxy.restore();
+    analytics.wait_processed(&s.events).await.unwrap();
+    assert_eq!(
+        answers_of(&analytics.client().await.unwrap()).await,
+        expected
+    );
+    analytics.stop().await;
+    aichat_billing::testing::delete_exchange(&amqp)
+        .await
+        .unwrap();
+    proxy.stop().await;
+    reference.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_with_a_duplicate_and_a_poison_event_applies_the_rest_once() {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    async fn count(pool: &aichat_db::Pool, sql: &str) -> i64 {
+        let mut conn = pool.get().await.unwrap();
+        let n: N = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
+        n.n
+    }
+
+    let s = Scenario::new();
+    let reference = Harness::start().await;
+    seed_plans(&reference.pool).await;
+    reference.deliver(&s.events).await;
+    let expected = reference.answers().await;
+
+    let mut h = Harness::start().await;
+    seed_plans(&h.pool).await;
+    let (first, rest) = s.events.split_at(s.events.len() / 2);
+
+    // Queued while the consumer is away, then consumed in batches: fewer
+    // transactions than events (the inbox rows of one transaction share
+    // its processedAt).
+    h.analytics.pause().await;
+    h.analytics.publish_envelopes(first).await.unwrap();
+    h.analytics.resume().await.unwrap();
+    h.client = h.analytics.client().await.unwrap();
+    h.analytics.wait_processed(first).await.unwrap();
+    let transactions = count(
+        &h.pool,
+        "SELECT count(DISTINCT processedAt) AS n FROM inbox",
+    )
+    .await;
+    assert!(
+        transactions < i64::try_from(first.len()).unwrap(),
+        "{transactions} transactions for {} events",
+        first.len()
+    );
+
+    // One batch with the rest, a copy of one of them, a copy of an event
+    // applied before, and a poison event (an unknown plan tier) among them.
+    let mut poison = s.events[0].clone();
+    poison.id = uuid::Uuid::now_v7();
+    poison.data["user"]["planTier"] = serde_json::json!("GOLD");
+    let mut batch: Vec<_> = rest.to_vec();
+    let middle = batch.len() / 2;
+    batch.insert(middle, poison.clone());
+    batch.insert(middle, rest[0].clone());
+    batch.insert(1, first[0].clone());
+    h.analytics.pause().await;
+    h.analytics.publish_envelopes(&batch).await.unwrap();
+    h.analytics.resume().await.unwrap();
+    h.client = h.analytics.client().await.unwrap();
+    h.analytics.wait_processed(rest).await.unwrap();
+
+    // Only the poison dead-lettered; everything else applied exactly once.
+    assert!(!h.analytics.processed(&poison).await.unwrap());
+    let mut depth = 0;
+    for _ in 0..100 {
+        depth = aichat_messaging::dlq::depth(&h.analytics.config.amqp, "analytics")
+            .await
+            .unwrap();
+        if depth > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(depth, 1);
+    assert_eq!(
+        count(&h.pool, "SELECT count(*) AS n FROM userEvents").await,
+        i64::try_from(s.events.len()).unwrap()
+    );
+    assert_eq!(h.answers().await, expected);
+    reference.stop().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_database_going_away_under_a_batch_loses_and_doubles_nothing() {
+    use aichat_db::testing::ChaosProxy;
+    let s = Scenario::new();
+    let reference = Harness::start().await;
+    seed_plans(&reference.pool).await;
+    reference.deliver(&s.events).await;
+    let expected = reference.answers().await;
+
+    let proxy = ChaosProxy::start("127.0.0.1:5432").await.unwrap();
+    let port = proxy.port;
+    let amqp = aichat_billing::testing::unique_amqp();
+    let analytics = aichat_analytics::testing::TestAnalytics::spawn_with(amqp.clone(), |c| {
+        c.database_url = c
+            .database_url
+            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+        c.db_pool_size = 4;
+    })
+    .await
+    .unwrap();
+    seed_plans(&analytics.pool().unwrap()).await;
+    let direct = aichat_db::pool(analytics.db.url(), &aichat_db::PoolSettings::default()).unwrap();
+    let (first, rest) = s.events.split_at(s.events.len() / 2);
+    analytics.publish_envelopes(first).await.unwrap();
+    analytics.wait_processed(first).await.unwrap();
+    // The batch of the rest finds the database gone: nothing of it is
+    // applied, its deliveries are held (one at a time, retried) until the
+    // database is back.
+    proxy.break_connections();
+    let at_cut = applied(&direct).await;
+    analytics.publish_envelopes(rest).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(applied(&direct).await, at_cut, "applied without a database");
     proxy.restore();

@@ -1,0 +1,294 @@
+//! `make bench-analytics` (deploy/local/bench_analytics.sh): times the
+//! admin queries on a database the generator filled, and the consumer's
+//! ingest rate, one JSON line per measurement on stdout.
+//!
+//! - `migrate`: migrates `DATABASE_URL` (before the generator runs).
+//! - `queries --runs 20`: each admin query of `store::queries` (the
+//!   functions the gRPC service calls) `runs` times after a warm-up; p50,
+//!   p99 and the rows answered.
+//! - `ingest --events 200000 --batch 500`: a service of its own (a fresh
+//!   database, its queue on an exchange of its own) consuming `events`
+//!   realistic chat events (per exchange a user message, an assistant
+//!   message and its tokenUsage, each with the conversation's counters),
+//!   published at once; events/s from the first publish to the last inbox
+//!   row. `--batch 1` is one event per transaction.
+
+use std::{
+    io::Write,
+    time::{Duration, Instant},
+};
+
+use aichat_analytics::{store::queries, testing::TestAnalytics};
+use aichat_events::{
+    Envelope, TraceContext,
+    chat::{ConversationCounters, MessageCreated, TokensUsed},
+};
+use anyhow::Context;
+use bigdecimal::BigDecimal;
+use chrono::{Datelike, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(name = "analytics-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate DATABASE_URL.
+    Migrate,
+    /// Time every admin query on DATABASE_URL.
+    Queries {
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Measure the consumer's ingest rate.
+    Ingest {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Events per transaction at most (1: one at a time).
+        #[arg(long, default_value_t = 500)]
+        batch: usize,
+        /// Publish everything while the consumer is stopped, then time
+        /// draining the backlog only (the consumer's own rate).
+        #[arg(long)]
+        backlog: bool,
+    },
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/aichat_bench_analytics".to_owned())
+}
+
+fn emit(line: &serde_json::Value) -> anyhow::Result<()> {
+    writeln!(std::io::stdout(), "{line}")?;
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Migrate => {
+            aichat_analytics::migrate(&database_url()).await?;
+            Ok(())
+        }
+        Command::Queries { runs } => bench_queries(runs).await,
+        Command::Ingest {
+            events,
+            batch,
+            backlog,
+        } => bench_ingest(events, batch, backlog).await,
+    }
+}
+
+/// One admin query, by its rpc name.
+async fn run_query(
+    conn: &mut AsyncPgConnection,
+    name: &str,
+    month: NaiveDate,
+) -> anyhow::Result<usize> {
+    let today = Utc::now().date_naive();
+    Ok(match name {
+        "Signups" => queries::signups(conn, 30).await?.len(),
+        "UsersByPlan" => queries::users_by_plan(conn).await?.len(),
+        "TokenUsageByUser" => queries::token_usage_by_user(conn, month).await?.len(),
+        "TokenUsageByModel" => queries::token_usage_by_model(conn, month).await?.len(),
+        "Subscriptions" => queries::subscriptions(conn).await?.len(),
+        "Mrr" => usize::from(!queries::mrr(conn).await?.is_empty()),
+        "TopUsers" => queries::top_users(conn, 30, 10).await?.len(),
+        "ConversationLength" => usize::from(
+            queries::conversation_length(conn, 30)
+                .await?
+                .avg_messages
+                .is_some(),
+        ),
+        "OverdueInvoices" => queries::overdue_invoices(conn).await?.len(),
+        "LifetimeValue" => queries::lifetime_value(conn).await?.len(),
+        "DailySeries" => queries::daily_series(conn, today - chrono::Duration::days(29), today)
+            .await?
+            .len(),
+        other => anyhow::bail!("no query {other}"),
+    })
+}
+
+const QUERIES: [&str; 11] = [
+    "Signups",
+    "UsersByPlan",
+    "TokenUsageByUser",
+    "TokenUsageByModel",
+    "Subscriptions",
+    "Mrr",
+    "TopUsers",
+    "ConversationLength",
+    "OverdueInvoices",
+    "LifetimeValue",
+    "DailySeries",
+];
+
+async fn bench_queries(runs: usize) -> anyhow::Result<()> {
+    let pool = aichat_db::pool(&database_url(), &aichat_db::PoolSettings::default())?;
+    let mut conn = pool.get().await?;
+    // Last month: a complete month of usage.
+    let today = Utc::now().date_naive();
+    let this_month = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).context("month")?;
+    let month = this_month
+        .pred_opt()
+        .and_then(|d| NaiveDate::from_ymd_opt(d.year(), d.month(), 1))
+        .context("month")?;
+    for name in QUERIES {
+        let rows = run_query(&mut conn, name, month).await?;
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let start = Instant::now();
+            run_query(&mut conn, name, month).await?;
+            times.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        emit(&json!({
+            "query": name,
+            "runs": runs,
+            "rows": rows,
+            "p50_ms": percentile(&times, 0.50),
+            "p99_ms": percentile(&times, 0.99),
+        }))?;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `events` chat events: per exchange (3 events) a user message, the
+/// assistant's and its tokenUsage, over 2,000 users' 10,000 conversations.
+fn chat_events(events: usize) -> anyhow::Result<Vec<Envelope>> {
+    let models = ["gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet"];
+    let mut out = Vec::with_capacity(events);
+    let mut counters: std::collections::HashMap<usize, (i32, i32)> = Default::default();
+    let now = Utc::now();
+    let month = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).context("month")?;
+    let mut i = 0usize;
+    while out.len() < events {
+        let conversation = (i * 7919) % 10_000;
+        let user = Uuid::from_u128(1 + (conversation % 2_000) as u128);
+        let conversation_id = Uuid::from_u128(1_000_000 + conversation as u128);
+        let model = models[i % models.len()];
+        let at = now;
+        let entry = counters.entry(conversation).or_default();
+        for role in ["user", "assistant"] {
+            entry.0 += 1;
+            entry.1 += 100;
+            out.push(Envelope::new(
+                &MessageCreated {
+                    message_id: Uuid::now_v7(),
+                    conversation_id,
+                    user_id: user,
+                    role: role.to_owned(),
+                    token_count: 100,
+                    model: (role == "assistant").then(|| model.to_owned()),
+                    language: None,
+                    created_at: at,
+                    counters: Some(ConversationCounters {
+                        message_count: entry.0,
+                        token_count: entry.1,
+                        updated_at: at,
+                    }),
+                },
+                TraceContext::default(),
+            )?);
+        }
+        out.push(Envelope::new(
+            &TokensUsed {
+                usage_id: Uuid::now_v7(),
+                user_id: user,
+                conversation_id: Some(conversation_id),
+                message_id: None,
+                reservation_id: None,
+                provider: "openai".to_owned(),
+                model: model.to_owned(),
+                prompt_tokens: 120,
+                completion_tokens: 80,
+                total_tokens: 200,
+                cost_usd: "0.000400".parse::<BigDecimal>()?,
+                billing_month: month,
+                occurred_at: at,
+                counters: Some(ConversationCounters {
+                    message_count: entry.0,
+                    token_count: entry.1,
+                    updated_at: at,
+                }),
+            },
+            TraceContext::default(),
+        )?);
+        i += 1;
+    }
+    out.truncate(events);
+    Ok(out)
+}
+
+async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Result<()> {
+    let envelopes = chat_events(events)?;
+    let mut amqp = aichat_messaging::AmqpConfig::from_env();
+    amqp.exchange = format!("aichat.bench.analytics.{}", Uuid::now_v7().simple());
+    amqp.ephemeral = true;
+    let mut analytics = TestAnalytics::spawn_with(amqp, |c| {
+        c.consume_batch = batch;
+    })
+    .await?;
+    let pool = analytics.pool()?;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    if backlog {
+        analytics.pause().await;
+    }
+    let mut start = Instant::now();
+    // Published in pages so the consumer starts while the rest is sent.
+    for page in envelopes.chunks(5_000) {
+        analytics.publish_envelopes(page).await?;
+    }
+    let published = start.elapsed();
+    if backlog {
+        start = Instant::now();
+        analytics.resume().await?;
+    }
+    let target = i64::try_from(events)?;
+    let deadline = start + Duration::from_secs(1800);
+    loop {
+        let mut conn = pool.get().await?;
+        let n: N = diesel::sql_query("SELECT count(*) AS n FROM inbox")
+            .get_result(&mut conn)
+            .await?;
+        if n.n >= target {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {} of {events} applied",
+            n.n
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = start.elapsed();
+    analytics.stop().await;
+    emit(&json!({
+        "scenario": if backlog { "backlog" } else { "ingest" },
+        "batch": batch,
+        "events": events,
+        "seconds": elapsed.as_secs_f64(),
+        "publish_seconds": published.as_secs_f64(),
+        "events_per_s": events as f64 / elapsed.as_secs_f64(),
+    }))
+}

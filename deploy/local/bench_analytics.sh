@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# `make bench-analytics`: the analytics service at the size issue 14 names.
+#  1. Queries: a database `aichat_bench_analytics` migrated, then filled by
+#     deploy/local/bench_analytics.sql (1 M users, 10 M tokenUsage facts over
+#     13 months, ...; BENCH_USERS / BENCH_USAGE to change it); every admin
+#     query timed BENCH_RUNS times; EXPLAIN (ANALYZE, BUFFERS) of the two
+#     slowest. BENCH_REUSE=1 keeps an existing filled database.
+#  2. Ingest: BENCH_EVENTS chat events through the consumer, batched
+#     (BENCH_BATCH) and one at a time, each on a fresh database and exchange.
+# Results go into docs/benchmarks.md between the BENCH:analytics markers.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+: "${CARGO_TARGET_DIR:=/var/tmp/aichat-target}"
+: "${PG_URL:=postgres://postgres@127.0.0.1:5432}"
+: "${BENCH_DB:=aichat_bench_analytics}"
+: "${BENCH_USERS:=1000000}"
+: "${BENCH_USAGE:=10000000}"
+: "${BENCH_RUNS:=20}"
+: "${BENCH_EVENTS:=200000}"
+: "${BENCH_BATCH:=500}"
+: "${BENCH_PROFILE:=release}"
+export CARGO_TARGET_DIR RUST_LOG=warn
+
+log() { printf '\033[1;35m[bench-analytics]\033[0m %s\n' "$*" >&2; }
+
+log "building analytics-bench ($BENCH_PROFILE)"
+if [ "$BENCH_PROFILE" = release ]; then
+  cargo build --release -q -p aichat-analytics --features testing --bin analytics-bench
+else
+  cargo build -q -p aichat-analytics --features testing --bin analytics-bench
+fi
+bin="$CARGO_TARGET_DIR/$BENCH_PROFILE/analytics-bench"
+url="$PG_URL/$BENCH_DB"
+
+if [ "${BENCH_REUSE:-0}" != 1 ] || ! psql "$url" -qAtc "SELECT 1 FROM users LIMIT 1" >/dev/null 2>&1; then
+  psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
+  psql "$PG_URL/postgres" -qc "CREATE DATABASE $BENCH_DB"
+  DATABASE_URL="$url" "$bin" migrate
+  log "generating $BENCH_USERS users, $BENCH_USAGE tokenUsage facts (minutes)"
+  start=$(date +%s)
+  psql "$url" -q -v users="$BENCH_USERS" -v usage="$BENCH_USAGE" -f deploy/local/bench_analytics.sql >&2
+  log "generated in $(( $(date +%s) - start )) s"
+fi
+sizes=$(psql "$url" -qAtF ' ' -c "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM tokenUsage),
+  (SELECT count(*) FROM chatAnalytics), (SELECT count(*) FROM conversations), (SELECT count(*) FROM payments),
+  (SELECT count(*) FROM invoices), pg_size_pretty(pg_database_size(current_database()))")
+
+log "timing the admin queries ($BENCH_RUNS runs each)"
+query_results=$(DATABASE_URL="$url" "$bin" queries --runs "$BENCH_RUNS")
+log "$query_results"
+
+# The plans of the two slowest (by p99), with the SQL the store runs.
+slowest=$(python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+print(" ".join(r["query"] for r in sorted(rows, key=lambda r: -r["p99_ms"])[:2]))' <<<"$query_results")
+month=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m-01)
+declare -A SQL=(
+  [Signups]="SELECT d::date AS date, COALESCE(c.n, 0) AS new_users FROM generate_series((CURRENT_DATE - 29)::timestamp, CURRENT_DATE::timestamp, interval '1 day') AS d LEFT JOIN (SELECT createdAt::date AS day, count(*) AS n FROM users WHERE deletedAt IS NULL AND createdAt >= (CURRENT_DATE - 29)::timestamp GROUP BY 1) c ON c.day = d::date ORDER BY d DESC"
+  [UsersByPlan]="SELECT planTier AS plan_tier, count(*) AS count FROM users WHERE deletedAt IS NULL AND isActive AND createdAt IS NOT NULL GROUP BY planTier ORDER BY planTier"
+  [TokenUsageByUser]="SELECT userId AS user_id, SUM(totalTokens) AS total_tokens, SUM(costUsd)::text AS total_cost FROM tokenUsage WHERE billingMonth = '$month' GROUP BY userId ORDER BY total_tokens DESC, userId"
+  [TokenUsageByModel]="SELECT model, COUNT(*) AS usage_count, SUM(totalTokens) AS total_tokens, AVG(totalTokens)::text AS avg_tokens, SUM(costUsd)::text AS total_cost FROM tokenUsage WHERE billingMonth = '$month' GROUP BY model ORDER BY total_tokens DESC, model"
+  [Subscriptions]="SELECT COALESCE(p.name, f.name) AS plan, COUNT(*) AS subscription_count, COUNT(DISTINCT s.userId) AS user_count FROM subscriptions s LEFT JOIN plans p ON p.id = s.planId LEFT JOIN plans f ON s.planId IS NULL AND f.tier = s.planTier WHERE s.status = 'active' AND COALESCE(p.name, f.name) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users du WHERE du.userId = s.userId AND du.deletedAt IS NOT NULL) GROUP BY 1 ORDER BY 1"
+  [DailySeries]="SELECT d::date AS date, COALESCE(su.n, 0) AS signups, COALESCE(c.messages, 0)::bigint AS messages, COALESCE(c.tokens, 0)::bigint AS tokens, COALESCE(c.cost, 0)::numeric(20, 6)::text AS cost, COALESCE(r.revenue, 0)::numeric(14, 2)::text AS revenue, COALESCE(r.mrr, 0)::numeric(14, 2)::text AS mrr FROM generate_series((CURRENT_DATE - 29)::timestamp, CURRENT_DATE::timestamp, interval '1 day') AS d LEFT JOIN (SELECT day, SUM(messages) AS messages, SUM(totalTokens) AS tokens, SUM(costUsd) AS cost FROM chatAnalytics WHERE day BETWEEN CURRENT_DATE - 29 AND CURRENT_DATE GROUP BY day) c ON c.day = d::date LEFT JOIN (SELECT createdAt::date AS day, count(*) AS n FROM users WHERE deletedAt IS NULL AND createdAt >= (CURRENT_DATE - 29)::timestamp AND createdAt < CURRENT_DATE + interval '1 day' GROUP BY 1) su ON su.day = d::date LEFT JOIN revenueAnalytics r ON r.day = d::date ORDER BY d"
+  [TopUsers]="SELECT userId AS user_id, COUNT(*) AS conversation_count, SUM(tokenCount) AS total_tokens FROM conversations WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => 30) GROUP BY userId ORDER BY total_tokens DESC, userId LIMIT 10"
+  [ConversationLength]="SELECT AVG(messageCount)::text AS avg_messages, AVG(tokenCount)::text AS avg_tokens FROM conversations WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => 30)"
+  [OverdueInvoices]="SELECT invoiceId AS id, invoiceNumber AS invoice_number, userId AS user_id, total::text AS total, dueDate AS due_date FROM invoices WHERE status = 'open' AND dueDate < CURRENT_DATE ORDER BY dueDate, invoiceNumber"
+  [LifetimeValue]="SELECT p.userId AS user_id, p.amount::text AS amount, p.n AS payment_count, p.total::text AS total_spent, u.createdAt AS signup_date FROM (SELECT userId, amount, COUNT(*) AS n, SUM(amount) AS total FROM payments WHERE status = 'succeeded' GROUP BY userId, amount) p JOIN users u ON u.userId = p.userId WHERE u.deletedAt IS NULL AND u.createdAt IS NOT NULL ORDER BY p.total DESC, p.userId, p.amount"
+)
+plans=""
+for q in $slowest; do
+  sql=${SQL[$q]:-}
+  if [ -z "$sql" ]; then
+    plans+=$'\n'"**$q**: (no EXPLAIN recorded: see crates/analytics/src/store/queries.rs)"$'\n'
+    continue
+  fi
+  plan=$(psql "$url" -qAtc "SET TIME ZONE 'UTC'" -c "EXPLAIN (ANALYZE, BUFFERS) $sql")
+  plans+=$'\n'"**$q** (\`EXPLAIN (ANALYZE, BUFFERS)\`):"$'\n\n```\n'"$plan"$'\n```\n'
+done
+
+ingest_results=""
+for batch in "$BENCH_BATCH" 1; do
+  for backlog in "" --backlog; do
+    log "ingest: $BENCH_EVENTS events, batch $batch $backlog"
+    line=$("$bin" ingest --events "$BENCH_EVENTS" --batch "$batch" $backlog)
+    log "$line"
+    ingest_results+="$line"$'\n'
+  done
+done
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+query_table=$(python3 -c '
+import json, sys
+print("| query | rows answered | p50 ms | p99 ms | p99 < 50 ms |")
+print("|---|---|---|---|---|")
+for line in sys.stdin:
+    if line.strip():
+        r = json.loads(line)
+        print("| {query} | {rows} | {p50_ms:.1f} | {p99_ms:.1f} | {ok} |".format(ok="yes" if r["p99_ms"] < 50 else "**no**", **r))
+' <<<"$query_results")
+ingest_table=$(python3 -c '
+import json, sys
+print("| mode | measured | events | seconds | events/s |")
+print("|---|---|---|---|---|")
+for line in sys.stdin:
+    if line.strip():
+        r = json.loads(line)
+        mode = "one event per transaction" if r["batch"] == 1 else "batches of up to %d" % r["batch"]
+        what = "backlog drained (published first, consumer started after)" if r["scenario"] == "backlog" else "end to end (first publish → last inbox row)"
+        print("| {} | {} | {} | {:.1f} | {:.0f} |".format(mode, what, r["events"], r["seconds"], r["events_per_s"]))
+' <<<"$ingest_results")
+read -r n_users n_usage n_chat n_conv n_pay n_inv size <<<"$sizes"
+block=$(cat <<MD
+<!-- BENCH:analytics:start -->
+Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($cpu), shared with the bench process, PostgreSQL
+and RabbitMQ (numbers are noisy); $BENCH_PROFILE build; \`make bench-analytics\`.
+
+Data (deploy/local/bench_analytics.sql): $n_users users, $n_usage tokenUsage facts over 13 months,
+$n_chat chatAnalytics rows, $n_conv conversations, $n_pay payments, $n_inv invoices; database $size.
+Queries through \`store::queries\` (what the gRPC service calls), $BENCH_RUNS runs each after one warm-up;
+TokenUsageByUser/ByModel for last month, Signups/TopUsers/ConversationLength over 30 days, DailySeries over 30 days.
+
+$query_table
+
+The two slowest:
+$plans
+Ingest (chat events: a user message, an assistant message and its tokenUsage per exchange, each with the
+conversation's counters), published at once to a queue of its own:
+
+$ingest_table
+<!-- BENCH:analytics:end -->
+MD
+)
+python3 - "$block" <<'PY'
+import re, sys, pathlib
+path = pathlib.Path("docs/benchmarks.md")
+text = path.read_text()
+block = sys.argv[1]
+pattern = re.compile(r"<!-- BENCH:analytics:start -->.*?<!-- BENCH:analytics:end -->", re.S)
+text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n## Analytics\n\n" + block + "\n"
+path.write_text(text)
+PY
+log "results written to docs/benchmarks.md"
