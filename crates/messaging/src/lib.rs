@@ -25,7 +25,7 @@ pub struct AmqpConfig {
     /// The topic exchange all events are published to.
     pub exchange: String,
     /// Tests: the exchanges delete themselves when their last queue goes,
-    /// and durable queues expire ten minutes after their last use, so a
+    /// and durable queues expire a minute after their consumer left, so a
     /// test that dies leaves nothing on the broker.
     pub ephemeral: bool,
 }
@@ -190,10 +190,7 @@ fn is_precondition_failed(error: &lapin::Error) -> bool {
 /// dead-letter queue), a message is dead-lettered after
 /// [`consumer::DELIVERY_LIMIT`] failed deliveries (a poison message stops
 /// looping). Ephemeral (test) queues are the same, so tests see the delivery
-/// limit, and expire ten minutes after they were last used (long enough
-/// for a test that keeps a consumer's database away for 90 s while its
-/// dead-letter queue, which nobody consumes, waits to be read: with a
-/// minute it expired mid-test under load).
+/// limit, and expire a minute after they were last used.
 pub(crate) fn queue_arguments(amqp: &AmqpConfig, dead_letter: Option<(&str, &str)>) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
@@ -201,7 +198,7 @@ pub(crate) fn queue_arguments(amqp: &AmqpConfig, dead_letter: Option<(&str, &str
         AMQPValue::LongString("quorum".into()),
     );
     if amqp.ephemeral {
-        args.insert(ShortString::from("x-expires"), AMQPValue::LongInt(600_000));
+        args.insert(ShortString::from("x-expires"), AMQPValue::LongInt(60_000));
     }
     if let Some((dlx, routing_key)) = dead_letter {
         args.insert(

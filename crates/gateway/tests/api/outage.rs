@@ -95,6 +95,54 @@ struct Tally {
     refused: AtomicUsize,
 }
 
+/// A consumer on billing's dead-letter queue for the whole test: it counts
+/// every message dead-lettered, even one that is gone by the end, and, as the
+/// queue's consumer, keeps the (ephemeral, expiring when unused) queue alive
+/// through the outage. It never acks: what it got goes back when it stops.
+struct DeadLetterWatch {
+    seen: Arc<AtomicUsize>,
+    connection: lapin::Connection,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DeadLetterWatch {
+    async fn start(app: &TestApp) -> Self {
+        use futures::StreamExt;
+        let (connection, channel) = aichat_messaging::connect(&app.amqp).await.unwrap();
+        let queue = aichat_messaging::dlq::queue_name(&app.amqp, aichat_billing::events::QUEUE);
+        let mut deliveries = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "outage-test-dlq-watch".into(),
+                lapin::options::BasicConsumeOptions::default(),
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Some(Ok(_delivery)) = deliveries.next().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Self {
+            seen,
+            connection,
+            task,
+        }
+    }
+
+    fn seen(&self) -> usize {
+        self.seen.load(Ordering::SeqCst)
+    }
+
+    async fn stop(self) {
+        let _ = self.connection.close(200, "done".into()).await;
+        self.task.abort();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_database_down_for_90_s_while_users_send_loses_no_usage_and_dead_letters_nothing() {
     let database = aichat_db::testing::server_url();
@@ -104,6 +152,7 @@ async fn billing_database_down_for_90_s_while_users_send_loses_no_usage_and_dead
         |billing| billing.database_url = through(&billing.database_url, &proxy),
     )
     .await;
+    let dead_lettered = DeadLetterWatch::start(&app).await;
     let login = app.signup(&unique_email()).await;
     let user_id = login.user["id"].as_str().unwrap().to_owned();
     sql(
@@ -233,6 +282,7 @@ async fn billing_database_down_for_90_s_while_users_send_loses_no_usage_and_dead
     }
     assert_eq!(usage["messagesCount"].as_i64(), Some(chat.rows), "{usage}");
     assert_eq!(usage["tokensUsed"].as_i64(), Some(chat.tokens), "{usage}");
+    assert_eq!(dead_lettered.seen(), 0, "nothing dead-lettered");
     assert_eq!(
         aichat_messaging::dlq::depth(&app.amqp, aichat_billing::events::QUEUE)
             .await
@@ -240,6 +290,7 @@ async fn billing_database_down_for_90_s_while_users_send_loses_no_usage_and_dead
         0,
         "nothing dead-lettered"
     );
+    dead_lettered.stop().await;
     app.finish().await;
     proxy.stop().await;
 }
