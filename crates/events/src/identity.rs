@@ -97,3 +97,34 @@ impl Event for SessionRevoked {
     const TYPE: &'static str = "identity.session.revoked";
     const VERSION: u32 = 1;
 }
+
+/// An API key stopped working before its time: its owner deleted it, or
+/// the account was deleted (one event per key). A gateway that caches key
+/// checks may drop the key at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyRevoked {
+    pub user_id: Uuid,
+    pub api_key_id: Uuid,
+    /// `key_deleted`, `account_deleted`.
+    pub reason: String,
+    pub revoked_at: DateTime<Utc>,
+}
+impl Event for ApiKeyRevoked {
+    const TYPE: &'static str = "identity.api_key.revoked";
+    const VERSION: u32 = 1;
+}
+
+/// A user created an API key (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyCreated {
+    pub user_id: Uuid,
+    pub api_key_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+impl Event for ApiKeyCreated {
+    const TYPE: &'static str = "identity.api_key.created";
+    const VERSION: u32 = 1;
+}

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     service::{self, Accounts, Error},
-    store::{sessions::Session, users::User},
+    store::{api_keys::ApiKey, sessions::Session, users::User},
 };
 
 /// The gRPC face of [`Accounts`].
@@ -63,6 +63,18 @@ impl From<Error> for Status {
                 None,
             ),
             Error::NotFound => status(Code::NotFound, "not_found", "not found", None),
+            Error::InvalidApiKey => status(
+                Code::Unauthenticated,
+                "invalid_api_key",
+                "the API key is invalid, expired or revoked",
+                None,
+            ),
+            Error::ApiKeyLimit => status(
+                Code::FailedPrecondition,
+                "api_key_limit",
+                "you have as many API keys as allowed; delete one first",
+                None,
+            ),
             Error::Unavailable(error) => aichat_proto::unavailable(&error),
             Error::Unexpected(error) => aichat_proto::internal(&error),
         }
@@ -93,6 +105,17 @@ fn session(s: &Session, current: Uuid) -> pb::Session {
         last_activity_at: s.last_activity_at.map(|t| timestamp(t.and_utc())),
         expires_at: Some(timestamp(s.expires_at.and_utc())),
         current: s.id == current,
+    }
+}
+
+fn api_key(k: &ApiKey) -> pb::ApiKey {
+    pb::ApiKey {
+        id: k.id.to_string(),
+        name: k.name.clone(),
+        prefix: k.prefix.clone(),
+        created_at: Some(timestamp(k.created_at.and_utc())),
+        last_used_at: k.last_used_at.map(|t| timestamp(t.and_utc())),
+        expires_at: k.expires_at.map(|t| timestamp(t.and_utc())),
     }
 }
 
@@ -305,6 +328,58 @@ impl Identity for IdentityService {
                     revoked_at: Some(timestamp(at)),
                 })
                 .collect(),
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Answer<pb::CreatedApiKey> {
+        let r = request.into_inner();
+        let user_id = parse_uuid(&r.user_id, "userId")?;
+        let created = self
+            .accounts
+            .create_api_key(user_id, &r.name, &r.expires_at)
+            .await?;
+        Ok(Response::new(pb::CreatedApiKey {
+            key: Some(api_key(&created.key)),
+            secret: created.secret,
+        }))
+    }
+
+    async fn list_api_keys(&self, request: Request<pb::UserRef>) -> Answer<pb::ApiKeyList> {
+        let user_id = parse_uuid(&request.into_inner().user_id, "userId")?;
+        let items = self.accounts.list_api_keys(user_id).await?;
+        Ok(Response::new(pb::ApiKeyList {
+            items: items.iter().map(api_key).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(&self, request: Request<pb::RevokeApiKeyRequest>) -> Answer<pb::Empty> {
+        let r = request.into_inner();
+        let user_id = parse_uuid(&r.user_id, "userId")?;
+        // A malformed id names no key of this user: 404, like any other.
+        let Ok(id) = Uuid::parse_str(&r.api_key_id) else {
+            return Err(Error::NotFound.into());
+        };
+        self.accounts.revoke_api_key(user_id, id).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn verify_api_key(
+        &self,
+        request: Request<pb::VerifyApiKeyRequest>,
+    ) -> Answer<pb::ApiKeyPrincipal> {
+        let v = self
+            .accounts
+            .verify_api_key(&request.into_inner().key)
+            .await?;
+        Ok(Response::new(pb::ApiKeyPrincipal {
+            user_id: v.key.user_id.to_string(),
+            api_key_id: v.key.id.to_string(),
+            plan_tier: v.plan_tier,
+            role: v.role,
+            expires_at: v.key.expires_at.map(|t| timestamp(t.and_utc())),
         }))
     }
 }

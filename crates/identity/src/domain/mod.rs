@@ -2,6 +2,7 @@
 //! how secret tokens are made and stored, how export pages are asked for. Unit-tested here; the service
 //! layer only calls these.
 
+pub mod api_key;
 pub mod email;
 pub mod name;
 pub mod password;

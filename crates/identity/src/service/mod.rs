@@ -9,6 +9,7 @@
 //! (analytics' backfill). This module holds
 //! what they share: the error, the service's dependencies, the event shapes.
 
+mod api_keys;
 mod export;
 mod profile;
 mod recovery;
@@ -56,6 +57,13 @@ pub enum Error {
     /// No such thing for this user.
     #[error("not found")]
     NotFound,
+    /// An API key that is unknown, malformed, expired or whose account is
+    /// gone: one answer for all.
+    #[error("invalid api key")]
+    InvalidApiKey,
+    /// The user holds as many live API keys as allowed.
+    #[error("api key limit")]
+    ApiKeyLimit,
     /// The database cannot be reached in time.
     #[error("unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -102,6 +110,8 @@ pub struct Tokens {
 
 /// A session as the owner sees it.
 pub type SessionView = session_store::Session;
+
+pub use api_keys::{CreatedKey, LAST_USED_THROTTLE};
 
 /// Lifetimes of what the service issues.
 #[derive(Debug, Clone)]

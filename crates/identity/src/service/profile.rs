@@ -91,7 +91,8 @@ impl Accounts {
     }
 
     /// Deletes the account after checking the password. Every service
-    /// deletes what the user owned when `identity.user.deleted` reaches it.
+    /// deletes what the user owned when `identity.user.deleted` reaches it;
+    /// the API keys go at once, each with an `identity.api_key.revoked`.
     pub async fn delete_user(&self, user_id: Uuid, password: &str) -> Result<(), Error> {
         if password.is_empty() {
             return Err(field("password", "is required"));
@@ -104,6 +105,7 @@ impl Accounts {
         conn.transaction::<_, DbError, _>(async |conn| {
             let revoked = sessions::revoke(conn, user_id, None, None, "account_deleted").await?;
             publish_revoked(conn, user_id, revoked, "account_deleted").await?;
+            super::api_keys::revoke_all_of(conn, user_id).await?;
             users::delete(conn, user_id).await?;
             outbox::enqueue(conn, &ev::UserDeleted { user_id }).await?;
             Ok(())

@@ -1,6 +1,7 @@
 //! The identity database: the only place its SQL lives. Functions take a
 //! connection, never the pool, so the service decides the transaction.
 
+pub mod api_keys;
 pub mod mail;
 pub mod schema;
 pub mod sessions;

@@ -3,6 +3,28 @@
 // names are snake_case with `sql_name` pointing at the real column.
 
 diesel::table! {
+    #[sql_name = "apikeys"]
+    api_keys (id) {
+        id -> Uuid,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        #[max_length = 100]
+        name -> Varchar,
+        #[max_length = 64]
+        #[sql_name = "keyhash"]
+        key_hash -> Varchar,
+        #[max_length = 20]
+        prefix -> Varchar,
+        #[sql_name = "createdat"]
+        created_at -> Timestamp,
+        #[sql_name = "expiresat"]
+        expires_at -> Nullable<Timestamp>,
+        #[sql_name = "lastusedat"]
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     #[sql_name = "emailverifications"]
     email_verifications (id) {
         id -> Uuid,
@@ -161,6 +183,7 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(email_verifications -> users (user_id));
 diesel::joinable!(mail_outbox -> users (user_id));
 diesel::joinable!(password_resets -> users (user_id));
@@ -168,6 +191,7 @@ diesel::joinable!(session_rotated_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_keys,
     email_verifications,
     mail_outbox,
     password_resets,
