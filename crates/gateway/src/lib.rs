@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api_keys;
 pub mod auth;
 pub mod backends;
 pub mod config;
@@ -27,7 +28,7 @@ use actix_web::{
     middleware::{Condition, DefaultHeaders, Next, from_fn},
     web,
 };
-use aichat_events::identity::SessionRevoked;
+use aichat_events::identity::{ApiKeyRevoked, SessionRevoked};
 use aichat_messaging::consumer::{self, HandlerError, Queue, Spec};
 use aichat_proto::{
     analytics::v1::analytics_client::AnalyticsClient, billing::v1::billing_client::BillingClient,
@@ -65,6 +66,9 @@ pub async fn run(
         IdentityClient::new(endpoint.connect_lazy()),
         config.access_token_ttl,
     ));
+    let api_keys = Arc::new(api_keys::ApiKeys::new(IdentityClient::new(
+        endpoint.connect_lazy(),
+    )));
     let tasks = TaskTracker::new();
     tasks.spawn(keep_keys_fresh(sessions.clone(), shutdown.clone()));
     // The deny list comes from identity, not from the broker: a replica
@@ -77,6 +81,7 @@ pub async fn run(
     tasks.spawn(follow_revocations(
         config.amqp.clone(),
         sessions.clone(),
+        api_keys.clone(),
         shutdown.clone(),
     ));
 
@@ -114,6 +119,7 @@ pub async fn run(
                 analytics: analytics_channel,
             },
             sessions: sessions.clone(),
+            api_keys: api_keys.clone(),
             limits: limits.clone(),
             metrics: metrics.clone(),
             config: shared_config.clone(),
@@ -202,11 +208,13 @@ pub fn app(
         .service(
             web::scope("/api/v1")
                 .configure(routes::accounts::routes)
+                .configure(routes::api_keys::routes)
                 .configure(routes::chat::routes)
                 .configure(routes::billing::routes)
                 .configure(routes::analytics::routes),
         )
         .configure(routes::webhooks::routes)
+        .configure(test_routes)
         .route("/healthz", web::get().to(routes::ops::healthz))
         .route("/readyz", web::get().to(routes::ops::readyz))
         .route("/metrics", web::get().to(routes::ops::metrics))
@@ -230,6 +238,12 @@ pub fn app(
                 .add(("Cache-Control", "no-store")),
         )
         .wrap(from_fn(observe))
+}
+
+/// Routes only the tests have (feature `testing`): nothing otherwise.
+fn test_routes(_cfg: &mut web::ServiceConfig) {
+    #[cfg(feature = "testing")]
+    _cfg.route("/_test/api-key", web::get().to(api_keys::whoami));
 }
 
 /// The answer to a request no route takes: 405 with `Allow` for a known
@@ -391,15 +405,21 @@ async fn keep_revocations_fresh(
     }
 }
 
-/// Keeps the deny list in step with identity's revocations as they happen.
+/// Keeps the deny list in step with identity's revocations as they happen,
+/// and drops revoked API keys from their cache at once (which does not rely
+/// on it: see [`api_keys`]).
 async fn follow_revocations(
     amqp: aichat_messaging::AmqpConfig,
     sessions: Arc<Sessions>,
+    api_keys: Arc<api_keys::ApiKeys>,
     shutdown: CancellationToken,
 ) {
     let spec = Spec {
         queue: Queue::Ephemeral,
-        bindings: vec![<SessionRevoked as aichat_events::Event>::TYPE.to_owned()],
+        bindings: vec![
+            <SessionRevoked as aichat_events::Event>::TYPE.to_owned(),
+            <ApiKeyRevoked as aichat_events::Event>::TYPE.to_owned(),
+        ],
         prefetch: 64,
         retry: Default::default(),
     };
@@ -421,7 +441,13 @@ async fn follow_revocations(
     };
     consumer::run(amqp, spec, shutdown, on_connected, move |envelope| {
         let sessions = sessions.clone();
+        let api_keys = api_keys.clone();
         async move {
+            if let Some(event) = envelope.decode::<ApiKeyRevoked>() {
+                let event = event.map_err(|e| HandlerError::Permanent(e.into()))?;
+                api_keys.forget(event.api_key_id);
+                return Ok(());
+            }
             match envelope.decode::<SessionRevoked>() {
                 Some(Ok(event)) => {
                     sessions.revoke(event.session_ids);

@@ -16,7 +16,9 @@ use utoipa::{
 
 use crate::{
     problem::ProblemBody,
-    routes::{accounts as a, analytics as n, billing as b, chat as c, webhooks as w},
+    routes::{
+        accounts as a, analytics as n, api_keys as k, billing as b, chat as c, webhooks as w,
+    },
 };
 
 #[derive(OpenApi)]
@@ -26,6 +28,7 @@ use crate::{
         a::register, a::login, a::refresh, a::logout, a::verify_email, a::resend_verification,
         a::forgot_password, a::reset_password, a::me, a::update_me, a::change_password, a::delete_me,
         a::list_sessions, a::delete_session,
+        k::create_api_key, k::list_api_keys, k::delete_api_key,
         c::models, c::create_conversation, c::list_conversations, c::get_conversation, c::update_conversation,
         c::archive, c::unarchive, c::delete_conversation, c::list_messages, c::send_message, c::delete_message,
         c::daily_usage,
@@ -40,6 +43,7 @@ use crate::{
         ProblemBody, a::User, a::UserEnvelope, a::TokenResponse, a::SessionView, a::SessionList,
         a::RegisterBody, a::LoginBody, a::RefreshBody, a::TokenBody, a::EmailBody, a::ResetPasswordBody,
         a::UpdateMeBody, a::ChangePasswordBody, a::DeleteMeBody,
+        k::ApiKeyView, k::ApiKeyList, k::CreatedApiKey, k::CreateApiKeyBody,
         c::Model, c::ModelList, c::Conversation, c::ConversationPage, c::Message, c::MessagePage, c::Usage,
         c::SendResult, c::DoneEvent, c::CreateConversationBody, c::UpdateConversationBody, c::SendMessageBody,
         c::DailyUsage, c::DailyUsageList,
@@ -53,7 +57,7 @@ use crate::{
     )),
     modifiers(&BearerAuth, &Problems),
     tags(
-        (name = "accounts", description = "Sign-up, log-in, tokens, profile and sessions"),
+        (name = "accounts", description = "Sign-up, log-in, tokens, profile, sessions and API keys"),
         (name = "chat", description = "Models, conversations, messages, streamed replies, and the caller's usage per day"),
         (name = "billing", description = "Plans, this month's usage, the subscription (Stripe Checkout, the Billing Portal, cancel, resume), invoices and payments"),
         (name = "webhooks", description = "Deliveries from third parties (Stripe), verified by their signature"),

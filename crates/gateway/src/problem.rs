@@ -14,6 +14,10 @@ pub enum Code {
     MalformedBody,
     InvalidCredentials,
     InvalidToken,
+    /// An API key that is missing, malformed, unknown, expired or revoked.
+    InvalidApiKey,
+    /// The user holds as many API keys as allowed.
+    ApiKeyLimit,
     Unauthorized,
     Forbidden,
     /// A call authenticated by the session cookie without the required
@@ -63,6 +67,8 @@ impl Code {
             Self::MalformedBody => "malformed_body",
             Self::InvalidCredentials => "invalid_credentials",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::ApiKeyLimit => "api_key_limit",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::Csrf => "csrf",
@@ -97,6 +103,8 @@ impl Code {
             "validation_failed" => Self::ValidationFailed,
             "invalid_credentials" => Self::InvalidCredentials,
             "invalid_token" => Self::InvalidToken,
+            "invalid_api_key" => Self::InvalidApiKey,
+            "api_key_limit" => Self::ApiKeyLimit,
             "email_taken" => Self::EmailTaken,
             "not_found" => Self::NotFound,
             "rate_limited" => Self::RateLimited,
@@ -126,11 +134,13 @@ impl Code {
             Self::MalformedBody | Self::InvalidSignature | Self::InvalidEvent => {
                 StatusCode::BAD_REQUEST
             }
-            Self::InvalidCredentials | Self::InvalidToken | Self::Unauthorized => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::InvalidApiKey
+            | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::Csrf => StatusCode::FORBIDDEN,
             Self::EmailTaken
+            | Self::ApiKeyLimit
             | Self::AlreadySubscribed
             | Self::NoBillingAccount
             | Self::NotCanceling
@@ -159,6 +169,8 @@ impl Code {
             Self::MalformedBody => "The request body is not valid JSON of the expected shape",
             Self::InvalidCredentials => "Wrong email or password",
             Self::InvalidToken => "The token is invalid, expired or revoked",
+            Self::InvalidApiKey => "The API key is invalid, expired or revoked",
+            Self::ApiKeyLimit => "You have as many API keys as allowed; delete one first",
             Self::Unauthorized => "Authentication required",
             Self::Forbidden => "Not allowed",
             Self::Csrf => "The request lacks the header cookie-authenticated calls need",

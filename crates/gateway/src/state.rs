@@ -10,7 +10,9 @@ use tonic::transport::Channel;
 
 use aichat_ratelimit::RateLimiter;
 
-use crate::{backends::Channels, config::Config, metrics::Metrics, sessions::Sessions};
+use crate::{
+    api_keys::ApiKeys, backends::Channels, config::Config, metrics::Metrics, sessions::Sessions,
+};
 
 /// The limits the account endpoints apply.
 pub struct Limits {
@@ -63,6 +65,8 @@ pub struct AppState {
     /// The same connections, for the health checks of `/readyz?verbose`.
     pub channels: Channels,
     pub sessions: Arc<Sessions>,
+    /// API-key checks and their short cache (crate::api_keys).
+    pub api_keys: Arc<ApiKeys>,
     pub limits: Arc<Limits>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,

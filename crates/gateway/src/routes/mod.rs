@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod api_keys;
 pub mod billing;
 pub mod chat;
 pub mod ops;
