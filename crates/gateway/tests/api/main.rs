@@ -4,6 +4,7 @@
 mod accounts;
 mod admin_analytics;
 mod analytics;
+mod api_keys;
 mod billing_api;
 mod chat;
 mod cookies;
