@@ -3,7 +3,7 @@ import reactHooks from "eslint-plugin-react-hooks";
 import globals from "globals";
 import tseslint from "typescript-eslint";
 
-const features = ["auth", "chat", "billing", "account", "admin"];
+const features = ["auth", "chat", "billing", "account", "admin", "api-keys"];
 
 // bulletproof-react's boundaries: shared code (components, lib, hooks) never
 // imports features or the app; a feature never imports another feature; only

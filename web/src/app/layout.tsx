@@ -27,6 +27,9 @@ export function AppLayout() {
             <li>
               <NavLink to="/account">Account</NavLink>
             </li>
+            <li>
+              <NavLink to="/api-keys">API keys</NavLink>
+            </li>
             {isAdmin && (
               <li>
                 <NavLink to="/admin">Admin</NavLink>

@@ -9,6 +9,7 @@ import {
 } from "@/features/auth/components/auth-pages";
 import { AccountDeletedPage, AccountPage } from "@/features/account/components/account-page";
 import { AdminPage } from "@/features/admin/components/admin-page";
+import { ApiKeysPage } from "@/features/api-keys/components/api-keys-page";
 import { BillingPage } from "@/features/billing/components/billing-page";
 import { UsagePage } from "@/features/billing/components/usage";
 import { ChatHome, ChatLayout } from "@/features/chat/components/chat-layout";
@@ -81,6 +82,7 @@ export const routes: RouteObject[] = [
               { path: "/plans", element: <Navigate to="/billing" replace /> },
               { path: "/admin", element: <AdminPage /> },
               { path: "/account", element: <AccountPage /> },
+              { path: "/api-keys", element: <ApiKeysPage /> },
             ],
           },
         ],

@@ -90,6 +90,8 @@ export function problemMessage(problem: Problem): string {
       return "The model's provider is unavailable right now. Try again, or pick another model.";
     case "upstream_timeout":
       return "The reply took too long. Try again.";
+    case "api_key_limit":
+      return "You have as many API keys as allowed. Revoke one you no longer use first.";
     case "unauthorized":
       return "Your session has ended. Log in again.";
     default:
