@@ -114,17 +114,3 @@ impl Event for ApiKeyRevoked {
     const TYPE: &'static str = "identity.api_key.revoked";
     const VERSION: u32 = 1;
 }
-
-/// A user created an API key (never the secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyCreated {
-    pub user_id: Uuid,
-    pub api_key_id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-impl Event for ApiKeyCreated {
-    const TYPE: &'static str = "identity.api_key.created";
-    const VERSION: u32 = 1;
-}

@@ -1,6 +1,7 @@
 //! API keys: `/api/v1/me/api-keys` and the `ApiKeyAuth` extractor (through
 //! the test-only `GET /_test/api-key`, as the `/v1` routes do not exist
 //! yet), against a real identity service.
+#![expect(clippy::unwrap_used, reason = "test helpers: a failure fails the test")]
 
 use std::time::{Duration, Instant};
 

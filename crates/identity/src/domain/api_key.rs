@@ -53,8 +53,7 @@ pub fn hash(key: &str) -> String {
 /// Whether a presented key could be one of ours (a cheap shape check before
 /// any database look-up).
 pub fn well_formed(key: &str) -> bool {
-    key.strip_prefix(KEY_PREFIX)
-        .is_some_and(|rest| token::well_formed(rest))
+    key.strip_prefix(KEY_PREFIX).is_some_and(token::well_formed)
 }
 
 /// A key's name: 1 to [`NAME_MAX`] characters as sent, something left

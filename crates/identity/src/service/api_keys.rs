@@ -1,7 +1,9 @@
 //! API keys: a user creates, lists and deletes their own; the gateway
 //! checks a presented key (`verify`). Creating holds the user's row lock
 //! while it counts the live keys, so concurrent creates never pass the
-//! limit. Deleting a key, or the account, publishes
+//! limit. Creating publishes nothing (no service needs it, and an event
+//! nobody binds would wait in the unrouted queue). Deleting a key, or the
+//! account, publishes
 //! `identity.api_key.revoked` per key in the same transaction.
 
 use aichat_events::identity as ev;
@@ -101,27 +103,14 @@ impl Accounts {
                     },
                 )
                 .await?;
-                outbox::enqueue(
-                    conn,
-                    &ev::ApiKeyCreated {
-                        user_id,
-                        api_key_id: key.id,
-                        created_at: key.created_at.and_utc(),
-                        expires_at: key.expires_at.map(|t| t.and_utc()),
-                    },
-                )
-                .await?;
                 Ok(Outcome::Created(key))
             })
             .await?;
         match outcome {
-            Outcome::Created(key) => {
-                self.waker.wake();
-                Ok(CreatedKey {
-                    key,
-                    secret: new.secret,
-                })
-            }
+            Outcome::Created(key) => Ok(CreatedKey {
+                key,
+                secret: new.secret,
+            }),
             Outcome::NoUser => Err(Error::NotFound),
             Outcome::Limit => Err(Error::ApiKeyLimit),
         }

@@ -5,8 +5,9 @@
 //!
 //! One module per job: `register` (sign-up and email verification),
 //! `sessions` (log-in, refresh, log-out, revocation), `recovery`
-//! (password reset), `profile` (the user's own account), `export`
-//! (analytics' backfill). This module holds
+//! (password reset), `profile` (the user's own account), `api_keys` (the
+//! user's API keys and the gateway's check of one), `export` (analytics'
+//! backfill). This module holds
 //! what they share: the error, the service's dependencies, the event shapes.
 
 mod api_keys;

@@ -110,7 +110,7 @@ async fn only_the_hash_of_a_key_is_stored_and_it_finds_the_key() {
         .await,
         1
     );
-    // Nor does the event.
+    // Nor does any event (creating publishes none).
     assert_eq!(
         count(
             &identity,
@@ -118,14 +118,6 @@ async fn only_the_hash_of_a_key_is_stored_and_it_finds_the_key() {
         )
         .await,
         0
-    );
-    assert_eq!(
-        count(
-            &identity,
-            "outbox WHERE eventType = 'identity.api_key.created'"
-        )
-        .await,
-        1
     );
 
     let principal = client
@@ -176,20 +168,17 @@ async fn concurrent_creates_never_pass_the_limit() {
     .await;
 
     let attempts = 32;
-    let tasks: Vec<_> = (0..attempts)
+    let calls: Vec<_> = (0..attempts)
         .map(|i| {
             let mut client = client.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                client
-                    .create_api_key(create(&id, &format!("k{i}"), ""))
-                    .await
-            })
+            let request = create(&id, &format!("k{i}"), "");
+            async move { client.create_api_key(request).await }
         })
         .collect();
+    let answers = futures::future::join_all(calls).await;
     let (mut created, mut refused) = (0, 0);
-    for task in tasks {
-        match task.await.unwrap() {
+    for answer in answers {
+        match answer {
             Ok(_) => created += 1,
             Err(status) => {
                 assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
