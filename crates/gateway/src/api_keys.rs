@@ -18,10 +18,9 @@
 //! replica's own deletes drop a key's entry at once, so revocation is usually
 //! seen in milliseconds; the TTL is the bound when they do not arrive.
 //!
-//! An answer never outlives the key's own `expiresAt` either. Unknown keys
-//! are remembered as such (a key that was unknown can never become valid:
-//! secrets are 256 random bits), so a client retrying a wrong key does not
-//! reach identity on every request. Outages are not cached.
+//! An answer never outlives the key's own `expiresAt` either. Refused keys
+//! are remembered as such for [`INVALID_TTL`], so a client retrying a wrong
+//! key does not reach identity on every request. Outages are not cached.
 
 use std::{
     collections::HashMap,
@@ -42,9 +41,18 @@ use crate::{
     state::AppState,
 };
 
-/// How long an answer of identity is trusted: with the time the call takes,
-/// under the second within which a deleted key must stop working.
-pub const CACHE_TTL: Duration = Duration::from_millis(800);
+/// How long an answer of identity is trusted. A deleted key works at most
+/// this long plus one `VerifyApiKey` call (an answer fetched just before the
+/// delete committed) after the delete: half a second leaves the other half
+/// of the promised second to a slow call, a loaded machine and the client's
+/// own request, for two look-ups per second per key and replica at most.
+pub const CACHE_TTL: Duration = Duration::from_millis(500);
+
+/// How long "not a valid key" is remembered. Such a key cannot become
+/// valid (a secret is 256 random bits; an expired or deleted key stays so),
+/// so this only bounds the memory a wrong key holds and lets a key of a
+/// re-activated account work again.
+pub const INVALID_TTL: Duration = Duration::from_secs(30);
 
 /// Keys remembered at most (then the cache starts over).
 const MAX_CACHED: usize = 100_000;
@@ -161,8 +169,8 @@ impl ApiKeys {
         let cache = self.cache.lock().ok()?;
         let entry = cache.get(key)?;
         match &entry.answer {
-            // Never valid, never will be.
-            None => Some(None),
+            None if entry.fetched.elapsed() < INVALID_TTL => Some(None),
+            None => None,
             Some(p) if entry.fetched.elapsed() < self.ttl => Some(Some(p.clone()).filter(is_live)),
             Some(_) => None,
         }

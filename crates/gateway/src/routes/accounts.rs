@@ -645,6 +645,8 @@ pub async fn delete_me(
         .await
         .map_err(gone_is_unauthorized)?;
     state.sessions.revoke([caller.session_id]);
+    // Its API keys are gone too: this replica stops taking them at once.
+    state.api_keys.forget_user(caller.user_id);
     Ok(HttpResponse::NoContent().finish())
 }
 
