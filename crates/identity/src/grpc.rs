@@ -339,7 +339,7 @@ impl Identity for IdentityService {
         let user_id = parse_uuid(&r.user_id, "userId")?;
         let created = self
             .accounts
-            .create_api_key(user_id, &r.name, &r.expires_at)
+            .create_api_key(user_id, &r.name, r.expires_at.as_deref())
             .await?;
         Ok(Response::new(pb::CreatedApiKey {
             key: Some(api_key(&created.key)),

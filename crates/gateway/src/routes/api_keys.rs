@@ -79,9 +79,14 @@ pub struct CreatedApiKey {
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"name": "CI pipeline", "expiresAt": "2027-06-30T00:00:00Z"}))]
 pub struct CreateApiKeyBody {
-    /// 1 to 100 characters, not only white space, no control characters.
+    /// 1 to 100 characters as sent, not only white space, no control
+    /// characters (the pattern of `RegisterBody`'s name says exactly that).
     #[serde(default)]
-    #[schema(required, min_length = 1, max_length = 100)]
+    #[schema(
+        required,
+        max_length = 100,
+        pattern = r"^[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000](?:[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000])?[\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$"
+    )]
     pub name: String,
     /// RFC 3339, in the future (within ten years); absent or `null`: the key
     /// never expires.
@@ -109,7 +114,7 @@ pub async fn create_api_key(
             pb::CreateApiKeyRequest {
                 user_id: caller.user_id.to_string(),
                 name: body.name,
-                expires_at: body.expires_at.unwrap_or_default(),
+                expires_at: body.expires_at,
             },
         ))
         .await

@@ -161,6 +161,7 @@ async fn bad_input_on_each_field_is_refused_and_nothing_is_written() {
             json!({"name": "ok", "expiresAt": "next tuesday"}),
             vec!["expiresAt"],
         ),
+        (json!({"name": "ok", "expiresAt": ""}), vec!["expiresAt"]),
         (json!({"name": "ok", "expiresAt": past}), vec!["expiresAt"]),
         (
             json!({"name": "ok", "expiresAt": "3026-01-01T00:00:00Z"}),

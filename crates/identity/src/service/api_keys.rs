@@ -36,11 +36,12 @@ pub struct CreatedKey {
     pub secret: String,
 }
 
-/// Parses an optional RFC 3339 expiry that must lie in the future.
-fn parse_expiry(raw: &str, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
-    if raw.trim().is_empty() {
+/// Parses an optional RFC 3339 expiry that must lie in the future (`None`:
+/// never expires; an empty string is not a time).
+fn parse_expiry(raw: Option<&str>, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, String> {
+    let Some(raw) = raw else {
         return Ok(None);
-    }
+    };
     let t = DateTime::parse_from_rfc3339(raw.trim())
         .map_err(|_| "must be an RFC 3339 date-time".to_owned())?
         .with_timezone(&Utc);
@@ -55,13 +56,13 @@ fn parse_expiry(raw: &str, at: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, S
 
 impl Accounts {
     /// Creates a key named `name` that expires at `expires_at` (RFC 3339;
-    /// empty: never). `ApiKeyLimit` when the user has [`MAX_LIVE_KEYS`]
+    /// `None`: never). `ApiKeyLimit` when the user has [`MAX_LIVE_KEYS`]
     /// keys that have not expired.
     pub async fn create_api_key(
         &self,
         user_id: Uuid,
         name: &str,
-        expires_at: &str,
+        expires_at: Option<&str>,
     ) -> Result<CreatedKey, Error> {
         let at = Utc::now();
         let mut v = Validator::default();
@@ -209,12 +210,13 @@ mod tests {
     #[test]
     fn expiry_is_optional_rfc3339_and_in_the_future() {
         let at = Utc::now();
-        assert_eq!(parse_expiry("", at), Ok(None));
-        assert!(parse_expiry("tomorrow", at).is_err());
-        assert!(parse_expiry("2020-01-01T00:00:00Z", at).is_err());
+        assert_eq!(parse_expiry(None, at), Ok(None));
+        assert!(parse_expiry(Some(""), at).is_err());
+        assert!(parse_expiry(Some("tomorrow"), at).is_err());
+        assert!(parse_expiry(Some("2020-01-01T00:00:00Z"), at).is_err());
         let soon = (at + chrono::Duration::days(1)).to_rfc3339();
-        assert!(parse_expiry(&soon, at).unwrap().is_some());
+        assert!(parse_expiry(Some(&soon), at).unwrap().is_some());
         let far = (at + chrono::Duration::days(4000)).to_rfc3339();
-        assert!(parse_expiry(&far, at).is_err());
+        assert!(parse_expiry(Some(&far), at).is_err());
     }
 }

@@ -44,7 +44,7 @@ fn create(user_id: &str, name: &str, expires_at: &str) -> CreateApiKeyRequest {
     CreateApiKeyRequest {
         user_id: user_id.into(),
         name: name.into(),
-        expires_at: expires_at.into(),
+        expires_at: (!expires_at.is_empty()).then(|| expires_at.into()),
     }
 }
 
