@@ -7,7 +7,9 @@
 # a streamed reply → usage → an upgrade to Plus paid on the stand-in's page
 # → the account page → delete the account; then web/e2e/admin.mjs: a user
 # made an admin with `identity make-admin` opens /admin (today's signup in
-# the signups table, axe-core at 1280 and 375 px, CSV downloads).
+# the signups table, axe-core at 1280 and 375 px, CSV downloads); then
+# web/e2e/api-keys.mjs: create an API key (its secret shown once, copied),
+# see it listed by its prefix only, revoke it.
 # Screenshots at 375 and 1280 px in web/e2e/artifacts/. BASE_URL=http://… runs it against a stack already up
 # instead (then MAIL_DIR says where its mails are; its billing must reach
 # Stripe or a stand-in for the upgrade).
@@ -33,7 +35,7 @@ bash deploy/local/web-deps.sh
 if [ -n "${BASE_URL:-}" ]; then
   MAIL_DIR=$(realpath -m "${MAIL_DIR:-.run/mail}")
   export MAIL_DIR
-  cd web && node e2e/signup-chat.mjs && exec node e2e/admin.mjs
+  cd web && node e2e/signup-chat.mjs && node e2e/admin.mjs && exec node e2e/api-keys.mjs
 fi
 
 # Replies of 24 tokens, 80 ms apart: about 2 s, time enough to stop one.
@@ -51,3 +53,4 @@ rm -rf web/e2e/artifacts
 export IDENTITY_BIN="${CARGO_TARGET_DIR:-/var/tmp/aichat-target}/debug/identity"
 export IDENTITY_DATABASE_URL="$PG_URL/${DB_PREFIX}identity" JWT_PRIVATE_KEY_FILE="$RUN_DIR/jwt-ed25519.pem"
 (cd web && node e2e/admin.mjs)
+(cd web && node e2e/api-keys.mjs)
