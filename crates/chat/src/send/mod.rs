@@ -386,6 +386,7 @@ fn build_request(
                 system: None,
                 messages: vec![m.clone()],
                 max_tokens: 0,
+                sampling: Default::default(),
             };
             aichat_llm::count_prompt_tokens(kind, model, &one)
         })
@@ -398,6 +399,7 @@ fn build_request(
             content: content.to_owned(),
         }],
         max_tokens: REPLY_BUDGET,
+        sampling: Default::default(),
     };
     let fixed =
         aichat_llm::count_prompt_tokens(kind, model, &fixed_request).saturating_add(REPLY_BUDGET);
@@ -412,6 +414,7 @@ fn build_request(
         system: system.map(str::to_owned),
         messages,
         max_tokens: REPLY_BUDGET,
+        sampling: Default::default(),
     }
 }
 
