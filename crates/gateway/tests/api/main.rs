@@ -6,6 +6,7 @@ mod admin_analytics;
 mod analytics;
 mod billing_api;
 mod chat;
+mod completions;
 mod cookies;
 mod helpers;
 mod metering;
