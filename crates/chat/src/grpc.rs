@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 
+use aichat_llm::ChatMessage;
 use aichat_proto::chat::v1::{self as pb, chat_server};
 use aichat_proto::{parse_uuid, problem_status as status, timestamp};
 use futures::{Stream, StreamExt};
@@ -12,8 +13,8 @@ use uuid::Uuid;
 
 use crate::{
     domain::pricing,
-    send::{Failure, SendError, SendEvent, Sender},
-    service::{Chat, ConversationPatch, Error, NewConversation},
+    send::{Charged, Completion, Failure, SendError, SendEvent, Sender},
+    service::{Chat, ConversationPatch, Error, NewConversation, field},
     store::{conversations::Conversation, messages::Message},
 };
 
@@ -357,6 +358,95 @@ impl chat_server::Chat for ChatService {
             .map_err(Status::from)?;
         Ok(Response::new(Box::pin(stream.map(|e| Ok(send_event(e))))))
     }
+
+    type CompleteStream =
+        Pin<Box<dyn Stream<Item = Result<pb::CompleteEvent, Status>> + Send + 'static>>;
+
+    async fn complete(
+        &self,
+        request: Request<pb::CompleteRequest>,
+    ) -> Answer<Self::CompleteStream> {
+        let r = request.into_inner();
+        let user_id = parse_uuid(&r.user_id, "userId")?;
+        let key_id = parse_uuid(&r.api_key_id, "apiKeyId")?;
+        let (system, messages) = turns(r.messages)?;
+        let completion = Completion {
+            model: r.model,
+            system,
+            messages,
+            max_tokens: r.max_tokens,
+            sampling: aichat_llm::Sampling {
+                temperature: r.temperature,
+                stop: r.stop,
+            },
+        };
+        let stream = self
+            .sender
+            .complete(&self.chat, user_id, key_id, completion)
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(Box::pin(stream.filter_map(|e| {
+            std::future::ready(complete_event(e).map(Ok))
+        }))))
+    }
+}
+
+/// A completion's turns as the domain takes them: system turns make the
+/// system prompt.
+fn turns(turns: Vec<pb::Turn>) -> Result<(Option<String>, Vec<ChatMessage>), Status> {
+    let mut system: Vec<String> = Vec::new();
+    let mut messages = Vec::with_capacity(turns.len());
+    for (i, turn) in turns.into_iter().enumerate() {
+        match turn.role.as_str() {
+            "system" | "developer" => system.push(turn.content),
+            "user" => messages.push(ChatMessage::user(turn.content)),
+            "assistant" => messages.push(ChatMessage::assistant(turn.content)),
+            _ => {
+                return Err(field(
+                    &format!("messages[{i}].role"),
+                    "must be system, developer, user or assistant",
+                )
+                .into());
+            }
+        }
+    }
+    Ok(((!system.is_empty()).then(|| system.join("\n\n")), messages))
+}
+
+/// A usage on the wire.
+fn usage(usage: &Charged) -> pb::Usage {
+    pb::Usage {
+        prompt_tokens: i32::try_from(usage.prompt_tokens).unwrap_or(i32::MAX),
+        completion_tokens: i32::try_from(usage.completion_tokens).unwrap_or(i32::MAX),
+        total_tokens: i32::try_from(usage.prompt_tokens.saturating_add(usage.completion_tokens))
+            .unwrap_or(i32::MAX),
+        cost_usd: pricing::to_text(&usage.cost),
+    }
+}
+
+/// A failure's stable problem code.
+fn failure_code(failure: Failure) -> &'static str {
+    match failure {
+        Failure::ProviderError => "provider_error",
+        Failure::ProviderInterrupted => "provider_interrupted",
+        Failure::ConversationDeleted => "conversation_deleted",
+        Failure::Internal => "internal",
+    }
+}
+
+/// A completion's event on the wire (it has no user message).
+fn complete_event(event: SendEvent) -> Option<pb::CompleteEvent> {
+    use pb::complete_event::Event;
+    let event = match event {
+        SendEvent::UserMessage(_) => return None,
+        SendEvent::Delta(text) => Event::Delta(text),
+        SendEvent::Done { usage: u, .. } | SendEvent::Completed(u) => Event::Done(usage(&u)),
+        SendEvent::Failed { failure, message } => Event::Error(pb::StreamError {
+            code: failure_code(failure).to_owned(),
+            message,
+        }),
+    };
+    Some(pb::CompleteEvent { event: Some(event) })
 }
 
 /// A send's event on the wire.
@@ -365,26 +455,20 @@ fn send_event(event: SendEvent) -> pb::SendMessageEvent {
     let event = match event {
         SendEvent::UserMessage(m) => Event::UserMessage(message(&m)),
         SendEvent::Delta(text) => Event::Delta(text),
-        SendEvent::Done { message: m, usage } => Event::Done(pb::Done {
+        SendEvent::Done {
+            message: m,
+            usage: u,
+        } => Event::Done(pb::Done {
             message: Some(message(&m)),
-            usage: Some(pb::Usage {
-                prompt_tokens: i32::try_from(usage.prompt_tokens).unwrap_or(i32::MAX),
-                completion_tokens: i32::try_from(usage.completion_tokens).unwrap_or(i32::MAX),
-                total_tokens: i32::try_from(
-                    usage.prompt_tokens.saturating_add(usage.completion_tokens),
-                )
-                .unwrap_or(i32::MAX),
-                cost_usd: pricing::to_text(&usage.cost),
-            }),
+            usage: Some(usage(&u)),
+        }),
+        // Only a completion ends so; a send always has its reply.
+        SendEvent::Completed(u) => Event::Done(pb::Done {
+            message: None,
+            usage: Some(usage(&u)),
         }),
         SendEvent::Failed { failure, message } => Event::Error(pb::StreamError {
-            code: match failure {
-                Failure::ProviderError => "provider_error",
-                Failure::ProviderInterrupted => "provider_interrupted",
-                Failure::ConversationDeleted => "conversation_deleted",
-                Failure::Internal => "internal",
-            }
-            .to_owned(),
+            code: failure_code(failure).to_owned(),
             message,
         }),
     };
@@ -429,6 +513,12 @@ impl From<SendError> for Status {
                 Code::Unavailable,
                 "provider_unavailable",
                 "the model's provider is unavailable; try again shortly",
+                None,
+            ),
+            SendError::UnknownModel => status(
+                Code::NotFound,
+                "model_not_found",
+                "no model of that name is offered (see GET /models)",
                 None,
             ),
         }

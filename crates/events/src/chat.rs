@@ -108,6 +108,10 @@ pub struct TokensUsed {
     /// call (absent when no conversation was counted: deleted meanwhile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counters: Option<ConversationCounters>,
+    /// The API key a call without a conversation was made with (the
+    /// OpenAI-compatible API); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<Uuid>,
 }
 impl Event for TokensUsed {
     const TYPE: &'static str = "chat.tokens.used";
@@ -137,6 +141,7 @@ mod tests {
             billing_month: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             occurred_at: Utc::now(),
             counters: None,
+            api_key_id: None,
         };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["costUsd"], "0.000123");

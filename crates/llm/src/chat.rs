@@ -40,7 +40,7 @@ impl ChatMessage {
 }
 
 /// A chat completion to stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
     /// The provider's model id (`gpt-4o-mini`, `claude-sonnet-4-5`,
     /// `gemini-2.5-flash`, `llama3.2` on Ollama, ...).
@@ -52,6 +52,20 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     /// The most tokens the reply may have.
     pub max_tokens: u32,
+    /// How the reply is sampled; the provider's defaults when left empty.
+    pub sampling: Sampling,
+}
+
+/// Sampling settings a caller may choose (the OpenAI-compatible API passes
+/// its client's on). Each adapter writes them in its provider's words.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sampling {
+    /// Randomness, 0 to 2 as OpenAI and Gemini take it; Anthropic takes 0
+    /// to 1, so more is sent as 1 there.
+    pub temperature: Option<f64>,
+    /// Sequences that end the reply where they would appear (not included
+    /// in it).
+    pub stop: Vec<String>,
 }
 
 /// What a reply stream yields.

@@ -10,7 +10,7 @@ mod tokens;
 
 use std::{fmt, str::FromStr};
 
-pub use chat::{ChatMessage, ChatRequest, Role, StreamEvent, Usage};
+pub use chat::{ChatMessage, ChatRequest, Role, Sampling, StreamEvent, Usage};
 pub use client::{EventStream, LlmClient};
 pub use error::LlmError;
 pub use retry::RetryPolicy;

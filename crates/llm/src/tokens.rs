@@ -111,6 +111,7 @@ mod tests {
             system: system.map(str::to_owned),
             messages,
             max_tokens: 100,
+            sampling: Default::default(),
         }
     }
 

@@ -227,6 +227,7 @@ fn chat_events(events: usize) -> anyhow::Result<Vec<Envelope>> {
                     token_count: entry.1,
                     updated_at: at,
                 }),
+                api_key_id: None,
             },
             TraceContext::default(),
         )?);

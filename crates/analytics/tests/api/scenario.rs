@@ -484,6 +484,7 @@ impl Scenario {
                 billing_month: month,
                 occurred_at: t2,
                 counters: Some(counters(2, tokens, t2)),
+                api_key_id: None,
             };
             events.push(envelope(&asked, t1));
             events.push(envelope(&answered, t2));
@@ -548,6 +549,7 @@ impl Scenario {
             billing_month: month,
             occurred_at: tud,
             counters: Some(counters(0, 50, tud)),
+            api_key_id: None,
         };
         events.push(envelope(&used_d, tud));
         // E's conversation: started, its counters touched, deleted.

@@ -229,5 +229,6 @@ pub fn tokens_used(
         billing_month: month,
         occurred_at: Utc::now(),
         counters: None,
+        api_key_id: None,
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    Counted, EventStream, Failure, REPLY_BUDGET, SendError, SendEvent, Sender,
+    Counted, EventStream, Failure, SendError, SendEvent, Sender,
     charge::{self, Finished},
     to_i32,
 };
@@ -30,18 +30,44 @@ use crate::{
     },
 };
 
+/// Where a call comes from.
+pub(super) enum Origin {
+    /// A message sent in a conversation: saved, and so is its reply.
+    Conversation {
+        id: Uuid,
+        /// Messages the conversation held when the send was checked.
+        sent: i64,
+        content: String,
+    },
+    /// A completion asked with an API key: nothing is saved but its usage.
+    ApiKey { key_id: Uuid },
+}
+
+impl Origin {
+    fn conversation_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Conversation { id, .. } => Some(*id),
+            Self::ApiKey { .. } => None,
+        }
+    }
+
+    fn api_key_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Conversation { .. } => None,
+            Self::ApiKey { key_id } => Some(*key_id),
+        }
+    }
+}
+
 /// A checked send, ready to run.
 pub(super) struct Call {
     pub sender: Sender,
     pub chat: Chat,
     pub user_id: Uuid,
-    pub conversation_id: Uuid,
-    /// Messages the conversation held when the send was checked.
-    pub sent: i64,
+    pub origin: Origin,
     pub provider: Provider,
     pub config: ProviderConfig,
     pub model: String,
-    pub content: String,
     pub request: ChatRequest,
     pub prompt_tokens: u32,
     /// The breaker's leave to call the provider; reported after the call,
@@ -87,10 +113,11 @@ impl Drop for ReservationGuard {
     }
 }
 
-/// What the send holds once the user's message is saved.
+/// What the send holds once the user's message (if any) is saved.
 struct Prepared {
     guard: ReservationGuard,
-    user_message: Message,
+    /// `None` for a call made with an API key.
+    user_message: Option<Message>,
     /// The pending send's id, and the tokenUsage row's.
     usage_id: Uuid,
 }
@@ -110,7 +137,7 @@ impl Call {
             sender,
             chat,
             user_id,
-            conversation_id,
+            origin,
             provider,
             config,
             model,
@@ -127,6 +154,7 @@ impl Call {
         let Some(reservation) = guard.disarm() else {
             return;
         };
+        let conversation_id = origin.conversation_id();
 
         let mut stream = match sender.llm.stream(&config, &request).await {
             Ok(stream) => stream,
@@ -157,7 +185,9 @@ impl Call {
         };
 
         let (tx, rx) = mpsc::channel::<SendEvent>(64);
-        let _ = tx.send(SendEvent::UserMessage(user_message)).await;
+        if let Some(user_message) = user_message {
+            let _ = tx.send(SendEvent::UserMessage(user_message)).await;
+        }
         let _ = started.send(Ok(Box::pin(events_of(rx))));
 
         // Driven to the end even when the client is gone (sends then fail).
@@ -229,6 +259,7 @@ impl Call {
             usage_id,
             user_id,
             conversation_id,
+            api_key_id: origin.api_key_id(),
             provider: &provider,
             model: &model,
             reservation_id: reservation.id,
@@ -237,6 +268,17 @@ impl Call {
             text: &text,
         };
         let event = match charge::finish(&chat, &reply).await {
+            Ok(Finished::Charged { cost }) => match failure {
+                Some(error) => SendEvent::Failed {
+                    failure: Failure::ProviderInterrupted,
+                    message: error.to_string(),
+                },
+                None => SendEvent::Completed(super::Charged {
+                    prompt_tokens: prompt,
+                    completion_tokens: completion,
+                    cost,
+                }),
+            },
             Ok(Finished::Saved { assistant, cost }) => match failure {
                 // Charged for what arrived; the client learns it was cut.
                 Some(error) => SendEvent::Failed {
@@ -278,15 +320,20 @@ impl Call {
 
     /// Reserves, applies the plan's send rate, and saves the user's message
     /// with the pending send, checking the message limit under the
-    /// conversation's row lock.
+    /// conversation's row lock (a call with an API key saves only the
+    /// pending send).
     async fn prepare(&self) -> Result<Prepared, SendError> {
+        let sent = match &self.origin {
+            Origin::Conversation { sent, .. } => *sent,
+            Origin::ApiKey { .. } => 0,
+        };
         let reservation = match self
             .sender
             .billing
             .reserve(
                 self.user_id,
-                self.prompt_tokens.saturating_add(REPLY_BUDGET),
-                self.sent,
+                self.prompt_tokens.saturating_add(self.request.max_tokens),
+                sent,
             )
             .await?
         {
@@ -308,14 +355,13 @@ impl Call {
         let now = store::now();
         let usage_id = Uuid::now_v7();
         let message_id = Uuid::now_v7();
-        let language = language::detect(&self.content);
         let token_count = to_i32(self.prompt_tokens);
         let pending = PendingSend {
             id: usage_id,
             replica_id: self.sender.replica,
             user_id: self.user_id,
-            conversation_id: Some(self.conversation_id),
-            user_message_id: Some(message_id),
+            conversation_id: self.origin.conversation_id(),
+            user_message_id: self.origin.conversation_id().map(|_| message_id),
             reservation_id: reservation.id,
             provider: self.provider.name.clone(),
             model: self.model.clone(),
@@ -323,14 +369,32 @@ impl Call {
             completion_tokens: 0,
             created_at: now,
             checkpoint_at: now,
+            api_key_id: self.origin.api_key_id(),
         };
+        let Origin::Conversation {
+            id: conversation_id,
+            content,
+            ..
+        } = &self.origin
+        else {
+            // Nothing to save but the call in flight.
+            let conn = self.chat.conn().await?;
+            pending::insert(&conn, &pending).await?;
+            return Ok(Prepared {
+                guard,
+                user_message: None,
+                usage_id,
+            });
+        };
+        let conversation_id = *conversation_id;
+        let language = language::detect(content);
         let max = reservation.max_messages_per_conversation;
         let mut conn = self.chat.conn().await?;
         let user_message = conn
             .transaction::<Message, SendError, _>(async |conn| {
                 // Concurrent sends to one conversation wait here, and each
                 // sees the messages the others counted.
-                let conversation = conversations::lock(conn, self.user_id, self.conversation_id)
+                let conversation = conversations::lock(conn, self.user_id, conversation_id)
                     .await?
                     .ok_or(Error::NotFound)?;
                 if let Some(max) = max
@@ -344,9 +408,9 @@ impl Call {
                     conn,
                     &[messages::New {
                         id: message_id,
-                        conversation_id: self.conversation_id,
+                        conversation_id,
                         role: "user",
-                        content: &self.content,
+                        content,
                         token_count,
                         prompt_tokens: None,
                         completion_tokens: None,
@@ -361,7 +425,7 @@ impl Call {
                 let counted = Counted::new(&conversation, 2, 0);
                 let created = outbox::Outgoing::new(&ev::MessageCreated {
                     message_id,
-                    conversation_id: self.conversation_id,
+                    conversation_id,
                     user_id: self.user_id,
                     role: "user".to_owned(),
                     token_count,
@@ -387,7 +451,7 @@ impl Call {
         self.chat.waker.wake();
         Ok(Prepared {
             guard,
-            user_message,
+            user_message: Some(user_message),
             usage_id,
         })
     }

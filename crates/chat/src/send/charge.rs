@@ -8,7 +8,9 @@
 //!   `chat.message.created` + `chat.tokens.used` (which settles the
 //!   reservation at billing). If the conversation or the account went while
 //!   the reply streamed, the reply is not saved but the call is charged all
-//!   the same, with the usage row's links null (the seed's SET NULL).
+//!   the same, with the usage row's links null (the seed's SET NULL). A call
+//!   made with an API key has no conversation: only its usage row and
+//!   `chat.tokens.used`, with the key's id.
 //! - [`abandon`]: the provider produced nothing. The reply's place in the
 //!   conversation is given back (`chat.conversation.updated`) and the
 //!   reservation released.
@@ -46,7 +48,9 @@ use crate::{
 pub(super) struct Reply<'a> {
     pub usage_id: Uuid,
     pub user_id: Uuid,
-    pub conversation_id: Uuid,
+    /// `None` for a call made with an API key.
+    pub conversation_id: Option<Uuid>,
+    pub api_key_id: Option<Uuid>,
     pub provider: &'a Provider,
     pub model: &'a str,
     pub reservation_id: Uuid,
@@ -64,6 +68,8 @@ pub(super) enum Finished {
     },
     /// Charged; the conversation is gone, so the reply was not saved.
     ConversationGone,
+    /// Charged: a call without a conversation (an API key's).
+    Charged { cost: BigDecimal },
     /// Recovery charged the call already (this replica was taken for dead).
     AlreadyCharged,
 }
@@ -113,10 +119,13 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
             // the other way round and meet a delete, PostgreSQL breaks the
             // deadlock and `finish` tries again.
             let shared: &AsyncPgConnection = conn;
-            let (conversation, claimed) = futures::try_join!(
-                conversations::lock(shared, reply.user_id, reply.conversation_id),
-                pending::claim(shared, reply.usage_id),
-            )?;
+            let (conversation, claimed) = match reply.conversation_id {
+                Some(conversation_id) => futures::try_join!(
+                    conversations::lock(shared, reply.user_id, conversation_id),
+                    pending::claim(shared, reply.usage_id),
+                )?,
+                None => (None, pending::claim(shared, reply.usage_id).await?),
+            };
             if claimed.is_none() {
                 return Ok(Finished::AlreadyCharged);
             }
@@ -130,7 +139,12 @@ async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished>
                 prompt_tokens: reply.prompt_tokens,
                 completion_tokens: reply.completion_tokens,
                 cost: &cost,
+                api_key_id: reply.api_key_id,
             };
+            if reply.conversation_id.is_none() {
+                charge(conn, &the_charge, None).await?;
+                return Ok(Finished::Charged { cost: cost.clone() });
+            }
             let Some(conversation) = conversation else {
                 charge(conn, &the_charge, None).await?;
                 return Ok(Finished::ConversationGone);
@@ -195,6 +209,7 @@ struct Charge<'a> {
     prompt_tokens: u32,
     completion_tokens: u32,
     cost: &'a BigDecimal,
+    api_key_id: Option<Uuid>,
 }
 
 /// What a charge does to the conversation it is linked to.
@@ -256,6 +271,7 @@ async fn charge(
         billing_month: month,
         occurred_at: created_at.and_utc(),
         counters,
+        api_key_id: charge.api_key_id,
     })?);
     let row = usage::New {
         id: charge.usage_id,
@@ -269,6 +285,7 @@ async fn charge(
         cost_usd: charge.cost,
         billing_month: month,
         created_at,
+        api_key_id: charge.api_key_id,
     };
     let counted = async {
         match &counted {
@@ -284,30 +301,33 @@ async fn charge(
     Ok(())
 }
 
-/// The provider produced nothing: the reply's place in the conversation is
-/// given back (with `chat.conversation.updated`, the counters after it) and
-/// the reservation released. Best effort: if the database is down the
+/// The provider produced nothing: the reply's place in the conversation (if
+/// the call has one) is given back (with `chat.conversation.updated`, the
+/// counters after it) and the reservation released. Best effort: if the database is down the
 /// pending row stays, and recovery charges the prompt (the one case where a
 /// call that produced nothing is charged).
 pub(super) async fn abandon(
     chat: &Chat,
     billing: &Billing,
     usage_id: Uuid,
-    (user_id, conversation_id): (Uuid, Uuid),
+    (user_id, conversation_id): (Uuid, Option<Uuid>),
     reservation: &Reservation,
 ) {
     let abandoned = async {
         let mut conn = chat.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         conn.transaction::<bool, DbError, _>(async |conn| {
             // The conversation first, as in `finish`.
-            let conversation = conversations::lock(conn, user_id, conversation_id).await?;
+            let conversation = match conversation_id {
+                Some(id) => conversations::lock(conn, user_id, id).await?,
+                None => None,
+            };
             if pending::claim(conn, usage_id).await?.is_none() {
                 return Ok(false);
             }
             if let Some(conversation) = conversation {
                 let counted = Counted::new(&conversation, -1, 0);
                 let updated = outbox::Outgoing::new(&ev::ConversationUpdated {
-                    conversation_id,
+                    conversation_id: conversation.id,
                     user_id,
                     counters: counted.after.clone(),
                 })?;
@@ -482,6 +502,7 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Res
             prompt_tokens: prompt,
             completion_tokens: completion,
             cost: &cost,
+            api_key_id: call.api_key_id,
         },
         count,
     )

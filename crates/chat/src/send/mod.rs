@@ -72,6 +72,9 @@ pub enum SendError {
     /// an operator's problem, not a passing one.
     #[error("provider refused the request")]
     ProviderRejected,
+    /// A completion named a model no active provider serves.
+    #[error("unknown model")]
+    UnknownModel,
 }
 
 impl From<diesel::result::Error> for SendError {
@@ -105,13 +108,42 @@ pub enum Failure {
 }
 
 /// What a send tells its caller, in this order: the saved user message,
-/// the reply's text as it arrives, then how it ended.
+/// the reply's text as it arrives, then how it ended. A completion asked
+/// with an API key has no user message and ends `Completed`.
 #[derive(Debug, Clone)]
 pub enum SendEvent {
     UserMessage(Message),
     Delta(String),
-    Done { message: Message, usage: Charged },
-    Failed { failure: Failure, message: String },
+    Done {
+        message: Message,
+        usage: Charged,
+    },
+    /// The reply of a call without a conversation is whole and charged.
+    Completed(Charged),
+    Failed {
+        failure: Failure,
+        message: String,
+    },
+}
+
+/// The most tokens a completion asked with an API key may ask for.
+pub const MAX_COMPLETION_TOKENS: u32 = 16_384;
+
+/// The most stop sequences a completion may have (OpenAI's limit).
+pub const MAX_STOP_SEQUENCES: usize = 4;
+
+/// A completion asked with an API key (the OpenAI-compatible API): the
+/// whole conversation comes with it, and nothing of it is saved.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub model: String,
+    /// The system prompt, if any.
+    pub system: Option<String>,
+    /// Oldest first; at least one.
+    pub messages: Vec<ChatMessage>,
+    /// The most tokens the reply may have; [`REPLY_BUDGET`] when not given.
+    pub max_tokens: Option<u32>,
+    pub sampling: aichat_llm::Sampling,
 }
 
 /// The events of one send.
@@ -309,20 +341,7 @@ impl Sender {
         let Some(config) = self.providers.get(&provider.name).cloned() else {
             return Err(SendError::ProviderUnavailable);
         };
-        let permit = self
-            .breakers
-            .permit(&provider.name)
-            .ok_or(SendError::ProviderUnavailable)?;
-        let rate = self.provider_limits(&provider);
-        if let Err(wait) = rate
-            .minute
-            .check(&provider.name)
-            .and_then(|()| rate.day.check(&provider.name))
-        {
-            return Err(SendError::RateLimited {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
+        let permit = self.permit_and_rate(&provider)?;
 
         // The history the provider sees: system prompt, the newest earlier
         // messages that fit the model's window, the new message.
@@ -334,23 +353,145 @@ impl Sender {
             &content,
         );
         let prompt_tokens = aichat_llm::count_prompt_tokens(config.kind, &model, &request);
-        let (started, answer) = oneshot::channel();
         let call = call::Call {
             sender: self.clone(),
             chat: chat.clone(),
             user_id,
-            conversation_id,
-            // Every message ever sent counts toward the plan's limit,
-            // deleted ones too: the counter only grows.
-            sent: i64::from(conversation.message_count.unwrap_or(0)),
+            origin: call::Origin::Conversation {
+                id: conversation_id,
+                // Every message ever sent counts toward the plan's limit,
+                // deleted ones too: the counter only grows.
+                sent: i64::from(conversation.message_count.unwrap_or(0)),
+                content,
+            },
             provider,
             config,
             model,
-            content,
             request,
             prompt_tokens,
             permit,
         };
+        self.start(call).await
+    }
+
+    /// Checks a completion asked with API key `key_id`, then hands it to
+    /// its own task, metered as a send is (reserved first, charged once,
+    /// the plan's send rate); answers once the provider's reply has begun.
+    pub async fn complete(
+        &self,
+        chat: &Chat,
+        user_id: Uuid,
+        key_id: Uuid,
+        completion: Completion,
+    ) -> Result<EventStream, SendError> {
+        let Completion {
+            model,
+            system,
+            messages,
+            max_tokens,
+            sampling,
+        } = completion;
+        if messages.is_empty() {
+            return Err(field("messages", "must hold at least one message").into());
+        }
+        for (i, message) in messages.iter().enumerate() {
+            input::content(&message.content)
+                .map_err(|e| field(&format!("messages[{i}].content"), &e))?;
+        }
+        if let Some(system) = &system {
+            input::content(system).map_err(|e| field("messages", &format!("system: {e}")))?;
+        }
+        let max_tokens = max_tokens.unwrap_or(REPLY_BUDGET);
+        if !(1..=MAX_COMPLETION_TOKENS).contains(&max_tokens) {
+            return Err(field(
+                "max_tokens",
+                &format!("must be from 1 to {MAX_COMPLETION_TOKENS}"),
+            )
+            .into());
+        }
+        if let Some(t) = sampling.temperature
+            && !(0.0..=2.0).contains(&t)
+        {
+            return Err(field("temperature", "must be from 0 to 2").into());
+        }
+        if sampling.stop.len() > MAX_STOP_SEQUENCES
+            || sampling
+                .stop
+                .iter()
+                .any(|s| s.is_empty() || s.contains('\0'))
+        {
+            return Err(field(
+                "stop",
+                &format!("must be at most {MAX_STOP_SEQUENCES} non-empty sequences"),
+            )
+            .into());
+        }
+        let model = model.trim().to_owned();
+        let active = {
+            let conn = chat.conn().await?;
+            providers::active(&conn).await.map_err(Error::from)?
+        };
+        let provider = active
+            .into_iter()
+            .find(|p| !model.is_empty() && p.serves(&model))
+            .ok_or(SendError::UnknownModel)?;
+        let Some(config) = self.providers.get(&provider.name).cloned() else {
+            return Err(SendError::ProviderUnavailable);
+        };
+        let request = ChatRequest {
+            model: model.clone(),
+            system,
+            messages,
+            max_tokens,
+            sampling,
+        };
+        let prompt_tokens = aichat_llm::count_prompt_tokens(config.kind, &model, &request);
+        if prompt_tokens.saturating_add(max_tokens) > context::window(&model) {
+            return Err(field(
+                "messages",
+                "with max_tokens, longer than the model's context window",
+            )
+            .into());
+        }
+        let permit = self.permit_and_rate(&provider)?;
+        let call = call::Call {
+            sender: self.clone(),
+            chat: chat.clone(),
+            user_id,
+            origin: call::Origin::ApiKey { key_id },
+            provider,
+            config,
+            model,
+            request,
+            prompt_tokens,
+            permit,
+        };
+        self.start(call).await
+    }
+
+    /// The provider's breaker and request limits let one more call through.
+    fn permit_and_rate(&self, provider: &Provider) -> Result<Permit, SendError> {
+        let permit = self
+            .breakers
+            .permit(&provider.name)
+            .ok_or(SendError::ProviderUnavailable)?;
+        let rate = self.provider_limits(provider);
+        if let Err(wait) = rate
+            .minute
+            .check(&provider.name)
+            .and_then(|()| rate.day.check(&provider.name))
+        {
+            return Err(SendError::RateLimited {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        Ok(permit)
+    }
+
+    /// Runs `call` on its own task; its refusal, or its events once the
+    /// provider's reply has begun.
+    async fn start(&self, call: call::Call) -> Result<EventStream, SendError> {
+        let (started, answer) = oneshot::channel();
         self.tasks.spawn(call.run(started));
         answer.await.map_err(|_| {
             SendError::Chat(Error::Unexpected(anyhow::anyhow!(
@@ -386,6 +527,7 @@ fn build_request(
                 system: None,
                 messages: vec![m.clone()],
                 max_tokens: 0,
+                sampling: Default::default(),
             };
             aichat_llm::count_prompt_tokens(kind, model, &one)
         })
@@ -398,6 +540,7 @@ fn build_request(
             content: content.to_owned(),
         }],
         max_tokens: REPLY_BUDGET,
+        sampling: Default::default(),
     };
     let fixed =
         aichat_llm::count_prompt_tokens(kind, model, &fixed_request).saturating_add(REPLY_BUDGET);
@@ -412,6 +555,7 @@ fn build_request(
         system: system.map(str::to_owned),
         messages,
         max_tokens: REPLY_BUDGET,
+        sampling: Default::default(),
     }
 }
 

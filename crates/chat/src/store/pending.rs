@@ -34,6 +34,9 @@ pub struct PendingSend {
     pub completion_tokens: i32,
     pub created_at: Timestamp,
     pub checkpoint_at: Timestamp,
+    /// The API key of a call without a conversation (the OpenAI-compatible
+    /// API).
+    pub api_key_id: Option<Uuid>,
 }
 
 /// Records a call about to be made (pipelines with the transaction's other

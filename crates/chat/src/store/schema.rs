@@ -122,6 +122,8 @@ diesel::table! {
         created_at -> Timestamp,
         #[sql_name = "checkpointat"]
         checkpoint_at -> Timestamp,
+        #[sql_name = "apikeyid"]
+        api_key_id -> Nullable<Uuid>,
     }
 }
 
@@ -151,6 +153,8 @@ diesel::table! {
         billing_month -> Date,
         #[sql_name = "createdat"]
         created_at -> Nullable<Timestamp>,
+        #[sql_name = "apikeyid"]
+        api_key_id -> Nullable<Uuid>,
     }
 }
 

@@ -23,6 +23,8 @@ pub struct New<'a> {
     pub cost_usd: &'a BigDecimal,
     pub billing_month: NaiveDate,
     pub created_at: Timestamp,
+    /// The API key the call was made with, if any.
+    pub api_key_id: Option<Uuid>,
 }
 
 /// Saves a usage row (pipelines with the transaction's other writes).
@@ -41,6 +43,7 @@ pub async fn insert(mut conn: &AsyncPgConnection, new: &New<'_>) -> QueryResult<
             token_usage::cost_usd.eq(new.cost_usd),
             token_usage::billing_month.eq(new.billing_month),
             token_usage::created_at.eq(new.created_at),
+            token_usage::api_key_id.eq(new.api_key_id),
         ))
         .execute(&mut conn)
         .await

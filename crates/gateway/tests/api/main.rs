@@ -7,6 +7,7 @@ mod analytics;
 mod api_keys;
 mod billing_api;
 mod chat;
+mod completions;
 mod cookies;
 mod helpers;
 mod metering;

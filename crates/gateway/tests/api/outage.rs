@@ -102,7 +102,7 @@ struct Tally {
 struct DeadLetterWatch {
     seen: Arc<AtomicUsize>,
     connection: lapin::Connection,
-    task: tokio::task::JoinHandle<()>,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl DeadLetterWatch {
@@ -121,15 +121,18 @@ impl DeadLetterWatch {
             .unwrap();
         let seen = Arc::new(AtomicUsize::new(0));
         let counter = seen.clone();
-        let task = tokio::spawn(async move {
+        let tasks = tokio_util::task::TaskTracker::new();
+        // Ends when the connection closes.
+        tasks.spawn(async move {
             while let Some(Ok(_delivery)) = deliveries.next().await {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
         });
+        tasks.close();
         Self {
             seen,
             connection,
-            task,
+            tasks,
         }
     }
 
@@ -139,7 +142,9 @@ impl DeadLetterWatch {
 
     async fn stop(self) {
         let _ = self.connection.close(200, "done".into()).await;
-        self.task.abort();
+        // lapin ends the consumer's stream when its connection closes.
+        let ended = tokio::time::timeout(Duration::from_secs(10), self.tasks.wait()).await;
+        assert!(ended.is_ok(), "the watcher stops with its connection");
     }
 }
 

@@ -28,6 +28,11 @@ struct Body<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<&'a str>,
     messages: Vec<Message<'a>>,
+    /// 0 to 1 here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stop_sequences: &'a [String],
     stream: bool,
 }
 
@@ -111,6 +116,8 @@ pub(crate) fn request(
                 content: &message.content,
             })
             .collect(),
+        temperature: request.sampling.temperature.map(|t| t.clamp(0.0, 1.0)),
+        stop_sequences: &request.sampling.stop,
         stream: true,
     };
     Ok(http
@@ -283,9 +290,25 @@ mod tests {
                 "stream": true,
             })
         }
+
+        fn add_sampling(body: &mut serde_json::Value) {
+            // `temperature` (0 to 1) and `stop_sequences` of the Messages API.
+            body["temperature"] = json!(0.5);
+            body["stop_sequences"] = json!(["END", "###"]);
+        }
     }
 
     conformance_tests!(Anthropic);
+
+    #[test]
+    fn a_temperature_above_anthropics_range_is_sent_as_its_highest() {
+        let mut request = conformance::request::<Anthropic>();
+        request.sampling.temperature = Some(1.5);
+        assert_eq!(
+            conformance::body_of::<Anthropic>(&request)["temperature"],
+            json!(1.0)
+        );
+    }
 
     #[tokio::test]
     async fn thinking_and_tool_deltas_and_unknown_events_are_skipped() {

@@ -9,8 +9,8 @@ use futures::StreamExt;
 
 use super::{Accounting, build_request, decode};
 use crate::{
-    ChatMessage, ChatRequest, LlmError, ProviderConfig, ProviderKind, SecretString, StreamEvent,
-    Usage,
+    ChatMessage, ChatRequest, LlmError, ProviderConfig, ProviderKind, Sampling, SecretString,
+    StreamEvent, Usage,
 };
 
 /// What an adapter's tests provide: a documented recording and builders for
@@ -38,6 +38,16 @@ pub(crate) trait Fixture {
     fn expected_headers(api_key: &str) -> Vec<(&'static str, String)>;
     /// The JSON body [`request`] is sent as.
     fn expected_body() -> serde_json::Value;
+    /// Adds [`SAMPLING`] in the provider's words to [`Self::expected_body`].
+    fn add_sampling(body: &mut serde_json::Value);
+}
+
+/// The sampling settings of the sampling scenario.
+pub(crate) fn sampling() -> Sampling {
+    Sampling {
+        temperature: Some(0.5),
+        stop: vec!["END".into(), "###".into()],
+    }
 }
 
 /// The request the scenarios use: a system prompt and three turns.
@@ -51,6 +61,7 @@ pub(crate) fn request<F: Fixture>() -> ChatRequest {
             ChatMessage::user("Say hello back."),
         ],
         max_tokens: 256,
+        sampling: Default::default(),
     }
 }
 
@@ -210,6 +221,25 @@ pub(crate) async fn malformed_data_is_a_protocol_error<F: Fixture>() {
     assert!(matches!(error, Some(LlmError::Protocol(_))), "{error:?}");
 }
 
+/// The JSON body `request` is sent as.
+pub(crate) fn body_of<F: Fixture>(request: &ChatRequest) -> serde_json::Value {
+    let provider = ProviderConfig {
+        kind: F::KIND,
+        base_url: "https://provider.test/api/".into(),
+        api_key: SecretString::from("sk-test-123"),
+    };
+    let built = build_request(&reqwest::Client::new(), &provider, request).unwrap();
+    serde_json::from_slice(built.body().and_then(|body| body.as_bytes()).unwrap()).unwrap()
+}
+
+pub(crate) fn sampling_is_sent_in_the_providers_words<F: Fixture>() {
+    let mut sampled = request::<F>();
+    sampled.sampling = sampling();
+    let mut expected = F::expected_body();
+    F::add_sampling(&mut expected);
+    assert_eq!(body_of::<F>(&sampled), expected);
+}
+
 pub(crate) fn request_has_the_documented_shape<F: Fixture>() {
     let provider = ProviderConfig {
         kind: F::KIND,
@@ -300,6 +330,11 @@ macro_rules! conformance_tests {
             #[test]
             fn request_has_the_documented_shape() {
                 suite::request_has_the_documented_shape::<$fixture>();
+            }
+
+            #[test]
+            fn sampling_is_sent_in_the_providers_words() {
+                suite::sampling_is_sent_in_the_providers_words::<$fixture>();
             }
         }
     };

@@ -24,7 +24,7 @@ struct Body<'a> {
     contents: Vec<Content<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     system_instruction: Option<SystemInstruction<'a>>,
-    generation_config: GenerationConfig,
+    generation_config: GenerationConfig<'a>,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,8 +45,12 @@ struct TextPart<'a> {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct GenerationConfig {
+struct GenerationConfig<'a> {
     max_output_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stop_sequences: &'a [String],
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +123,8 @@ pub(crate) fn request(
         }),
         generation_config: GenerationConfig {
             max_output_tokens: request.max_tokens,
+            temperature: request.sampling.temperature,
+            stop_sequences: &request.sampling.stop,
         },
     };
     let path = format!(
@@ -290,6 +296,12 @@ mod tests {
                 "systemInstruction": {"parts": [{"text": "You are a helpful assistant."}]},
                 "generationConfig": {"maxOutputTokens": 256},
             })
+        }
+
+        fn add_sampling(body: &mut serde_json::Value) {
+            // GenerationConfig's `temperature` and `stopSequences`.
+            body["generationConfig"]["temperature"] = json!(0.5);
+            body["generationConfig"]["stopSequences"] = json!(["END", "###"]);
         }
     }
 

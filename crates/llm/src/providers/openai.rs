@@ -22,6 +22,12 @@ struct Body<'a> {
     messages: Vec<Message<'a>>,
     /// `max_tokens` is deprecated and refused by the o-series models.
     max_completion_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    /// Up to 4 sequences (an array; a lone string is also accepted by
+    /// OpenAI).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    stop: &'a [String],
     stream: bool,
     stream_options: StreamOptions,
 }
@@ -90,6 +96,8 @@ pub(crate) fn request(
         model: &request.model,
         messages: system.into_iter().chain(turns).collect(),
         max_completion_tokens: request.max_tokens,
+        temperature: request.sampling.temperature,
+        stop: &request.sampling.stop,
         stream: true,
         stream_options: StreamOptions {
             include_usage: true,
@@ -252,6 +260,12 @@ mod tests {
                 "stream": true,
                 "stream_options": {"include_usage": true},
             })
+        }
+
+        fn add_sampling(body: &mut serde_json::Value) {
+            // `temperature` and `stop` (an array of up to 4) of the same page.
+            body["temperature"] = json!(0.5);
+            body["stop"] = json!(["END", "###"]);
         }
     }
 

@@ -147,6 +147,7 @@ pub fn request(kind: ProviderKind) -> ChatRequest {
             ChatMessage::user("What is a mock?"),
         ],
         max_tokens: 64,
+        sampling: Default::default(),
     }
 }
 
