@@ -55,6 +55,8 @@ pub enum Code {
     SubscriptionEnded,
     /// Stripe refused a request billing made for the user.
     StripeError,
+    /// A completion named a model no active provider serves.
+    ModelNotFound,
     Unavailable,
     Internal,
 }
@@ -93,6 +95,7 @@ impl Code {
             Self::NotCanceling => "not_canceling",
             Self::SubscriptionEnded => "subscription_ended",
             Self::StripeError => "stripe_error",
+            Self::ModelNotFound => "model_not_found",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -123,6 +126,7 @@ impl Code {
             "not_canceling" => Self::NotCanceling,
             "subscription_ended" => Self::SubscriptionEnded,
             "stripe_error" => Self::StripeError,
+            "model_not_found" => Self::ModelNotFound,
             "unavailable" => Self::Unavailable,
             _ => return None,
         })
@@ -145,7 +149,7 @@ impl Code {
             | Self::NoBillingAccount
             | Self::NotCanceling
             | Self::SubscriptionEnded => StatusCode::CONFLICT,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::ModelNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -197,6 +201,7 @@ impl Code {
             Self::NotCanceling => "The subscription is not set to cancel",
             Self::SubscriptionEnded => "The subscription has ended",
             Self::StripeError => "The payment provider refused the request",
+            Self::ModelNotFound => "No model of that name is offered",
             Self::Unavailable => "The service is unavailable; try again shortly",
             Self::Internal => "Internal error",
         }

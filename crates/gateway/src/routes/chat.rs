@@ -654,12 +654,12 @@ pub async fn send_message(
 /// The reply's events until `deadline`; past it, a `DeadlineExceeded` (504
 /// `upstream_timeout`) ends the stream. Chat goes on with the call and
 /// charges what the provider produced.
-fn until_deadline<S>(
+pub(crate) fn until_deadline<S, T>(
     stream: S,
     deadline: tokio::time::Instant,
-) -> impl futures::Stream<Item = Result<pb::SendMessageEvent, tonic::Status>>
+) -> impl futures::Stream<Item = Result<T, tonic::Status>>
 where
-    S: futures::Stream<Item = Result<pb::SendMessageEvent, tonic::Status>> + Unpin,
+    S: futures::Stream<Item = Result<T, tonic::Status>> + Unpin,
 {
     futures::stream::unfold(Some(stream), move |stream| async move {
         let mut stream = stream?;
