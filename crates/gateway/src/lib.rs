@@ -213,6 +213,7 @@ pub fn app(
                 .configure(routes::billing::routes)
                 .configure(routes::analytics::routes),
         )
+        .configure(routes::openai::routes)
         .configure(routes::webhooks::routes)
         .configure(test_routes)
         .route("/healthz", web::get().to(routes::ops::healthz))

@@ -26,6 +26,8 @@ pub struct Limits {
     pub verify_ip: RateLimiter,
     pub refresh_ip: RateLimiter,
     pub resend_user: RateLimiter,
+    /// Completions per API key (`/v1`), on top of the plan's send rate.
+    pub api_key: RateLimiter,
 }
 
 impl Limits {
@@ -45,6 +47,7 @@ impl Limits {
             verify_ip: l(20, minute),
             refresh_ip: l(120, minute),
             resend_user: l(5, hour),
+            api_key: l(120, minute),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod billing;
 pub mod chat;
+pub mod openai;
 pub mod ops;
 pub mod webhooks;
 

@@ -8,8 +8,6 @@
 //! once, hang-ups included), whichever provider serves the model. Errors
 //! come in OpenAI's shape, `{"error": {message, type, param, code}}`.
 
-use std::time::Duration;
-
 use actix_web::{
     HttpRequest, HttpResponse, ResponseError,
     http::{StatusCode, header},
@@ -404,7 +402,9 @@ pub async fn chat_completions(
                 None => {}
             }
         }
-        return Err(Problem::from_code("provider_error", "the reply ended without a result").into());
+        return Err(
+            Problem::from_code("provider_error", "the reply ended without a result").into(),
+        );
     }
 
     let include_usage = checked.include_usage;
@@ -486,7 +486,7 @@ pub async fn chat_completions(
 }
 
 /// Any other path or method under `/v1`, in OpenAI's shape.
-async fn unknown(req: HttpRequest) -> OpenAiError {
+async fn unknown(req: HttpRequest) -> HttpResponse {
     OpenAiError {
         status: StatusCode::NOT_FOUND,
         message: format!("Unknown request URL: {} {}", req.method(), req.path()),
@@ -495,6 +495,7 @@ async fn unknown(req: HttpRequest) -> OpenAiError {
         code: Some("unknown_url"),
         retry_after: None,
     }
+    .error_response()
 }
 
 /// Mounts `/v1`.
@@ -506,6 +507,3 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(unknown)),
     );
 }
-
-/// How long a key's requests are counted over (its per-key rate).
-pub const KEY_RATE_WINDOW: Duration = Duration::from_secs(60);

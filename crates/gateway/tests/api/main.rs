@@ -11,6 +11,7 @@ mod completions;
 mod cookies;
 mod helpers;
 mod metering;
+mod openai;
 mod ops;
 mod outage;
 mod sessions;
