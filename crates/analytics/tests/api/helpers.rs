@@ -68,11 +68,7 @@ pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
             .unwrap()
             .into_inner(),
         users_by_plan: c.users_by_plan(Empty {}).await.unwrap().into_inner(),
-        by_user: c
-            .token_usage_by_user(MonthRequest::default())
-            .await
-            .unwrap()
-            .into_inner(),
+        by_user: all_user_usage(&mut c, "").await,
         by_model: c
             .token_usage_by_model(MonthRequest::default())
             .await
@@ -90,8 +86,8 @@ pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
             .await
             .unwrap()
             .into_inner(),
-        overdue: c.overdue_invoices(Empty {}).await.unwrap().into_inner(),
-        lifetime_value: c.lifetime_value(Empty {}).await.unwrap().into_inner(),
+        overdue: all_overdue(&mut c).await,
+        lifetime_value: all_lifetime_value(&mut c).await,
         series: c
             .daily_series(RangeRequest {
                 from: (today - Duration::days(40)).to_string(),
@@ -100,6 +96,78 @@ pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
             .await
             .unwrap()
             .into_inner(),
+    }
+}
+
+/// The page size the helpers page through the paged lists with: small, so
+/// the answers cross pages.
+pub const TEST_PAGE: u32 = 2;
+
+/// Every page of TokenUsageByUser for `month` (empty: this month), joined.
+pub async fn all_user_usage(c: &mut AnalyticsClient<Channel>, month: &str) -> pb::UserUsageList {
+    let mut all = pb::UserUsageList::default();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .token_usage_by_user(MonthRequest {
+                month: month.to_owned(),
+                limit: TEST_PAGE,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.items.len() <= TEST_PAGE as usize);
+        all.month = page.month;
+        all.items.extend(page.items);
+        if page.next_cursor.is_empty() {
+            return all;
+        }
+        cursor = page.next_cursor;
+    }
+}
+
+/// Every page of OverdueInvoices, joined.
+pub async fn all_overdue(c: &mut AnalyticsClient<Channel>) -> pb::OverdueInvoiceList {
+    let mut all = pb::OverdueInvoiceList::default();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .overdue_invoices(pb::PageRequest {
+                limit: TEST_PAGE,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.items.len() <= TEST_PAGE as usize);
+        all.items.extend(page.items);
+        if page.next_cursor.is_empty() {
+            return all;
+        }
+        cursor = page.next_cursor;
+    }
+}
+
+/// Every page of LifetimeValue, joined.
+pub async fn all_lifetime_value(c: &mut AnalyticsClient<Channel>) -> pb::LifetimeValueList {
+    let mut all = pb::LifetimeValueList::default();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .lifetime_value(pb::PageRequest {
+                limit: TEST_PAGE,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.items.len() <= TEST_PAGE as usize);
+        all.items.extend(page.items);
+        if page.next_cursor.is_empty() {
+            return all;
+        }
+        cursor = page.next_cursor;
     }
 }
 

@@ -2,7 +2,7 @@
 //! on the owning services' tables after the same history.
 
 use aichat_proto::analytics::v1::{
-    DaysRequest, Empty, MonthRequest, RangeRequest, TopUsersRequest,
+    self as pb, DaysRequest, Empty, MonthRequest, RangeRequest, TopUsersRequest,
 };
 use chrono::Duration;
 
@@ -69,6 +69,7 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     let named = c
         .token_usage_by_user(MonthRequest {
             month: month.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -78,6 +79,7 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     let empty = c
         .token_usage_by_user(MonthRequest {
             month: "2001-01".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -166,7 +168,12 @@ async fn every_figure_answers_what_the_seed_query_answers() {
 
     // Overdue: the open invoice past due, not the one not yet due, not the
     // paid one.
-    let overdue = c.overdue_invoices(Empty {}).await.unwrap().into_inner();
+    let overdue = c
+        .overdue_invoices(pb::PageRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(overdue.next_cursor.is_empty());
     assert_eq!(overdue.items.len(), 1, "{overdue:?}");
     let o = &overdue.items[0];
     assert_eq!(o.id, s.overdue_invoice.to_string());
@@ -178,7 +185,33 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     // Lifetime value: succeeded payments of existing users; B's failed
     // one, C's refunded one and deleted D's are out; E's partly refunded
     // payment is still succeeded.
-    let ltv = c.lifetime_value(Empty {}).await.unwrap().into_inner();
+    let ltv = c
+        .lifetime_value(pb::PageRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ltv.next_cursor.is_empty());
+    // The same rows a page of one at a time, each page's cursor leading to
+    // the next.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .lifetime_value(pb::PageRequest {
+                limit: 1,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.items.len(), 1, "{page:?}");
+        paged.extend(page.items);
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(paged, ltv.items);
     let ltv: Vec<(String, String, i64, String)> = ltv
         .items
         .iter()
