@@ -352,6 +352,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    #[sql_name = "usersplancounts"]
+    users_plan_counts (plan_tier) {
+        #[sql_name = "plantier"]
+        #[max_length = 50]
+        plan_tier -> Varchar,
+        users -> Int8,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     backfill_cursors,
     chat_analytics,
