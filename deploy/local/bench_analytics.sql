@@ -29,10 +29,11 @@ FROM unnest(ARRAY['userEvents', 'chatAnalytics', 'tokenUsage', 'messages']) AS t
 
 TRUNCATE users, plans, subscriptions, payments, invoices, conversations, tokenUsage, messages,
   chatAnalytics, revenueAnalytics, userEvents, inbox, tokenUsageMonthly, tokenUsageUserMonthly,
-  paymentsLifetime, usersPlanCounts, signupsDaily, subscriptionsActive, chatDaily, conversationsDaily;
+  paymentsLifetime, usersPlanCounts, signupsDaily, subscriptionsActive, chatDaily, conversationsDaily,
+  conversationsUserMonthly;
 -- The queries' aggregates (tokenUsageUserMonthly, paymentsLifetime, usersPlanCounts, signupsDaily,
--- subscriptionsActive, chatDaily, conversationsDaily) are filled by their triggers as the rows below
--- are inserted, as the consumer's writes fill them.
+-- subscriptionsActive, chatDaily, conversationsDaily, conversationsUserMonthly) are filled by their
+-- triggers as the rows below are inserted, as the consumer's writes fill them.
 
 INSERT INTO plans (id, name, tier, monthlyPrice, yearlyPrice) VALUES
   (md5('plan-free')::uuid, 'Free', 'FREE', 0, NULL),

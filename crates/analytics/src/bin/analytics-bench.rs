@@ -52,6 +52,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Print TopUsers (days, top 10) as the service answers it, one JSON
+    /// line a user (to compare with the seed's query in psql).
+    TopUsers {
+        #[arg(long, default_value_t = 30)]
+        days: i32,
+    },
     /// Measure the consumer's ingest rate.
     Ingest {
         #[arg(long, default_value_t = 200_000)]
@@ -84,6 +90,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Queries { runs } => bench_queries(runs).await,
+        Command::TopUsers { days } => {
+            let pool = aichat_db::pool(&database_url(), &aichat_db::PoolSettings::default())?;
+            let mut conn = pool.get().await?;
+            for u in queries::top_users(&mut conn, days, 10).await? {
+                emit(&json!({
+                    "user_id": u.user_id,
+                    "conversation_count": u.conversation_count,
+                    "total_tokens": u.total_tokens,
+                }))?;
+            }
+            Ok(())
+        }
         Command::Ingest {
             events,
             batch,
@@ -157,10 +175,7 @@ async fn run_query(
         Some((name, _)) => (name, deep.get(name).cloned().flatten()),
         None => (name, None),
     };
-    let page = queries::PageRequest {
-        size: PAGE,
-        cursor,
-    };
+    let page = queries::PageRequest { size: PAGE, cursor };
     let bad = |_| anyhow::anyhow!("bad cursor");
     Ok(match name {
         "Signups" => queries::signups(conn, 30).await?.len(),

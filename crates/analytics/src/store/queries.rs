@@ -17,7 +17,9 @@ use bigdecimal::BigDecimal;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::{
     QueryResult, QueryableByName,
-    sql_types::{BigInt, Date, Integer, Nullable, Numeric, Text, Timestamp, Uuid as SqlUuid},
+    sql_types::{
+        Array, BigInt, Date, Integer, Nullable, Numeric, Text, Timestamp, Uuid as SqlUuid,
+    },
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -172,9 +174,8 @@ pub async fn token_usage_by_user(
     let after = match request.cursor.as_deref() {
         None => None,
         Some(cursor) => {
-            let parsed = cursor_parts(cursor, 2).and_then(|p| {
-                Some((p[0].parse::<i64>().ok()?, p[1].parse::<Uuid>().ok()?))
-            });
+            let parsed = cursor_parts(cursor, 2)
+                .and_then(|p| Some((p[0].parse::<i64>().ok()?, p[1].parse::<Uuid>().ok()?)));
             match parsed {
                 Some(key) => Some(key),
                 None => return Ok(Err(BadCursor)),
@@ -291,23 +292,137 @@ pub struct TopUser {
 }
 
 /// Users with the most tokens in the (live) conversations started in the
-/// last `days` days.
+/// last `days` days (then by user id), with their conversations.
+///
+/// Without grouping every conversation of the window: the threshold
+/// algorithm over `conversationsUserMonthly` (per UTC month of createdAt,
+/// each user's live conversations and tokens, read in descending tokens).
+/// A user's tokens in the window are at most the sum of their months'
+/// (tokens are never negative), and a user not yet read in any month's list
+/// has at most the last value read of each: once `limit` users' exact
+/// figures (read from their own conversations) beat that sum, no other
+/// user can rank before them. All in one REPEATABLE READ snapshot, so the
+/// months and the conversations agree.
 pub async fn top_users(
     conn: &mut AsyncPgConnection,
     days: i32,
     limit: i64,
 ) -> QueryResult<Vec<TopUser>> {
-    diesel::sql_query(
-        "SELECT userId AS user_id, COUNT(*) AS conversation_count, \
-           SUM(tokenCount) AS total_tokens \
-         FROM conversations \
-         WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => $1) \
-         GROUP BY userId ORDER BY total_tokens DESC, userId LIMIT $2",
+    diesel::sql_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .execute(conn)
+        .await?;
+    let answer = top_users_in_snapshot(conn, days, limit).await;
+    let end = if answer.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = diesel::sql_query(end).execute(conn).await;
+    let answer = answer?;
+    ended?;
+    Ok(answer)
+}
+
+/// How many users the first round of [`top_users`] reads of each month's
+/// list, per user asked for; each next round reads twice as many.
+const TOP_USERS_FIRST_ROUND: i64 = 4;
+
+async fn top_users_in_snapshot(
+    conn: &mut AsyncPgConnection,
+    days: i32,
+    limit: i64,
+) -> QueryResult<Vec<TopUser>> {
+    #[derive(QueryableByName)]
+    struct Window {
+        #[diesel(sql_type = Timestamp)]
+        start: NaiveDateTime,
+        #[diesel(sql_type = Array<Date>)]
+        months: Vec<NaiveDate>,
+    }
+    #[derive(QueryableByName)]
+    struct Ranked {
+        #[diesel(sql_type = SqlUuid)]
+        user_id: Uuid,
+        #[diesel(sql_type = BigInt)]
+        tokens: i64,
+    }
+    // The window's start, and the months from its own to the last there is
+    // (a conversation dated ahead is in the window, as in the seed's).
+    let window: Window = diesel::sql_query(
+        "WITH w AS (SELECT LOCALTIMESTAMP - make_interval(days => $1) AS start) \
+         SELECT w.start, ARRAY(SELECT m::date FROM generate_series( \
+             date_trunc('month', w.start), \
+             GREATEST(date_trunc('month', w.start), \
+               (SELECT max(month) FROM conversationsUserMonthly)), interval '1 month') AS m) \
+           AS months \
+         FROM w",
     )
     .bind::<Integer, _>(days)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await
+    .get_result(conn)
+    .await?;
+    let limit_rows = usize::try_from(limit).unwrap_or(0);
+    // Per month: the key of the last row read (None: none yet), and whether
+    // the list is read to its end.
+    let mut lists: Vec<(NaiveDate, Option<(i64, Uuid)>, bool)> =
+        window.months.iter().map(|m| (*m, None, false)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut best: Vec<TopUser> = Vec::new();
+    let mut round = (TOP_USERS_FIRST_ROUND * limit).max(1);
+    loop {
+        let mut fresh = Vec::new();
+        for (month, last, done) in lists.iter_mut().filter(|l| !l.2) {
+            let rows: Vec<Ranked> = diesel::sql_query(
+                "SELECT userId AS user_id, tokens FROM conversationsUserMonthly \
+                 WHERE month = $1 AND conversations > 0 \
+                   AND ($2::bigint IS NULL OR (tokens <= $2 AND (tokens < $2 OR userId > $3))) \
+                 ORDER BY tokens DESC, userId LIMIT $4",
+            )
+            .bind::<Date, _>(*month)
+            .bind::<Nullable<BigInt>, _>(last.map(|l| l.0))
+            .bind::<Nullable<SqlUuid>, _>(last.map(|l| l.1))
+            .bind::<BigInt, _>(round)
+            .load(conn)
+            .await?;
+            *done = i64::try_from(rows.len()).unwrap_or(0) < round;
+            if let Some(r) = rows.last() {
+                *last = Some((r.tokens, r.user_id));
+            }
+            fresh.extend(
+                rows.into_iter()
+                    .map(|r| r.user_id)
+                    .filter(|u| seen.insert(*u)),
+            );
+        }
+        if !fresh.is_empty() {
+            let exact: Vec<TopUser> = diesel::sql_query(
+                "SELECT userId AS user_id, COUNT(*) AS conversation_count, \
+                   SUM(tokenCount) AS total_tokens \
+                 FROM conversations \
+                 WHERE userId = ANY($1) AND deletedAt IS NULL AND createdAt >= $2 \
+                 GROUP BY userId",
+            )
+            .bind::<Array<SqlUuid>, _>(&fresh)
+            .bind::<Timestamp, _>(window.start)
+            .load(conn)
+            .await?;
+            best.extend(exact);
+            best.sort_by(|a, b| {
+                b.total_tokens
+                    .cmp(&a.total_tokens)
+                    .then(a.user_id.cmp(&b.user_id))
+            });
+            best.truncate(limit_rows);
+        }
+        // The most an unread user can have: the last value read of each
+        // list (0 once a list is read to its end).
+        let threshold: i64 = lists
+            .iter()
+            .map(|(_, last, done)| if *done { 0 } else { last.map_or(0, |l| l.0) })
+            .sum();
+        let all_read = lists.iter().all(|l| l.2);
+        let settled =
+            best.len() == limit_rows && best.last().is_some_and(|b| b.total_tokens > threshold);
+        if all_read || settled || limit_rows == 0 {
+            return Ok(best);
+        }
+        round = round.saturating_mul(2);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]

@@ -83,6 +83,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    #[sql_name = "conversationsusermonthly"]
+    conversations_user_monthly (month, user_id) {
+        month -> Date,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        conversations -> Int8,
+        tokens -> Int8,
+    }
+}
+
+diesel::table! {
     invoices (invoice_id) {
         #[sql_name = "invoiceid"]
         invoice_id -> Uuid,
@@ -368,6 +379,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_daily,
     conversations,
     conversations_daily,
+    conversations_user_monthly,
     invoices,
     messages,
     payments,

@@ -747,10 +747,13 @@ pub async fn token_usage_by_model(state: Data, req: HttpRequest, _admin: Admin) 
     let list = state
         .analytics
         .clone()
-        .token_usage_by_model(grpc(&req, pb::MonthRequest {
+        .token_usage_by_model(grpc(
+            &req,
+            pb::MonthRequest {
                 month,
                 ..Default::default()
-            }))
+            },
+        ))
         .await?
         .into_inner();
     let body = ModelUsageList {

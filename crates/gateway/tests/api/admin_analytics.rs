@@ -77,7 +77,10 @@ async fn an_admins_bad_query_is_refused_with_the_fields_before_analytics_is_call
         ("/top-users?limit=101", &["limit"]),
         ("/top-users?days=0&limit=0", &["days", "limit"]),
         ("/token-usage/users?month=2026-13", &["month"]),
-        ("/token-usage/users?month=2026-13&limit=0", &["limit", "month"]),
+        (
+            "/token-usage/users?month=2026-13&limit=0",
+            &["limit", "month"],
+        ),
         ("/overdue-invoices?limit=101", &["limit"]),
         ("/lifetime-value?limit=ten&cursor=abc", &["limit"]),
         ("/token-usage/models?month=2026-1", &["month"]),
