@@ -319,6 +319,10 @@ pub async fn top_users(
     Ok(answer)
 }
 
+/// A month's list in [`top_users`]: the month, the key of the last row
+/// read (`None`: none yet), and whether the list is read to its end.
+type MonthList = (NaiveDate, Option<(i64, Uuid)>, bool);
+
 /// How many users the first round of [`top_users`] reads of each month's
 /// list, per user asked for; each next round reads twice as many.
 const TOP_USERS_FIRST_ROUND: i64 = 4;
@@ -357,10 +361,7 @@ async fn top_users_in_snapshot(
     .get_result(conn)
     .await?;
     let limit_rows = usize::try_from(limit).unwrap_or(0);
-    // Per month: the key of the last row read (None: none yet), and whether
-    // the list is read to its end.
-    let mut lists: Vec<(NaiveDate, Option<(i64, Uuid)>, bool)> =
-        window.months.iter().map(|m| (*m, None, false)).collect();
+    let mut lists: Vec<MonthList> = window.months.iter().map(|m| (*m, None, false)).collect();
     let mut seen = std::collections::HashSet::new();
     let mut best: Vec<TopUser> = Vec::new();
     let mut round = (TOP_USERS_FIRST_ROUND * limit).max(1);
