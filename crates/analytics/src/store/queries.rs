@@ -308,15 +308,13 @@ pub async fn top_users(
     days: i32,
     limit: i64,
 ) -> QueryResult<Vec<TopUser>> {
-    diesel::sql_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(conn)
-        .await?;
-    let answer = top_users_in_snapshot(conn, days, limit).await;
-    let end = if answer.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = diesel::sql_query(end).execute(conn).await;
-    let answer = answer?;
-    ended?;
-    Ok(answer)
+    // diesel-async's transaction: a call cancelled mid-way leaves the
+    // connection marked, and the pool does not hand it out in a transaction.
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(async |conn| top_users_in_snapshot(conn, days, limit).await)
+        .await
 }
 
 /// A month's list in [`top_users`]: the month, the key of the last row
