@@ -182,20 +182,30 @@ pub async fn token_usage_by_user(
             }
         }
     };
-    let rows: Vec<UserUsage> = diesel::sql_query(
-        "SELECT userId AS user_id, totalTokens AS total_tokens, costUsd::text AS total_cost \
-         FROM tokenUsageUserMonthly \
-         WHERE billingMonth = $1 AND usageCount > 0 \
-           AND ($2::bigint IS NULL OR (totalTokens <= $2 \
-             AND (totalTokens < $2 OR userId > $3))) \
-         ORDER BY totalTokens DESC, userId LIMIT $4",
-    )
-    .bind::<Date, _>(month)
-    .bind::<Nullable<BigInt>, _>(after.map(|a| a.0))
-    .bind::<Nullable<SqlUuid>, _>(after.map(|a| a.1))
-    .bind::<BigInt, _>(request.size + 1)
-    .load(conn)
-    .await?;
+    const SELECT: &str = "SELECT userId AS user_id, totalTokens AS total_tokens, \
+         costUsd::text AS total_cost FROM tokenUsageUserMonthly \
+         WHERE billingMonth = $1 AND usageCount > 0";
+    // After a key: the rest of its tokens' tie, then the fewer tokens; two
+    // index ranges (one range with an OR would read the whole tie).
+    let sql = if after.is_some() {
+        format!(
+            "({SELECT} AND totalTokens = $2 AND userId > $3 ORDER BY userId LIMIT $4) \
+             UNION ALL \
+             ({SELECT} AND totalTokens < $2 ORDER BY totalTokens DESC, userId LIMIT $4) \
+             ORDER BY total_tokens DESC, user_id LIMIT $4"
+        )
+    } else {
+        format!(
+            "{SELECT} AND $2::bigint IS NULL AND $3::uuid IS NULL ORDER BY totalTokens DESC, userId LIMIT $4"
+        )
+    };
+    let rows: Vec<UserUsage> = diesel::sql_query(sql)
+        .bind::<Date, _>(month)
+        .bind::<Nullable<BigInt>, _>(after.map(|a| a.0))
+        .bind::<Nullable<SqlUuid>, _>(after.map(|a| a.1))
+        .bind::<BigInt, _>(request.size + 1)
+        .load(conn)
+        .await?;
     Ok(Ok(page(rows, request.size, |r| {
         vec![r.total_tokens.to_string(), r.user_id.to_string()]
     })))
@@ -559,21 +569,34 @@ pub async fn lifetime_value(
             }
         }
     };
-    let rows: Vec<LifetimeValue> = diesel::sql_query(
-        "SELECT l.userId AS user_id, l.amount::text AS amount, l.paymentCount AS payment_count, \
-           l.total::text AS total_spent, u.createdAt AS signup_date \
+    const SELECT: &str = "SELECT l.userId AS user_id, l.amount::text AS amount, \
+         l.paymentCount AS payment_count, l.total::text AS total_spent, \
+         u.createdAt AS signup_date, l.total AS sort_total, l.amount AS sort_amount \
          FROM paymentsLifetime l JOIN users u ON u.userId = l.userId \
-         WHERE l.paymentCount > 0 AND u.deletedAt IS NULL AND u.createdAt IS NOT NULL \
-           AND ($1::numeric IS NULL OR (l.total <= $1 \
-             AND (l.total < $1 OR (l.userId, l.amount) > ($2, $3)))) \
-         ORDER BY l.total DESC, l.userId, l.amount LIMIT $4",
-    )
-    .bind::<Nullable<Numeric>, _>(after.as_ref().map(|a| &a.0))
-    .bind::<Nullable<SqlUuid>, _>(after.as_ref().map(|a| a.1))
-    .bind::<Nullable<Numeric>, _>(after.as_ref().map(|a| &a.2))
-    .bind::<BigInt, _>(request.size + 1)
-    .load(conn)
-    .await?;
+         WHERE l.paymentCount > 0 AND u.deletedAt IS NULL AND u.createdAt IS NOT NULL";
+    // After a key: the rest of its total's tie (thousands of users pay the
+    // same), then the smaller totals; two index ranges.
+    let sql = if after.is_some() {
+        format!(
+            "({SELECT} AND l.total = $1 AND (l.userId, l.amount) > ($2, $3) \
+               ORDER BY l.userId, l.amount LIMIT $4) \
+             UNION ALL \
+             ({SELECT} AND l.total < $1 ORDER BY l.total DESC, l.userId, l.amount LIMIT $4) \
+             ORDER BY sort_total DESC, user_id, sort_amount LIMIT $4"
+        )
+    } else {
+        format!(
+            "{SELECT} AND $1::numeric IS NULL AND $2::uuid IS NULL AND $3::numeric IS NULL \
+             ORDER BY l.total DESC, l.userId, l.amount LIMIT $4"
+        )
+    };
+    let rows: Vec<LifetimeValue> = diesel::sql_query(sql)
+        .bind::<Nullable<Numeric>, _>(after.as_ref().map(|a| &a.0))
+        .bind::<Nullable<SqlUuid>, _>(after.as_ref().map(|a| a.1))
+        .bind::<Nullable<Numeric>, _>(after.as_ref().map(|a| &a.2))
+        .bind::<BigInt, _>(request.size + 1)
+        .load(conn)
+        .await?;
     Ok(Ok(page(rows, request.size, |r| {
         vec![
             r.total_spent.clone(),
