@@ -376,18 +376,29 @@ async fn top_users_in_snapshot(
     loop {
         let mut fresh = Vec::new();
         for (month, last, done) in lists.iter_mut().filter(|l| !l.2) {
-            let rows: Vec<Ranked> = diesel::sql_query(
-                "SELECT userId AS user_id, tokens FROM conversationsUserMonthly \
-                 WHERE month = $1 AND conversations > 0 \
-                   AND ($2::bigint IS NULL OR (tokens <= $2 AND (tokens < $2 OR userId > $3))) \
-                 ORDER BY tokens DESC, userId LIMIT $4",
-            )
-            .bind::<Date, _>(*month)
-            .bind::<Nullable<BigInt>, _>(last.map(|l| l.0))
-            .bind::<Nullable<SqlUuid>, _>(last.map(|l| l.1))
-            .bind::<BigInt, _>(round)
-            .load(conn)
-            .await?;
+            const LIST: &str = "SELECT userId AS user_id, tokens FROM conversationsUserMonthly \
+                 WHERE month = $1 AND conversations > 0";
+            // After a key: the rest of its tie, then fewer tokens (two
+            // index ranges, as the paged lists read).
+            let sql = if last.is_some() {
+                format!(
+                    "({LIST} AND tokens = $2 AND userId > $3 ORDER BY userId LIMIT $4) \
+                     UNION ALL ({LIST} AND tokens < $2 ORDER BY tokens DESC, userId LIMIT $4) \
+                     ORDER BY tokens DESC, user_id LIMIT $4"
+                )
+            } else {
+                format!(
+                    "{LIST} AND $2::bigint IS NULL AND $3::uuid IS NULL \
+                     ORDER BY tokens DESC, userId LIMIT $4"
+                )
+            };
+            let rows: Vec<Ranked> = diesel::sql_query(sql)
+                .bind::<Date, _>(*month)
+                .bind::<Nullable<BigInt>, _>(last.map(|l| l.0))
+                .bind::<Nullable<SqlUuid>, _>(last.map(|l| l.1))
+                .bind::<BigInt, _>(round)
+                .load(conn)
+                .await?;
             *done = i64::try_from(rows.len()).unwrap_or(0) < round;
             if let Some(r) = rows.last() {
                 *last = Some((r.tokens, r.user_id));
