@@ -56,21 +56,28 @@ import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
 print(" ".join(r["query"] for r in sorted(rows, key=lambda r: -r["p99_ms"])[:2]))' <<<"$query_results")
 month=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m-01)
+# The SQL each query runs (store::queries); the paged lists' first page of 100 (a deep page runs
+# the same with the cursor's key); TopUsers' first round (the candidates of the window's two months
+# and their exact figures; store::queries::top_users reads more rounds until the top 10 are settled).
+# TopUsers' window (30 days) starts in month top1; top2 is the next.
+top1=$(date -u -d "$(date -u -d '30 days ago' +%Y-%m-01)" +%Y-%m-%d)
+top2=$(date -u -d "$top1 +1 month" +%Y-%m-%d)
 declare -A SQL=(
-  [Signups]="SELECT d::date AS date, COALESCE(c.n, 0) AS new_users FROM generate_series((CURRENT_DATE - 29)::timestamp, CURRENT_DATE::timestamp, interval '1 day') AS d LEFT JOIN (SELECT createdAt::date AS day, count(*) AS n FROM users WHERE deletedAt IS NULL AND createdAt >= (CURRENT_DATE - 29)::timestamp GROUP BY 1) c ON c.day = d::date ORDER BY d DESC"
-  [UsersByPlan]="SELECT planTier AS plan_tier, count(*) AS count FROM users WHERE deletedAt IS NULL AND isActive AND createdAt IS NOT NULL GROUP BY planTier ORDER BY planTier"
-  [TokenUsageByUser]="SELECT userId AS user_id, SUM(totalTokens) AS total_tokens, SUM(costUsd)::text AS total_cost FROM tokenUsage WHERE billingMonth = '$month' GROUP BY userId ORDER BY total_tokens DESC, userId"
-  [TokenUsageByModel]="SELECT model, COUNT(*) AS usage_count, SUM(totalTokens) AS total_tokens, AVG(totalTokens)::text AS avg_tokens, SUM(costUsd)::text AS total_cost FROM tokenUsage WHERE billingMonth = '$month' GROUP BY model ORDER BY total_tokens DESC, model"
-  [Subscriptions]="SELECT COALESCE(p.name, f.name) AS plan, COUNT(*) AS subscription_count, COUNT(DISTINCT s.userId) AS user_count FROM subscriptions s LEFT JOIN plans p ON p.id = s.planId LEFT JOIN plans f ON s.planId IS NULL AND f.tier = s.planTier WHERE s.status = 'active' AND COALESCE(p.name, f.name) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users du WHERE du.userId = s.userId AND du.deletedAt IS NOT NULL) GROUP BY 1 ORDER BY 1"
-  [DailySeries]="SELECT d::date AS date, COALESCE(su.n, 0) AS signups, COALESCE(c.messages, 0)::bigint AS messages, COALESCE(c.tokens, 0)::bigint AS tokens, COALESCE(c.cost, 0)::numeric(20, 6)::text AS cost, COALESCE(r.revenue, 0)::numeric(14, 2)::text AS revenue, COALESCE(r.mrr, 0)::numeric(14, 2)::text AS mrr FROM generate_series((CURRENT_DATE - 29)::timestamp, CURRENT_DATE::timestamp, interval '1 day') AS d LEFT JOIN (SELECT day, SUM(messages) AS messages, SUM(totalTokens) AS tokens, SUM(costUsd) AS cost FROM chatAnalytics WHERE day BETWEEN CURRENT_DATE - 29 AND CURRENT_DATE GROUP BY day) c ON c.day = d::date LEFT JOIN (SELECT createdAt::date AS day, count(*) AS n FROM users WHERE deletedAt IS NULL AND createdAt >= (CURRENT_DATE - 29)::timestamp AND createdAt < CURRENT_DATE + interval '1 day' GROUP BY 1) su ON su.day = d::date LEFT JOIN revenueAnalytics r ON r.day = d::date ORDER BY d"
-  [TopUsers]="SELECT userId AS user_id, COUNT(*) AS conversation_count, SUM(tokenCount) AS total_tokens FROM conversations WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => 30) GROUP BY userId ORDER BY total_tokens DESC, userId LIMIT 10"
-  [ConversationLength]="SELECT AVG(messageCount)::text AS avg_messages, AVG(tokenCount)::text AS avg_tokens FROM conversations WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => 30)"
-  [OverdueInvoices]="SELECT invoiceId AS id, invoiceNumber AS invoice_number, userId AS user_id, total::text AS total, dueDate AS due_date FROM invoices WHERE status = 'open' AND dueDate < CURRENT_DATE ORDER BY dueDate, invoiceNumber"
-  [LifetimeValue]="SELECT p.userId AS user_id, p.amount::text AS amount, p.n AS payment_count, p.total::text AS total_spent, u.createdAt AS signup_date FROM (SELECT userId, amount, COUNT(*) AS n, SUM(amount) AS total FROM payments WHERE status = 'succeeded' GROUP BY userId, amount) p JOIN users u ON u.userId = p.userId WHERE u.deletedAt IS NULL AND u.createdAt IS NOT NULL ORDER BY p.total DESC, p.userId, p.amount"
+  [Signups]="SELECT d::date AS date, COALESCE(c.users, 0) AS new_users FROM generate_series((CURRENT_DATE - 29)::timestamp, CURRENT_DATE::timestamp, interval '1 day') AS d LEFT JOIN signupsDaily c ON c.day = d::date ORDER BY d DESC"
+  [UsersByPlan]="SELECT planTier AS plan_tier, users AS count FROM usersPlanCounts WHERE users > 0 ORDER BY planTier"
+  [TokenUsageByUser]="SELECT userId AS user_id, totalTokens AS total_tokens, costUsd::text AS total_cost FROM tokenUsageUserMonthly WHERE billingMonth = '$month' AND usageCount > 0 ORDER BY totalTokens DESC, userId LIMIT 101"
+  [TokenUsageByModel]="SELECT model, usageCount AS usage_count, totalTokens AS total_tokens, (totalTokens::numeric / usageCount::numeric)::text AS avg_tokens, costUsd::text AS total_cost FROM tokenUsageMonthly WHERE billingMonth = '$month' AND usageCount > 0 ORDER BY total_tokens DESC, model"
+  [Subscriptions]="SELECT plan, SUM(n * matches)::bigint AS subscription_count, SUM(n)::bigint AS user_count FROM (SELECT COALESCE(p.name, f.name) AS plan, a.planId, a.planTier, a.n, count(*) AS matches FROM (SELECT planId, planTier, SUM(subscriptions) AS n FROM subscriptionsActive WHERE subscriptions > 0 GROUP BY 1, 2) a LEFT JOIN plans p ON p.id = a.planId LEFT JOIN plans f ON a.planId = '00000000-0000-0000-0000-000000000000' AND f.tier = a.planTier WHERE COALESCE(p.name, f.name) IS NOT NULL GROUP BY 1, 2, 3, 4) g GROUP BY plan ORDER BY plan"
+  [Mrr]="SELECT COALESCE(round(SUM(a.subscriptions * CASE WHEN a.billingInterval = 'year' AND COALESCE(p.yearlyPrice, f.yearlyPrice) IS NOT NULL THEN COALESCE(p.yearlyPrice, f.yearlyPrice) / 12 ELSE COALESCE(p.monthlyPrice, f.monthlyPrice) END), 2), 0.00)::numeric(14, 2) FROM subscriptionsActive a LEFT JOIN plans p ON p.id = a.planId LEFT JOIN plans f ON a.planId = '00000000-0000-0000-0000-000000000000' AND f.tier = a.planTier WHERE a.subscriptions > 0 AND a.periodStartDay <= CURRENT_DATE AND a.periodEndDay > CURRENT_DATE"
+  [DailySeries]="SELECT d::date AS date, COALESCE(su.n, 0) AS signups, COALESCE(c.messages, 0)::bigint AS messages, COALESCE(c.tokens, 0)::bigint AS tokens, COALESCE(c.cost, 0)::numeric(20, 6)::text AS cost, COALESCE(r.revenue, 0)::numeric(14, 2)::text AS revenue, COALESCE(r.mrr, 0)::numeric(14, 2)::text AS mrr FROM generate_series((CURRENT_DATE - 29)::timestamp, CURRENT_DATE::timestamp, interval '1 day') AS d LEFT JOIN (SELECT day, messages, totalTokens AS tokens, costUsd AS cost FROM chatDaily) c ON c.day = d::date LEFT JOIN (SELECT day, users AS n FROM signupsDaily) su ON su.day = d::date LEFT JOIN revenueAnalytics r ON r.day = d::date ORDER BY d"
+  [TopUsers]="WITH cand AS ((SELECT userId FROM conversationsUserMonthly WHERE month = '$top1' AND conversations > 0 ORDER BY tokens DESC, userId LIMIT 40) UNION (SELECT userId FROM conversationsUserMonthly WHERE month = '$top2' AND conversations > 0 ORDER BY tokens DESC, userId LIMIT 40)) SELECT userId AS user_id, COUNT(*) AS conversation_count, SUM(tokenCount) AS total_tokens FROM conversations WHERE userId IN (SELECT userId FROM cand) AND deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => 30) GROUP BY userId"
+  [ConversationLength]="WITH w AS (SELECT LOCALTIMESTAMP - make_interval(days => 30) AS start), parts AS (SELECT d.conversations AS n, d.messages AS m, d.tokens AS t FROM conversationsDaily d, w WHERE d.day > w.start::date UNION ALL SELECT count(*), SUM(messageCount), SUM(tokenCount) FROM conversations, w WHERE deletedAt IS NULL AND createdAt >= w.start AND createdAt < w.start::date + 1) SELECT CASE WHEN SUM(n) > 0 THEN (SUM(m)::numeric / SUM(n)::numeric)::text END AS avg_messages, CASE WHEN SUM(n) > 0 THEN (SUM(t)::numeric / SUM(n)::numeric)::text END AS avg_tokens FROM parts"
+  [OverdueInvoices]="SELECT invoiceId AS id, invoiceNumber AS invoice_number, userId AS user_id, total::text AS total, dueDate AS due_date FROM invoices WHERE status = 'open' AND dueDate < CURRENT_DATE ORDER BY dueDate, invoiceNumber, invoiceId LIMIT 101"
+  [LifetimeValue]="SELECT l.userId AS user_id, l.amount::text AS amount, l.paymentCount AS payment_count, l.total::text AS total_spent, u.createdAt AS signup_date FROM paymentsLifetime l JOIN users u ON u.userId = l.userId WHERE l.paymentCount > 0 AND u.deletedAt IS NULL AND u.createdAt IS NOT NULL ORDER BY l.total DESC, l.userId, l.amount LIMIT 101"
 )
 plans=""
 for q in $slowest; do
-  sql=${SQL[$q]:-}
+  sql=${SQL[${q%@*}]:-}
   if [ -z "$sql" ]; then
     plans+=$'\n'"**$q**: (no EXPLAIN recorded: see crates/analytics/src/store/queries.rs)"$'\n'
     continue
@@ -120,6 +127,8 @@ Data (deploy/local/bench_analytics.sql): $n_users users, $n_usage tokenUsage fac
 $n_chat chatAnalytics rows, $n_conv conversations, $n_pay payments, $n_inv invoices; database $size.
 Queries through \`store::queries\` (what the gRPC service calls), $BENCH_RUNS runs each after one warm-up;
 TokenUsageByUser/ByModel for last month, Signups/TopUsers/ConversationLength over 30 days, DailySeries over 30 days.
+The paged lists (TokenUsageByUser, OverdueInvoices, LifetimeValue): their first page of 100 rows (the largest
+\`?limit=\`), and \`@deep\` the page of 100 after the first 100,000 rows (or the list's last page when shorter).
 
 $query_table
 

@@ -28,7 +28,12 @@ SELECT create_monthly_partitions(t, (date_trunc('month', CURRENT_DATE) - INTERVA
 FROM unnest(ARRAY['userEvents', 'chatAnalytics', 'tokenUsage', 'messages']) AS t;
 
 TRUNCATE users, plans, subscriptions, payments, invoices, conversations, tokenUsage, messages,
-  chatAnalytics, revenueAnalytics, userEvents, inbox, tokenUsageMonthly;
+  chatAnalytics, revenueAnalytics, userEvents, inbox, tokenUsageMonthly, tokenUsageUserMonthly,
+  paymentsLifetime, usersPlanCounts, signupsDaily, subscriptionsActive, chatDaily, conversationsDaily,
+  conversationsUserMonthly;
+-- The queries' aggregates (tokenUsageUserMonthly, paymentsLifetime, usersPlanCounts, signupsDaily,
+-- subscriptionsActive, chatDaily, conversationsDaily, conversationsUserMonthly) are filled by their
+-- triggers as the rows below are inserted, as the consumer's writes fill them.
 
 INSERT INTO plans (id, name, tier, monthlyPrice, yearlyPrice) VALUES
   (md5('plan-free')::uuid, 'Free', 'FREE', 0, NULL),

@@ -71,6 +71,24 @@ pub fn limit(limit: u32) -> Result<i64, Status> {
     }
 }
 
+/// A page request: `limit` 0 (the default, 20) or 1..=1000, `cursor`
+/// empty (the first page) or a previous page's `next_cursor`.
+pub fn page(limit: u32, cursor: &str) -> Result<queries::PageRequest, Status> {
+    let size = match i64::from(limit) {
+        0 => queries::DEFAULT_PAGE_SIZE,
+        n @ 1..=queries::MAX_PAGE_SIZE => n,
+        _ => return Err(invalid("limit", "must be between 1 and 1000")),
+    };
+    Ok(queries::PageRequest {
+        size,
+        cursor: Some(cursor.to_owned()).filter(|c| !c.is_empty()),
+    })
+}
+
+fn bad_cursor(_: queries::BadCursor) -> Status {
+    invalid("cursor", "is not a cursor of this list")
+}
+
 /// `month`, `YYYY-MM` (empty: this UTC month), as its first day.
 pub fn month(month: &str) -> Result<NaiveDate, Status> {
     if month.is_empty() {
@@ -144,13 +162,18 @@ impl Analytics for AnalyticsService {
         &self,
         request: Request<pb::MonthRequest>,
     ) -> Answer<pb::UserUsageList> {
-        let month = month(&request.into_inner().month)?;
-        let rows = queries::token_usage_by_user(&mut *self.conn().await?, month)
+        let request = request.into_inner();
+        let month = month(&request.month)?;
+        let page = page(request.limit, &request.cursor)?;
+        let rows = queries::token_usage_by_user(&mut *self.conn().await?, month, &page)
             .await
-            .map_err(query_failed)?;
+            .map_err(query_failed)?
+            .map_err(bad_cursor)?;
         Ok(Response::new(pb::UserUsageList {
             month: month.format("%Y-%m").to_string(),
+            next_cursor: rows.next.unwrap_or_default(),
             items: rows
+                .items
                 .into_iter()
                 .map(|r| pb::UserUsage {
                     user_id: r.user_id.to_string(),
@@ -242,12 +265,20 @@ impl Analytics for AnalyticsService {
         }))
     }
 
-    async fn overdue_invoices(&self, _: Request<pb::Empty>) -> Answer<pb::OverdueInvoiceList> {
-        let rows = queries::overdue_invoices(&mut *self.conn().await?)
+    async fn overdue_invoices(
+        &self,
+        request: Request<pb::PageRequest>,
+    ) -> Answer<pb::OverdueInvoiceList> {
+        let request = request.into_inner();
+        let page = page(request.limit, &request.cursor)?;
+        let rows = queries::overdue_invoices(&mut *self.conn().await?, &page)
             .await
-            .map_err(query_failed)?;
+            .map_err(query_failed)?
+            .map_err(bad_cursor)?;
         Ok(Response::new(pb::OverdueInvoiceList {
+            next_cursor: rows.next.unwrap_or_default(),
             items: rows
+                .items
                 .into_iter()
                 .map(|r| pb::OverdueInvoice {
                     id: r.id.to_string(),
@@ -260,12 +291,20 @@ impl Analytics for AnalyticsService {
         }))
     }
 
-    async fn lifetime_value(&self, _: Request<pb::Empty>) -> Answer<pb::LifetimeValueList> {
-        let rows = queries::lifetime_value(&mut *self.conn().await?)
+    async fn lifetime_value(
+        &self,
+        request: Request<pb::PageRequest>,
+    ) -> Answer<pb::LifetimeValueList> {
+        let request = request.into_inner();
+        let page = page(request.limit, &request.cursor)?;
+        let rows = queries::lifetime_value(&mut *self.conn().await?, &page)
             .await
-            .map_err(query_failed)?;
+            .map_err(query_failed)?
+            .map_err(bad_cursor)?;
         Ok(Response::new(pb::LifetimeValueList {
+            next_cursor: rows.next.unwrap_or_default(),
             items: rows
+                .items
                 .into_iter()
                 .map(|r| pb::LifetimeValue {
                     user_id: r.user_id.to_string(),

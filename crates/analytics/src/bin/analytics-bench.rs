@@ -5,7 +5,12 @@
 //! - `migrate`: migrates `DATABASE_URL` (before the generator runs).
 //! - `queries --runs 20`: each admin query of `store::queries` (the
 //!   functions the gRPC service calls) `runs` times after a warm-up; p50,
-//!   p99 and the rows answered.
+//!   p99 and the rows answered. The paged lists (TokenUsageByUser,
+//!   OverdueInvoices, LifetimeValue) are timed for their first page of 100
+//!   (the largest `?limit=`) and, `…@deep`, for the page of 100 after the
+//!   first 100,000 rows (or the list's last full page when shorter: the
+//!   cursor found by paging through it 1000 rows at a time, as the CSV
+//!   export does).
 //! - `ingest --events 200000 --batch 500`: a service of its own (a fresh
 //!   database, its queue on an exchange of its own) consuming `events`
 //!   realistic chat events (per exchange a user message, an assistant
@@ -47,6 +52,12 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// Print TopUsers (days, top 10) as the service answers it, one JSON
+    /// line a user (to compare with the seed's query in psql).
+    TopUsers {
+        #[arg(long, default_value_t = 30)]
+        days: i32,
+    },
     /// Measure the consumer's ingest rate.
     Ingest {
         #[arg(long, default_value_t = 200_000)]
@@ -79,6 +90,18 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Queries { runs } => bench_queries(runs).await,
+        Command::TopUsers { days } => {
+            let pool = aichat_db::pool(&database_url(), &aichat_db::PoolSettings::default())?;
+            let mut conn = pool.get().await?;
+            for u in queries::top_users(&mut conn, days, 10).await? {
+                emit(&json!({
+                    "user_id": u.user_id,
+                    "conversation_count": u.conversation_count,
+                    "total_tokens": u.total_tokens,
+                }))?;
+            }
+            Ok(())
+        }
         Command::Ingest {
             events,
             batch,
@@ -87,17 +110,81 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// One admin query, by its rpc name.
+/// The page size the benchmark asks for: the API's largest `?limit=`.
+const PAGE: i64 = 100;
+/// How deep the `@deep` pages start.
+const DEEP_ROWS: usize = 100_000;
+
+/// The cursors of the `@deep` pages, by rpc name.
+type DeepCursors = std::collections::HashMap<&'static str, Option<String>>;
+
+/// Pages through a list 1000 rows at a time until `DEEP_ROWS` are behind
+/// (or the list's last full page starts): the cursor there.
+async fn deep_cursor(
+    conn: &mut AsyncPgConnection,
+    name: &'static str,
+    month: NaiveDate,
+) -> anyhow::Result<Option<String>> {
+    let mut cursor: Option<String> = None;
+    let mut seen = 0usize;
+    while seen < DEEP_ROWS {
+        let request = queries::PageRequest {
+            size: 1000,
+            cursor: cursor.clone(),
+        };
+        let bad = |_| anyhow::anyhow!("bad cursor");
+        let (n, next) = match name {
+            "TokenUsageByUser" => {
+                let p = queries::token_usage_by_user(conn, month, &request)
+                    .await?
+                    .map_err(bad)?;
+                (p.items.len(), p.next)
+            }
+            "OverdueInvoices" => {
+                let p = queries::overdue_invoices(conn, &request)
+                    .await?
+                    .map_err(bad)?;
+                (p.items.len(), p.next)
+            }
+            "LifetimeValue" => {
+                let p = queries::lifetime_value(conn, &request)
+                    .await?
+                    .map_err(bad)?;
+                (p.items.len(), p.next)
+            }
+            other => anyhow::bail!("{other} is not paged"),
+        };
+        seen += n;
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(cursor)
+}
+
+/// One admin query, by its rpc name (`…@deep`: a paged list's deep page).
 async fn run_query(
     conn: &mut AsyncPgConnection,
     name: &str,
     month: NaiveDate,
+    deep: &DeepCursors,
 ) -> anyhow::Result<usize> {
     let today = Utc::now().date_naive();
+    let (name, cursor) = match name.split_once('@') {
+        Some((name, _)) => (name, deep.get(name).cloned().flatten()),
+        None => (name, None),
+    };
+    let page = queries::PageRequest { size: PAGE, cursor };
+    let bad = |_| anyhow::anyhow!("bad cursor");
     Ok(match name {
         "Signups" => queries::signups(conn, 30).await?.len(),
         "UsersByPlan" => queries::users_by_plan(conn).await?.len(),
-        "TokenUsageByUser" => queries::token_usage_by_user(conn, month).await?.len(),
+        "TokenUsageByUser" => queries::token_usage_by_user(conn, month, &page)
+            .await?
+            .map_err(bad)?
+            .items
+            .len(),
         "TokenUsageByModel" => queries::token_usage_by_model(conn, month).await?.len(),
         "Subscriptions" => queries::subscriptions(conn).await?.len(),
         "Mrr" => usize::from(!queries::mrr(conn).await?.is_empty()),
@@ -108,8 +195,16 @@ async fn run_query(
                 .avg_messages
                 .is_some(),
         ),
-        "OverdueInvoices" => queries::overdue_invoices(conn).await?.len(),
-        "LifetimeValue" => queries::lifetime_value(conn).await?.len(),
+        "OverdueInvoices" => queries::overdue_invoices(conn, &page)
+            .await?
+            .map_err(bad)?
+            .items
+            .len(),
+        "LifetimeValue" => queries::lifetime_value(conn, &page)
+            .await?
+            .map_err(bad)?
+            .items
+            .len(),
         "DailySeries" => queries::daily_series(conn, today - chrono::Duration::days(29), today)
             .await?
             .len(),
@@ -117,19 +212,25 @@ async fn run_query(
     })
 }
 
-const QUERIES: [&str; 11] = [
+const QUERIES: [&str; 14] = [
     "Signups",
     "UsersByPlan",
     "TokenUsageByUser",
+    "TokenUsageByUser@deep",
     "TokenUsageByModel",
     "Subscriptions",
     "Mrr",
     "TopUsers",
     "ConversationLength",
     "OverdueInvoices",
+    "OverdueInvoices@deep",
     "LifetimeValue",
+    "LifetimeValue@deep",
     "DailySeries",
 ];
+
+/// The paged lists.
+const PAGED: [&str; 3] = ["TokenUsageByUser", "OverdueInvoices", "LifetimeValue"];
 
 async fn bench_queries(runs: usize) -> anyhow::Result<()> {
     let pool = aichat_db::pool(&database_url(), &aichat_db::PoolSettings::default())?;
@@ -141,12 +242,16 @@ async fn bench_queries(runs: usize) -> anyhow::Result<()> {
         .pred_opt()
         .and_then(|d| NaiveDate::from_ymd_opt(d.year(), d.month(), 1))
         .context("month")?;
+    let mut deep = DeepCursors::new();
+    for name in PAGED {
+        deep.insert(name, deep_cursor(&mut conn, name, month).await?);
+    }
     for name in QUERIES {
-        let rows = run_query(&mut conn, name, month).await?;
+        let rows = run_query(&mut conn, name, month, &deep).await?;
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let start = Instant::now();
-            run_query(&mut conn, name, month).await?;
+            run_query(&mut conn, name, month, &deep).await?;
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(f64::total_cmp);

@@ -38,6 +38,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    #[sql_name = "chatdaily"]
+    chat_daily (day) {
+        day -> Date,
+        messages -> Int8,
+        #[sql_name = "totaltokens"]
+        total_tokens -> Int8,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
+    }
+}
+
+diesel::table! {
     conversations (conversation_id) {
         #[sql_name = "conversationid"]
         conversation_id -> Uuid,
@@ -57,6 +69,27 @@ diesel::table! {
         deleted_at -> Nullable<Timestamp>,
         #[sql_name = "updatedat"]
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "conversationsdaily"]
+    conversations_daily (day) {
+        day -> Date,
+        conversations -> Int8,
+        messages -> Int8,
+        tokens -> Int8,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "conversationsusermonthly"]
+    conversations_user_monthly (month, user_id) {
+        month -> Date,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        conversations -> Int8,
+        tokens -> Int8,
     }
 }
 
@@ -129,6 +162,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    #[sql_name = "paymentslifetime"]
+    payments_lifetime (user_id, amount) {
+        #[sql_name = "userid"]
+        user_id -> Uuid,
+        amount -> Numeric,
+        #[sql_name = "paymentcount"]
+        payment_count -> Int8,
+        total -> Numeric,
+    }
+}
+
+diesel::table! {
     plans (id) {
         id -> Uuid,
         #[max_length = 100]
@@ -160,6 +205,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    #[sql_name = "signupsdaily"]
+    signups_daily (day) {
+        day -> Date,
+        users -> Int8,
+    }
+}
+
+diesel::table! {
     subscriptions (user_id) {
         #[sql_name = "userid"]
         user_id -> Uuid,
@@ -186,6 +239,25 @@ diesel::table! {
         version -> Timestamp,
         #[sql_name = "updatedat"]
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "subscriptionsactive"]
+    subscriptions_active (plan_id, plan_tier, billing_interval, period_start_day, period_end_day) {
+        #[sql_name = "planid"]
+        plan_id -> Uuid,
+        #[sql_name = "plantier"]
+        #[max_length = 50]
+        plan_tier -> Varchar,
+        #[sql_name = "billinginterval"]
+        #[max_length = 10]
+        billing_interval -> Varchar,
+        #[sql_name = "periodstartday"]
+        period_start_day -> Date,
+        #[sql_name = "periodendday"]
+        period_end_day -> Date,
+        subscriptions -> Int8,
     }
 }
 
@@ -224,6 +296,22 @@ diesel::table! {
         billing_month -> Date,
         #[max_length = 100]
         model -> Varchar,
+        #[sql_name = "usagecount"]
+        usage_count -> Int8,
+        #[sql_name = "totaltokens"]
+        total_tokens -> Int8,
+        #[sql_name = "costusd"]
+        cost_usd -> Numeric,
+    }
+}
+
+diesel::table! {
+    #[sql_name = "tokenusageusermonthly"]
+    token_usage_user_monthly (billing_month, user_id) {
+        #[sql_name = "billingmonth"]
+        billing_month -> Date,
+        #[sql_name = "userid"]
+        user_id -> Uuid,
         #[sql_name = "usagecount"]
         usage_count -> Int8,
         #[sql_name = "totaltokens"]
@@ -275,18 +363,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    #[sql_name = "usersplancounts"]
+    users_plan_counts (plan_tier) {
+        #[sql_name = "plantier"]
+        #[max_length = 50]
+        plan_tier -> Varchar,
+        users -> Int8,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     backfill_cursors,
     chat_analytics,
+    chat_daily,
     conversations,
+    conversations_daily,
+    conversations_user_monthly,
     invoices,
     messages,
     payments,
+    payments_lifetime,
     plans,
     revenue_analytics,
+    signups_daily,
     subscriptions,
+    subscriptions_active,
     token_usage,
     token_usage_monthly,
+    token_usage_user_monthly,
     user_events,
     users,
+    users_plan_counts,
 );

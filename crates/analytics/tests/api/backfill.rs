@@ -10,7 +10,7 @@ use aichat_analytics::{
 use aichat_billing::testing::{TestBilling, delete_exchange, unique_amqp};
 
 use crate::{
-    helpers::{Harness, dump, seed_plans},
+    helpers::{Harness, assert_aggregates_match, dump, seed_plans},
     scenario::{Scenario, plans},
 };
 
@@ -62,6 +62,7 @@ async fn backfill_gives_the_answers_of_the_events_and_twice_changes_nothing() {
         .unwrap();
     assert_eq!(dump(&h.pool).await, before);
     assert_eq!(h.answers().await, expected);
+    assert_aggregates_match(&h.pool).await;
     reference.stop().await;
     h.stop().await;
 }

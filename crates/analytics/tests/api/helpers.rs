@@ -68,11 +68,7 @@ pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
             .unwrap()
             .into_inner(),
         users_by_plan: c.users_by_plan(Empty {}).await.unwrap().into_inner(),
-        by_user: c
-            .token_usage_by_user(MonthRequest::default())
-            .await
-            .unwrap()
-            .into_inner(),
+        by_user: all_user_usage(&mut c, "").await,
         by_model: c
             .token_usage_by_model(MonthRequest::default())
             .await
@@ -90,8 +86,8 @@ pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
             .await
             .unwrap()
             .into_inner(),
-        overdue: c.overdue_invoices(Empty {}).await.unwrap().into_inner(),
-        lifetime_value: c.lifetime_value(Empty {}).await.unwrap().into_inner(),
+        overdue: all_overdue(&mut c).await,
+        lifetime_value: all_lifetime_value(&mut c).await,
         series: c
             .daily_series(RangeRequest {
                 from: (today - Duration::days(40)).to_string(),
@@ -100,6 +96,78 @@ pub async fn answers_of(client: &AnalyticsClient<Channel>) -> Answers {
             .await
             .unwrap()
             .into_inner(),
+    }
+}
+
+/// The page size the helpers page through the paged lists with: small, so
+/// the answers cross pages.
+pub const TEST_PAGE: u32 = 2;
+
+/// Every page of TokenUsageByUser for `month` (empty: this month), joined.
+pub async fn all_user_usage(c: &mut AnalyticsClient<Channel>, month: &str) -> pb::UserUsageList {
+    let mut all = pb::UserUsageList::default();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .token_usage_by_user(MonthRequest {
+                month: month.to_owned(),
+                limit: TEST_PAGE,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.items.len() <= TEST_PAGE as usize);
+        all.month = page.month;
+        all.items.extend(page.items);
+        if page.next_cursor.is_empty() {
+            return all;
+        }
+        cursor = page.next_cursor;
+    }
+}
+
+/// Every page of OverdueInvoices, joined.
+pub async fn all_overdue(c: &mut AnalyticsClient<Channel>) -> pb::OverdueInvoiceList {
+    let mut all = pb::OverdueInvoiceList::default();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .overdue_invoices(pb::PageRequest {
+                limit: TEST_PAGE,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.items.len() <= TEST_PAGE as usize);
+        all.items.extend(page.items);
+        if page.next_cursor.is_empty() {
+            return all;
+        }
+        cursor = page.next_cursor;
+    }
+}
+
+/// Every page of LifetimeValue, joined.
+pub async fn all_lifetime_value(c: &mut AnalyticsClient<Channel>) -> pb::LifetimeValueList {
+    let mut all = pb::LifetimeValueList::default();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .lifetime_value(pb::PageRequest {
+                limit: TEST_PAGE,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.items.len() <= TEST_PAGE as usize);
+        all.items.extend(page.items);
+        if page.next_cursor.is_empty() {
+            return all;
+        }
+        cursor = page.next_cursor;
     }
 }
 
@@ -166,6 +234,14 @@ pub async fn dump(pool: &aichat_db::Pool) -> String {
         "messages",
         "chatAnalytics",
         "revenueAnalytics",
+        "tokenUsageUserMonthly",
+        "paymentsLifetime",
+        "usersPlanCounts",
+        "signupsDaily",
+        "subscriptionsActive",
+        "chatDaily",
+        "conversationsDaily",
+        "conversationsUserMonthly",
     ] {
         let rows: Rows = diesel::sql_query(format!(
             "SELECT COALESCE(jsonb_agg(x ORDER BY x::text), '[]')::text AS rows \
@@ -177,6 +253,94 @@ pub async fn dump(pool: &aichat_db::Pool) -> String {
         out.push_str(&format!("{table}: {}\n", rows.rows));
     }
     out
+}
+
+/// Each query aggregate (kept by triggers) next to what it aggregates,
+/// recomputed from the read models: (aggregate, its rows, the recomputed
+/// rows). Rows whose counters went back to zero count as absent.
+const AGGREGATES: [(&str, &str, &str); 8] = [
+    (
+        "tokenUsageUserMonthly",
+        "SELECT billingMonth, userId, usageCount, totalTokens, costUsd FROM tokenUsageUserMonthly \
+         WHERE usageCount <> 0",
+        "SELECT billingMonth, userId, count(*), sum(totalTokens), sum(costUsd) FROM tokenUsage \
+         GROUP BY 1, 2",
+    ),
+    (
+        "paymentsLifetime",
+        "SELECT userId, amount, paymentCount, total FROM paymentsLifetime WHERE paymentCount <> 0",
+        "SELECT userId, amount, count(*), sum(amount) FROM payments WHERE status = 'succeeded' \
+         GROUP BY 1, 2",
+    ),
+    (
+        "usersPlanCounts",
+        "SELECT planTier, users FROM usersPlanCounts WHERE users <> 0",
+        "SELECT planTier, count(*) FROM users \
+         WHERE deletedAt IS NULL AND isActive AND createdAt IS NOT NULL GROUP BY 1",
+    ),
+    (
+        "signupsDaily",
+        "SELECT day, users FROM signupsDaily WHERE users <> 0",
+        "SELECT createdAt::date, count(*) FROM users \
+         WHERE deletedAt IS NULL AND createdAt IS NOT NULL GROUP BY 1",
+    ),
+    (
+        "subscriptionsActive",
+        "SELECT planId, planTier, billingInterval, periodStartDay, periodEndDay, subscriptions \
+         FROM subscriptionsActive WHERE subscriptions <> 0",
+        "SELECT COALESCE(s.planId, '00000000-0000-0000-0000-000000000000'::uuid), \
+           COALESCE(s.planTier, ''), COALESCE(s.billingInterval, ''), \
+           day_at_or_after(s.currentPeriodStart, 'infinity'), \
+           day_at_or_after(s.currentPeriodEnd, '-infinity'), count(*) \
+         FROM subscriptions s WHERE s.status = 'active' AND NOT EXISTS (SELECT 1 FROM users du \
+           WHERE du.userId = s.userId AND du.deletedAt IS NOT NULL) GROUP BY 1, 2, 3, 4, 5",
+    ),
+    (
+        "chatDaily",
+        "SELECT day, messages, totalTokens, costUsd FROM chatDaily \
+         WHERE messages <> 0 OR totalTokens <> 0 OR costUsd <> 0",
+        "SELECT day, sum(messages), sum(totalTokens), sum(costUsd) FROM chatAnalytics GROUP BY 1",
+    ),
+    (
+        "conversationsDaily",
+        "SELECT day, conversations, messages, tokens FROM conversationsDaily \
+         WHERE conversations <> 0",
+        "SELECT createdAt::date, count(*), sum(messageCount), sum(tokenCount) FROM conversations \
+         WHERE deletedAt IS NULL AND createdAt IS NOT NULL GROUP BY 1",
+    ),
+    (
+        "conversationsUserMonthly",
+        "SELECT month, userId, conversations, tokens FROM conversationsUserMonthly \
+         WHERE conversations <> 0",
+        "SELECT date_trunc('month', createdAt)::date, userId, count(*), sum(tokenCount) \
+         FROM conversations WHERE deletedAt IS NULL AND createdAt IS NOT NULL GROUP BY 1, 2",
+    ),
+];
+
+/// Asserts every query aggregate equals its recomputation from the read
+/// models, and that the history gave them something to hold.
+pub async fn assert_aggregates_match(pool: &aichat_db::Pool) {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Diff {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        differ: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rows: i64,
+    }
+    let mut conn = pool.get().await.unwrap();
+    for (name, kept, recomputed) in AGGREGATES {
+        let diff: Diff = diesel::sql_query(format!(
+            "SELECT (SELECT count(*) FROM (({kept}) EXCEPT ({recomputed})) a) \
+               + (SELECT count(*) FROM (({recomputed}) EXCEPT ({kept})) b) AS differ, \
+             (SELECT count(*) FROM ({kept}) k) AS rows"
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(diff.differ, 0, "{name} differs from its read model");
+        assert!(diff.rows > 0, "{name} holds nothing: a vacuous check");
+    }
 }
 
 /// An event that touches no figure: published last, its being applied

@@ -2,7 +2,7 @@
 //! on the owning services' tables after the same history.
 
 use aichat_proto::analytics::v1::{
-    DaysRequest, Empty, MonthRequest, RangeRequest, TopUsersRequest,
+    self as pb, DaysRequest, Empty, MonthRequest, RangeRequest, TopUsersRequest,
 };
 use chrono::Duration;
 
@@ -69,6 +69,7 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     let named = c
         .token_usage_by_user(MonthRequest {
             month: month.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -78,6 +79,7 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     let empty = c
         .token_usage_by_user(MonthRequest {
             month: "2001-01".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -166,7 +168,12 @@ async fn every_figure_answers_what_the_seed_query_answers() {
 
     // Overdue: the open invoice past due, not the one not yet due, not the
     // paid one.
-    let overdue = c.overdue_invoices(Empty {}).await.unwrap().into_inner();
+    let overdue = c
+        .overdue_invoices(pb::PageRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(overdue.next_cursor.is_empty());
     assert_eq!(overdue.items.len(), 1, "{overdue:?}");
     let o = &overdue.items[0];
     assert_eq!(o.id, s.overdue_invoice.to_string());
@@ -178,7 +185,33 @@ async fn every_figure_answers_what_the_seed_query_answers() {
     // Lifetime value: succeeded payments of existing users; B's failed
     // one, C's refunded one and deleted D's are out; E's partly refunded
     // payment is still succeeded.
-    let ltv = c.lifetime_value(Empty {}).await.unwrap().into_inner();
+    let ltv = c
+        .lifetime_value(pb::PageRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ltv.next_cursor.is_empty());
+    // The same rows a page of one at a time, each page's cursor leading to
+    // the next.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = c
+            .lifetime_value(pb::PageRequest {
+                limit: 1,
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(page.items.len(), 1, "{page:?}");
+        paged.extend(page.items);
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        cursor = page.next_cursor;
+    }
+    assert_eq!(paged, ltv.items);
     let ltv: Vec<(String, String, i64, String)> = ltv
         .items
         .iter()
@@ -264,5 +297,92 @@ async fn a_subscription_change_written_before_plan_id_existed_counts_by_its_tier
     assert_eq!(subscriptions.items[0].subscription_count, 1);
     // Without a period start the seed's MRR predicate cannot hold.
     assert_eq!(c.mrr(Empty {}).await.unwrap().into_inner().mrr, "0.00");
+    h.stop().await;
+}
+
+/// TopUsers at a size where its threshold algorithm reads several rounds
+/// and stops early: the answer is the seed's query on the same rows, for
+/// several windows and sizes, with deleted conversations, conversations
+/// before the window (in its first month and earlier), dated ahead, and
+/// ties (broken by user id).
+#[tokio::test]
+async fn top_users_equal_the_seed_query_on_many_users() {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Seed {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        user_id: uuid::Uuid,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        conversation_count: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        total_tokens: i64,
+    }
+    let h = Harness::start().await;
+    let mut conn = h.pool.get().await.unwrap();
+    // 400 users, skewed (user k's conversations ~ 400 / k), over 70 days
+    // back and 3 ahead; every 7th deleted; tokens in steps of 100 so sums tie.
+    diesel::sql_query(
+        "INSERT INTO conversations (conversationId, userId, createdAt, messageCount, tokenCount, \
+           deletedAt) \
+         SELECT gen_random_uuid(), md5('top-user' || k)::uuid, \
+           LOCALTIMESTAMP - ((i * 7919 + k * 104729) % 73 - 3) * interval '1 day' \
+             - (i % 24) * interval '1 hour', \
+           1 + i % 9, 100 * (1 + (i * k) % 5), \
+           CASE WHEN (i + k) % 7 = 0 THEN LOCALTIMESTAMP END \
+         FROM generate_series(1, 400) AS k, generate_series(1, 400) AS i WHERE i <= 400 / k",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    // Counters of a few change, some conversations are deleted afterwards.
+    diesel::sql_query(
+        "UPDATE conversations SET tokenCount = tokenCount + 1000 \
+         WHERE userId IN (md5('top-user7')::uuid, md5('top-user30')::uuid)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    diesel::sql_query(
+        "UPDATE conversations SET deletedAt = LOCALTIMESTAMP \
+         WHERE userId = md5('top-user2')::uuid",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let mut c = h.client.clone();
+    for (days, limit) in [(30, 10), (30, 3), (7, 5), (1, 10), (60, 100), (366, 1)] {
+        let seed: Vec<Seed> = diesel::sql_query(
+            "SELECT userId AS user_id, COUNT(*) AS conversation_count, \
+               SUM(tokenCount) AS total_tokens \
+             FROM conversations \
+             WHERE deletedAt IS NULL AND createdAt >= LOCALTIMESTAMP - make_interval(days => $1) \
+             GROUP BY userId ORDER BY total_tokens DESC, userId LIMIT $2",
+        )
+        .bind::<diesel::sql_types::Integer, _>(days)
+        .bind::<diesel::sql_types::BigInt, _>(i64::from(limit))
+        .load(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(seed.len(), usize::try_from(limit).unwrap());
+        let answer = c
+            .top_users(TopUsersRequest {
+                days: u32::try_from(days).unwrap(),
+                limit,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let answer: Vec<(String, i64, i64)> = answer
+            .items
+            .into_iter()
+            .map(|u| (u.user_id, u.conversation_count, u.total_tokens))
+            .collect();
+        let seed: Vec<(String, i64, i64)> = seed
+            .into_iter()
+            .map(|u| (u.user_id.to_string(), u.conversation_count, u.total_tokens))
+            .collect();
+        assert_eq!(answer, seed, "days {days}, limit {limit}");
+    }
+    drop(conn);
     h.stop().await;
 }

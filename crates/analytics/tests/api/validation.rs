@@ -1,6 +1,8 @@
 //! Bad arguments are INVALID_ARGUMENT validation_failed naming the field.
 
-use aichat_proto::analytics::v1::{DaysRequest, MonthRequest, RangeRequest, TopUsersRequest};
+use aichat_proto::analytics::v1::{
+    DaysRequest, MonthRequest, PageRequest, RangeRequest, TopUsersRequest,
+};
 
 use crate::helpers::{Harness, assert_invalid};
 
@@ -40,6 +42,7 @@ async fn bad_days_months_limits_and_ranges_are_refused() {
         assert_invalid(
             c.token_usage_by_user(MonthRequest {
                 month: month.into(),
+                ..Default::default()
             })
             .await,
             "month",
@@ -47,9 +50,41 @@ async fn bad_days_months_limits_and_ranges_are_refused() {
         assert_invalid(
             c.token_usage_by_model(MonthRequest {
                 month: month.into(),
+                ..Default::default()
             })
             .await,
             "month",
+        );
+    }
+    // The paged lists: a page of 1..1000 rows, a cursor of theirs.
+    let bad_limit = PageRequest {
+        limit: 1001,
+        cursor: String::new(),
+    };
+    assert_invalid(c.overdue_invoices(bad_limit.clone()).await, "limit");
+    assert_invalid(c.lifetime_value(bad_limit).await, "limit");
+    assert_invalid(
+        c.token_usage_by_user(MonthRequest {
+            limit: 1001,
+            ..Default::default()
+        })
+        .await,
+        "limit",
+    );
+    for cursor in ["nonsense", "W10", "WyJ4Il0"] {
+        let page = PageRequest {
+            limit: 0,
+            cursor: cursor.into(),
+        };
+        assert_invalid(c.overdue_invoices(page.clone()).await, "cursor");
+        assert_invalid(c.lifetime_value(page).await, "cursor");
+        assert_invalid(
+            c.token_usage_by_user(MonthRequest {
+                cursor: cursor.into(),
+                ..Default::default()
+            })
+            .await,
+            "cursor",
         );
     }
     let range = |from: &str, to: &str| RangeRequest {

@@ -7,6 +7,12 @@
 //! `validation_failed`), so a bad one never reaches the service. Each route
 //! answers JSON, or with `Accept: text/csv` the same rows as a CSV download
 //! ([`answer`]): one implementation for both formats.
+//!
+//! The unbounded lists (token usage by user, overdue invoices, lifetime
+//! value) come a page at a time (`?limit=` 1..100, default 20, `?cursor=`
+//! the `nextCursor` of the previous page; API.md "Pagination"); their CSV
+//! holds every row: the route pages through the service
+//! ([`CSV_PAGE`] rows a call) and ignores `limit` and `cursor`.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +43,8 @@ const MAX_DAYS: u32 = 366;
 const MAX_LIMIT: u32 = 100;
 /// The days of `daily` when neither end is given (today included).
 const DEFAULT_RANGE_DAYS: u64 = 30;
+/// The page size a CSV export of a paged list asks the service for.
+const CSV_PAGE: u32 = 1000;
 
 // ---- the answers ------------------------------------------------------
 
@@ -81,11 +89,14 @@ pub struct UserUsage {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct UserUsageList {
     /// The month answered, `YYYY-MM`.
     pub month: String,
-    /// Most tokens first.
+    /// Most tokens first (then by user id).
     pub items: Vec<UserUsage>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// One model's use in a billing month.
@@ -178,9 +189,12 @@ pub struct OverdueInvoice {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct OverdueInvoiceList {
-    /// Oldest due first.
+    /// Oldest due first (then by number).
     pub items: Vec<OverdueInvoice>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A user's succeeded payments (per amount, as the seed groups them).
@@ -198,8 +212,12 @@ pub struct LifetimeValue {
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct LifetimeValueList {
+    /// Most spent first (then by user id and amount).
     pub items: Vec<LifetimeValue>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// One UTC day of the dashboard's charts.
@@ -376,6 +394,23 @@ impl Row for DailyPoint {
 /// The answer in the format the client asked for: `body` as JSON, or with
 /// `Accept: text/csv` the `rows` as a CSV attachment named
 /// `<name>-<today>.csv`.
+/// Whether the caller asked for the CSV.
+fn wants_csv(req: &HttpRequest) -> bool {
+    csv::wants_csv(
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// `limit` of a page: 1..100; absent: 0, the service's 20.
+fn page_of(limit: Option<&str>) -> Result<u32, Problem> {
+    let mut fields = Fields::default();
+    let limit = fields.check("limit", limit_of(limit));
+    fields.done()?;
+    Ok(limit.unwrap_or_default())
+}
+
 pub fn answer<B: Serialize, T: Row>(
     req: &HttpRequest,
     name: &str,
@@ -423,6 +458,33 @@ pub struct MonthQuery {
     /// The billing month, `YYYY-MM`; default this UTC month.
     #[param(nullable = false, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
     pub month: Option<String>,
+}
+
+/// `?month=&limit=&cursor=` of the token usage by user.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MonthPageQuery {
+    /// The billing month, `YYYY-MM`; default this UTC month.
+    #[param(nullable = false, pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    pub month: Option<String>,
+    /// Rows per page: 1..100, default 20 (the CSV has every row).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, nullable = false)]
+    pub limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    #[param(nullable = false, pattern = r"^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+}
+
+/// `?limit=&cursor=` of a paged admin list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AdminPageQuery {
+    /// Rows per page: 1..100, default 20 (the CSV has every row).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, nullable = false)]
+    pub limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    #[param(nullable = false, pattern = r"^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
 }
 
 /// `?days=&limit=` of the most active users.
@@ -498,7 +560,8 @@ pub fn days_of(raw: Option<&str>) -> Result<u32, &'static str> {
     bounded(raw, MAX_DAYS, "must be a whole number between 1 and 366")
 }
 
-/// `limit`: 1..100; absent: 0 (the service's default, 10).
+/// `limit`: 1..100; absent: 0 (the service's default: 10 top users, a
+/// page of 20).
 pub fn limit_of(raw: Option<&str>) -> Result<u32, &'static str> {
     bounded(raw, MAX_LIMIT, "must be a whole number between 1 and 100")
 }
@@ -617,33 +680,58 @@ pub async fn users_by_plan(state: Data, req: HttpRequest, _admin: Admin) -> Answ
     Ok(answer(&req, "users-by-plan", &body, &body.items))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/analytics/token-usage/users", tag = "analytics", security(("bearer" = [])), params(MonthQuery),
+#[utoipa::path(get, path = "/api/v1/admin/analytics/token-usage/users", tag = "analytics", security(("bearer" = [])), params(MonthPageQuery),
     responses(
-        (status = 200, description = "Tokens and cost per user in the month, most tokens first; with `Accept: text/csv` the items as a CSV attachment", content((UserUsageList = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "Tokens and cost per user in the month, most tokens first, a page at a time; with `Accept: text/csv` every row (no paging) as a CSV attachment", content((UserUsageList = "application/json"), (String = "text/csv"))),
         (status = 403, body = ProblemBody, description = "`forbidden`: the caller is not an admin"),
-        (status = 422, body = ProblemBody, description = "`validation_failed`: `month` is not `YYYY-MM`"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`: `month` is not `YYYY-MM`, `limit` not 1..100, or `cursor` not from this list"),
     ))]
 pub async fn token_usage_by_user(state: Data, req: HttpRequest, _admin: Admin) -> Answer {
-    let q: MonthQuery = query(&req)?;
-    let month = month_of(q.month.as_deref()).map_err(|r| Problem::field("month", r))?;
-    let list = state
-        .analytics
-        .clone()
-        .token_usage_by_user(grpc(&req, pb::MonthRequest { month }))
-        .await?
-        .into_inner();
-    let body = UserUsageList {
-        month: list.month,
-        items: list
-            .items
-            .into_iter()
-            .map(|u| UserUsage {
-                user_id: u.user_id,
-                total_tokens: u.total_tokens,
-                total_cost: u.total_cost,
-            })
-            .collect(),
+    let q: MonthPageQuery = query(&req)?;
+    let mut fields = Fields::default();
+    let month = fields.check("month", month_of(q.month.as_deref()));
+    let limit = fields.check("limit", limit_of(q.limit.as_deref()));
+    fields.done()?;
+    let (month, limit) = (month.unwrap_or_default(), limit.unwrap_or_default());
+    let csv = wants_csv(&req);
+    let mut body = UserUsageList {
+        month: String::new(),
+        items: Vec::new(),
+        next_cursor: None,
     };
+    let mut cursor = if csv {
+        String::new()
+    } else {
+        q.cursor.unwrap_or_default()
+    };
+    loop {
+        let page = state
+            .analytics
+            .clone()
+            .token_usage_by_user(grpc(
+                &req,
+                pb::MonthRequest {
+                    month: month.clone(),
+                    limit: if csv { CSV_PAGE } else { limit },
+                    cursor,
+                },
+            ))
+            .await?
+            .into_inner();
+        body.month = page.month;
+        body.items.extend(page.items.into_iter().map(|u| UserUsage {
+            user_id: u.user_id,
+            total_tokens: u.total_tokens,
+            total_cost: u.total_cost,
+        }));
+        match Some(page.next_cursor).filter(|c| !c.is_empty()) {
+            Some(next) if csv => cursor = next,
+            next => {
+                body.next_cursor = next;
+                break;
+            }
+        }
+    }
     Ok(answer(&req, "token-usage-users", &body, &body.items))
 }
 
@@ -659,7 +747,13 @@ pub async fn token_usage_by_model(state: Data, req: HttpRequest, _admin: Admin) 
     let list = state
         .analytics
         .clone()
-        .token_usage_by_model(grpc(&req, pb::MonthRequest { month }))
+        .token_usage_by_model(grpc(
+            &req,
+            pb::MonthRequest {
+                month,
+                ..Default::default()
+            },
+        ))
         .await?
         .into_inner();
     let body = ModelUsageList {
@@ -789,59 +883,105 @@ pub async fn conversation_length(state: Data, req: HttpRequest, _admin: Admin) -
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/analytics/overdue-invoices", tag = "analytics", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/analytics/overdue-invoices", tag = "analytics", security(("bearer" = [])), params(AdminPageQuery),
     responses(
-        (status = 200, description = "Open invoices past their due date, oldest due first; with `Accept: text/csv` as a CSV attachment", content((OverdueInvoiceList = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "Open invoices past their due date, oldest due first, a page at a time; with `Accept: text/csv` every row (no paging) as a CSV attachment", content((OverdueInvoiceList = "application/json"), (String = "text/csv"))),
         (status = 403, body = ProblemBody, description = "`forbidden`: the caller is not an admin"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`: `limit` is not 1..100, or `cursor` not from this list"),
     ))]
 pub async fn overdue_invoices(state: Data, req: HttpRequest, _admin: Admin) -> Answer {
-    let list = state
-        .analytics
-        .clone()
-        .overdue_invoices(grpc(&req, pb::Empty {}))
-        .await?
-        .into_inner();
-    let body = OverdueInvoiceList {
-        items: list
-            .items
-            .into_iter()
-            .map(|i| OverdueInvoice {
+    let q: AdminPageQuery = query(&req)?;
+    let limit = page_of(q.limit.as_deref())?;
+    let csv = wants_csv(&req);
+    let mut body = OverdueInvoiceList {
+        items: Vec::new(),
+        next_cursor: None,
+    };
+    let mut cursor = if csv {
+        String::new()
+    } else {
+        q.cursor.unwrap_or_default()
+    };
+    loop {
+        let page = state
+            .analytics
+            .clone()
+            .overdue_invoices(grpc(
+                &req,
+                pb::PageRequest {
+                    limit: if csv { CSV_PAGE } else { limit },
+                    cursor,
+                },
+            ))
+            .await?
+            .into_inner();
+        body.items
+            .extend(page.items.into_iter().map(|i| OverdueInvoice {
                 id: i.id,
                 invoice_number: i.invoice_number,
                 user_id: i.user_id,
                 total: i.total,
                 due_date: i.due_date,
-            })
-            .collect(),
-    };
+            }));
+        match Some(page.next_cursor).filter(|c| !c.is_empty()) {
+            Some(next) if csv => cursor = next,
+            next => {
+                body.next_cursor = next;
+                break;
+            }
+        }
+    }
     Ok(answer(&req, "overdue-invoices", &body, &body.items))
 }
 
-#[utoipa::path(get, path = "/api/v1/admin/analytics/lifetime-value", tag = "analytics", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/admin/analytics/lifetime-value", tag = "analytics", security(("bearer" = [])), params(AdminPageQuery),
     responses(
-        (status = 200, description = "Succeeded payments and their total per user; with `Accept: text/csv` as a CSV attachment", content((LifetimeValueList = "application/json"), (String = "text/csv"))),
+        (status = 200, description = "Succeeded payments and their total per user, most spent first, a page at a time; with `Accept: text/csv` every row (no paging) as a CSV attachment", content((LifetimeValueList = "application/json"), (String = "text/csv"))),
         (status = 403, body = ProblemBody, description = "`forbidden`: the caller is not an admin"),
+        (status = 422, body = ProblemBody, description = "`validation_failed`: `limit` is not 1..100, or `cursor` not from this list"),
     ))]
 pub async fn lifetime_value(state: Data, req: HttpRequest, _admin: Admin) -> Answer {
-    let list = state
-        .analytics
-        .clone()
-        .lifetime_value(grpc(&req, pb::Empty {}))
-        .await?
-        .into_inner();
-    let body = LifetimeValueList {
-        items: list
-            .items
-            .into_iter()
-            .map(|v| LifetimeValue {
+    let q: AdminPageQuery = query(&req)?;
+    let limit = page_of(q.limit.as_deref())?;
+    let csv = wants_csv(&req);
+    let mut body = LifetimeValueList {
+        items: Vec::new(),
+        next_cursor: None,
+    };
+    let mut cursor = if csv {
+        String::new()
+    } else {
+        q.cursor.unwrap_or_default()
+    };
+    loop {
+        let page = state
+            .analytics
+            .clone()
+            .lifetime_value(grpc(
+                &req,
+                pb::PageRequest {
+                    limit: if csv { CSV_PAGE } else { limit },
+                    cursor,
+                },
+            ))
+            .await?
+            .into_inner();
+        body.items
+            .extend(page.items.into_iter().map(|v| LifetimeValue {
                 user_id: v.user_id,
                 amount: v.amount,
                 payment_count: v.payment_count,
                 total_spent: v.total_spent,
                 signup_date: time(v.signup_date),
-            })
-            .collect(),
-    };
+            }));
+        match Some(page.next_cursor).filter(|c| !c.is_empty()) {
+            Some(next) if csv => cursor = next,
+            next => {
+                body.next_cursor = next;
+                break;
+            }
+        }
+    }
     Ok(answer(&req, "lifetime-value", &body, &body.items))
 }
 

@@ -69,7 +69,7 @@ async fn a_user_who_is_not_an_admin_gets_403_on_every_admin_route_even_with_a_ba
 async fn an_admins_bad_query_is_refused_with_the_fields_before_analytics_is_called() {
     let app = TestApp::spawn().await;
     let admin = app.admin(&unique_email()).await;
-    let cases: [(&str, &[&str]); 17] = [
+    let cases: [(&str, &[&str]); 20] = [
         ("/signups?days=0", &["days"]),
         ("/signups?days=367", &["days"]),
         ("/signups?days=ten", &["days"]),
@@ -77,6 +77,12 @@ async fn an_admins_bad_query_is_refused_with_the_fields_before_analytics_is_call
         ("/top-users?limit=101", &["limit"]),
         ("/top-users?days=0&limit=0", &["days", "limit"]),
         ("/token-usage/users?month=2026-13", &["month"]),
+        (
+            "/token-usage/users?month=2026-13&limit=0",
+            &["limit", "month"],
+        ),
+        ("/overdue-invoices?limit=101", &["limit"]),
+        ("/lifetime-value?limit=ten&cursor=abc", &["limit"]),
         ("/token-usage/models?month=2026-1", &["month"]),
         ("/token-usage/models?month=", &["month"]),
         ("/daily?from=2026-02-30", &["from"]),

@@ -84,21 +84,51 @@ fn normalize(name: &str, mut body: Value) -> Value {
     body
 }
 
-/// Every endpoint's JSON answer at `base`, as `token`.
+/// The endpoints that answer a page at a time.
+const PAGED: [&str; 3] = ["token-usage-users", "overdue-invoices", "lifetime-value"];
+
+/// Every endpoint's JSON answer at `base`, as `token`; a paged list read a
+/// row a page (`?limit=1`), following `nextCursor`, its pages joined.
 async fn answers(app: &TestApp, base: &str, token: &str) -> Answers {
     let mut all = Answers::new();
     for (name, path) in ROUTES {
-        let r = app
-            .client
-            .get(format!("{base}{path}"))
-            .bearer_auth(token)
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{path}");
-        let body: Value = r.json().await.unwrap();
-        all.insert(name, normalize(name, body));
+        let paged = PAGED.contains(&name);
+        let mut cursor: Option<String> = None;
+        let mut joined: Option<Value> = None;
+        loop {
+            let url = match (&cursor, paged) {
+                (_, false) => format!("{base}{path}"),
+                (None, true) => format!("{base}{path}?limit=1"),
+                (Some(c), true) => format!("{base}{path}?limit=1&cursor={c}"),
+            };
+            let r = app
+                .client
+                .get(url)
+                .bearer_auth(token)
+                .header("Accept", "application/json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let mut body: Value = r.json().await.unwrap();
+            if !paged {
+                joined = Some(body);
+                break;
+            }
+            assert!(body.get("nextCursor").is_some(), "{path}: {body}");
+            let next = body.as_object_mut().unwrap().remove("nextCursor").unwrap();
+            let page = body["items"].as_array().unwrap().clone();
+            assert!(page.len() <= 1, "{path}: {page:?}");
+            match &mut joined {
+                None => joined = Some(body),
+                Some(j) => j["items"].as_array_mut().unwrap().extend(page),
+            }
+            match next.as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        all.insert(name, normalize(name, joined.unwrap()));
     }
     let today = chrono::Utc::now().date_naive().to_string();
     let daily = all["daily"]["items"].as_array().unwrap();

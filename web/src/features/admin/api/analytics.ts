@@ -37,6 +37,8 @@ export const sources = {
   mrr: (): Source => ({ path: "/admin/analytics/mrr", name: "mrr" }),
   topUsers: (days: number, limit: number): Source => ({ path: "/admin/analytics/top-users", query: { days, limit }, name: "top-users" }),
   conversationLength: (days: number): Source => ({ path: "/admin/analytics/conversation-length", query: { days }, name: "conversation-length" }),
+  // Paged lists: the JSON is their first page (20 rows, and `nextCursor`
+  // when more follow); the CSV has every row.
   overdueInvoices: (): Source => ({ path: "/admin/analytics/overdue-invoices", name: "overdue-invoices" }),
   lifetimeValue: (): Source => ({ path: "/admin/analytics/lifetime-value", name: "lifetime-value" }),
 };

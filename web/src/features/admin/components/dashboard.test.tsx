@@ -43,9 +43,12 @@ const answers: Record<string, (q: URLSearchParams) => unknown> = {
   "/api/v1/admin/analytics/conversation-length": () => ({ avgMessages: "6.5000000000000000", avgTokens: null }),
   "/api/v1/admin/analytics/overdue-invoices": () => ({
     items: [{ id: "i1", invoiceNumber: "INV-0042", userId: UID, total: "19.99", dueDate: "2026-11-01" }],
+    nextCursor: null,
   }),
+  // The first page of a longer list.
   "/api/v1/admin/analytics/lifetime-value": () => ({
-    items: Array.from({ length: 25 }, (_, i) => ({ userId: `${UID.slice(0, -2)}${String(i).padStart(2, "0")}`, amount: "9.99", paymentCount: 2, totalSpent: "19.98", signupDate: "2026-01-05T10:00:00Z" })),
+    items: Array.from({ length: 20 }, (_, i) => ({ userId: `${UID.slice(0, -2)}${String(i).padStart(2, "0")}`, amount: "9.99", paymentCount: 2, totalSpent: "19.98", signupDate: "2026-01-05T10:00:00Z" })),
+    nextCursor: "WyIxOS45OCJd",
   }),
 };
 
@@ -115,11 +118,13 @@ describe("the admin dashboard", () => {
     expect(within(overdue).getByRole("rowheader")).toHaveTextContent("INV-0042");
     expect(within(overdue).getAllByRole("cell").map((c) => c.textContent)).toEqual([UID, "$19.99", "Nov 1, 2026"]);
 
-    // A long list shows its first rows and says the CSV has them all.
+    // A paged list shows its first page and says the CSV has every row.
     const lifetime = section("Lifetime value");
     const ltv = await within(lifetime).findByRole("table", { name: "Succeeded payments and their total per user" });
     expect(within(ltv).getAllByRole("row")).toHaveLength(1 + 20);
-    expect(lifetime).toHaveTextContent("The first 20 of 25 rows; the CSV has them all.");
+    expect(lifetime).toHaveTextContent("The first 20 rows; the CSV has them all.");
+    // The last page says nothing of the kind.
+    expect(section("Overdue invoices")).not.toHaveTextContent("the CSV has them all");
     // Every request carried the admin's token.
     for (const [, init] of fetchMock.mock.calls as unknown as [string, Init][]) expect(init.headers.Authorization).toBe("Bearer tok");
   });

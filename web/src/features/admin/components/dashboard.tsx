@@ -184,6 +184,7 @@ export default function Dashboard({ today = utcToday() }: { today?: string }) {
             rows={d.items}
             rowKey={(r) => r.id}
             limit={SHOWN}
+            more={d.nextCursor != null}
             empty="No invoice is overdue."
             columns={[
               { header: "Invoice", cell: (r) => r.invoiceNumber },
@@ -202,6 +203,7 @@ export default function Dashboard({ today = utcToday() }: { today?: string }) {
             rows={d.items}
             rowKey={(r, i) => `${r.userId}-${r.amount}-${i}`}
             limit={SHOWN}
+            more={d.nextCursor != null}
             empty="No payment yet."
             columns={[
               { header: "User", cell: (r) => <code>{r.userId}</code> },

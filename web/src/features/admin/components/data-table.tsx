@@ -1,6 +1,7 @@
 // A table of a figure's rows: a caption (its accessible name), column
 // headers, the first column as row headers, numbers aligned right. Long
-// lists show their first `limit` rows and say so (the CSV has them all).
+// lists show their first `limit` rows and say so (the CSV has them all);
+// so does the first page of a paged list (`more`: the server has more).
 import type { ReactNode } from "react";
 import styles from "./admin.module.css";
 
@@ -16,6 +17,7 @@ export function DataTable<T>({
   rows,
   rowKey,
   limit,
+  more = false,
   empty = "Nothing yet.",
 }: {
   caption: string;
@@ -23,6 +25,7 @@ export function DataTable<T>({
   rows: readonly T[];
   rowKey: (row: T, index: number) => string;
   limit?: number;
+  more?: boolean;
   empty?: string;
 }) {
   if (rows.length === 0) return <p>{empty}</p>;
@@ -61,10 +64,12 @@ export function DataTable<T>({
           </tbody>
         </table>
       </div>
-      {shown.length < rows.length && (
+      {shown.length < rows.length ? (
         <p className={styles.note}>
           The first {shown.length} of {rows.length} rows; the CSV has them all.
         </p>
+      ) : (
+        more && <p className={styles.note}>The first {shown.length} rows; the CSV has them all.</p>
       )}
     </>
   );
