@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/aichat-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test lint fmt services bench bench-analytics admin deploy-check schema-check contract web-check web-dev e2e
+.PHONY: run test lint fmt services bench bench-analytics admin deploy-check schema-check contract web-check web-dev e2e openai-sdk
 
 run: ## Build and start everything on http://127.0.0.1:8080 (Ctrl-C stops it)
 	bash deploy/local/run.sh
@@ -16,7 +16,7 @@ lint: ## Formatting and clippy, warnings are errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test: services lint web-check schema-check contract e2e ## Every test: the web app (tsc, ESLint, Vitest, chromium), the schema and HTTP contract checks, unit and integration tests against real PostgreSQL and RabbitMQ
+test: services lint web-check schema-check contract e2e openai-sdk ## Every test: the web app (tsc, ESLint, Vitest, chromium), the schema and HTTP contract checks, unit and integration tests against real PostgreSQL and RabbitMQ
 	@log=$$(mktemp); set -o pipefail; \
 	cargo test --workspace --locked 2>&1 | tee "$$log"; status=$$?; \
 	awk '/^test result:/ { p += $$4; f += $$6 } END { printf "%d passed, %d failed\n", p, f }' "$$log"; \
@@ -28,6 +28,9 @@ web-check: ## The web app: npm packages from the lockfile, tsc, ESLint, Vitest
 
 e2e: services ## The web app in chromium (sign up, mail link, log in, chat, usage, upgrade through a Stripe stand-in) on a fresh stack; screenshots in web/e2e/artifacts
 	bash deploy/local/e2e.sh
+
+openai-sdk: services ## The OpenAI-compatible /v1 API through OpenAI's Python SDK (models, whole and streamed completions of each provider family, charged exactly; errors) on a fresh stack
+	bash deploy/local/openai-sdk.sh
 
 web-dev: ## The web app with hot reload on http://127.0.0.1:5173, the API proxied to make run's gateway
 	bash deploy/local/web-deps.sh
