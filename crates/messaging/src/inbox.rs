@@ -24,9 +24,9 @@ pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryRe
 /// [`claim`] for a batch, in one statement: the ids of `envelopes` claimed
 /// now (each once, even when it occurs twice in the batch); the others were
 /// applied before. Call it in the transaction that applies the batch.
-pub async fn claim_many(
+pub async fn claim_many<T>(
     mut conn: &AsyncPgConnection,
-    envelopes: &[&Envelope],
+    envelopes: &[&Envelope<T>],
 ) -> QueryResult<std::collections::HashSet<uuid::Uuid>> {
     let rows: Vec<_> = envelopes
         .iter()
