@@ -151,9 +151,7 @@ impl Decoded {
     /// The event's payload, or `None` for a type analytics does not know
     /// (acked and skipped). A payload that does not parse, or a version
     /// this code does not understand, is a permanent failure.
-    pub fn from_envelope<P: Payload>(
-        envelope: &Envelope<P>,
-    ) -> Result<Option<Self>, HandlerError> {
+    pub fn from_envelope<P: Payload>(envelope: &Envelope<P>) -> Result<Option<Self>, HandlerError> {
         let t = envelope.event_type.as_str();
         Ok(Some(match t {
             UserRegistered::TYPE => Self::Registered(decode(envelope)?),
@@ -648,7 +646,10 @@ fn decode<E: Event, P: Payload>(envelope: &Envelope<P>) -> Result<E, HandlerErro
         )));
     }
     if envelope.event_type != E::TYPE {
-        return Err(HandlerError::Permanent(anyhow::anyhow!("not a {}", E::TYPE)));
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "not a {}",
+            E::TYPE
+        )));
     }
     envelope
         .data

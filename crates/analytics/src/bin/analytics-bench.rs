@@ -250,7 +250,12 @@ fn cpu_seconds(pid: &str) -> f64 {
         return 0.0;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15: 11 and 12 after the state.
     (ticks(11) + ticks(12)) as f64 / 100.0
 }
@@ -265,11 +270,10 @@ async fn backend_cpu(
         #[diesel(sql_type = diesel::sql_types::Integer)]
         pid: i32,
     }
-    let pids: Vec<Pid> = diesel::sql_query(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()",
-    )
-    .load(conn)
-    .await?;
+    let pids: Vec<Pid> =
+        diesel::sql_query("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            .load(conn)
+            .await?;
     Ok(pids
         .into_iter()
         .map(|p| (p.pid, cpu_seconds(&p.pid.to_string())))
