@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 : "${BENCH_USAGE:=10000000}"
 : "${BENCH_RUNS:=20}"
 : "${BENCH_EVENTS:=200000}"
-: "${BENCH_BATCH:=500}"
+: "${BENCH_BATCH:=1000}"
 : "${BENCH_PROFILE:=release}"
 export CARGO_TARGET_DIR RUST_LOG=warn
 

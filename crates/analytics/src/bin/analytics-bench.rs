@@ -6,7 +6,7 @@
 //! - `queries --runs 20`: each admin query of `store::queries` (the
 //!   functions the gRPC service calls) `runs` times after a warm-up; p50,
 //!   p99 and the rows answered.
-//! - `ingest --events 200000 --batch 500`: a service of its own (a fresh
+//! - `ingest --events 200000 --batch 1000`: a service of its own (a fresh
 //!   database, its queue on an exchange of its own) consuming `events`
 //!   realistic chat events (per exchange a user message, an assistant
 //!   message and its tokenUsage, each with the conversation's counters),
@@ -54,8 +54,9 @@ enum Command {
     Ingest {
         #[arg(long, default_value_t = 200_000)]
         events: usize,
-        /// Events per transaction at most (1: one at a time).
-        #[arg(long, default_value_t = 500)]
+        /// Events per transaction at most (1: one at a time; the
+        /// service's default `CONSUME_BATCH` is 1,000).
+        #[arg(long, default_value_t = 1000)]
         batch: usize,
         /// Publish everything while the consumer is stopped, then time
         /// draining the backlog only (the consumer's own rate).
