@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 : "${BENCH_USAGE:=10000000}"
 : "${BENCH_RUNS:=20}"
 : "${BENCH_EVENTS:=200000}"
-: "${BENCH_BATCH:=500}"
+: "${BENCH_BATCH:=1000}"
 : "${BENCH_PROFILE:=release}"
 export CARGO_TARGET_DIR RUST_LOG=warn
 
@@ -108,14 +108,14 @@ for line in sys.stdin:
 ' <<<"$query_results")
 ingest_table=$(python3 -c '
 import json, sys
-print("| mode | measured | events | seconds | events/s |")
-print("|---|---|---|---|---|")
+print("| mode | measured | events | seconds | events/s | load avg | process CPU µs/event | PostgreSQL CPU µs/event |")
+print("|---|---|---|---|---|---|---|---|")
 for line in sys.stdin:
     if line.strip():
         r = json.loads(line)
         mode = "one event per transaction" if r["batch"] == 1 else "batches of up to %d" % r["batch"]
-        what = "backlog drained (published first, consumer started after)" if r["scenario"] == "backlog" else "end to end (first publish → last inbox row)"
-        print("| {} | {} | {} | {:.1f} | {:.0f} |".format(mode, what, r["events"], r["seconds"], r["events_per_s"]))
+        what = "backlog drained (published first, consumer started after)" if r["scenario"] == "backlog" else "end to end (first publish → last event applied)"
+        print("| {} | {} | {} | {:.1f} | {:.0f} | {:.1f} | {:.1f} | {:.1f} |".format(mode, what, r["events"], r["seconds"], r["events_per_s"], r.get("load_average", 0), r.get("process_cpu_us_per_event", 0), r.get("postgres_cpu_us_per_event", 0)))
 ' <<<"$ingest_results")
 read -r n_users n_usage n_chat n_conv n_pay n_inv size <<<"$sizes"
 block=$(cat <<MD

@@ -14,7 +14,7 @@ use aichat_messaging::AmqpConfig;
 /// | `GRPC_ADDR` | `127.0.0.1:50054` | where `serve` listens |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | events (analytics' queue is `<exchange>.analytics`) |
 /// | `MAINTENANCE_INTERVAL_SECS` | `300` | how often `serve` snapshots today's MRR, re-reads billing's plans, creates the next months' partitions and prunes the inbox |
-/// | `CONSUME_BATCH` | `500` | events applied in one transaction at most (1..=1000; 1: one event per transaction) |
+/// | `CONSUME_BATCH` | `1000` | events applied in one transaction at most (1..=1000; 1: one event per transaction; two batches are prefetched) |
 /// | `IDENTITY_GRPC_URL` | empty | identity, for `backfill` (`ExportUsers`) |
 /// | `CHAT_GRPC_URL` | empty | chat, for `backfill` (`ExportConversations`, `ExportMessages`, `ExportTokenUsage`) |
 /// | `BILLING_GRPC_URL` | empty | billing: `ListPlans` at start-up and every maintenance round, and `backfill` (`ExportSubscriptions`, `ExportPayments`, `ExportInvoices`); empty: plans are only read by backfill |
@@ -44,12 +44,12 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        let consume_batch: usize = aichat_config::parse("CONSUME_BATCH", 500)?;
+        let consume_batch: usize = aichat_config::parse("CONSUME_BATCH", 1000)?;
         if !(1..=1000).contains(&consume_batch) {
             return Err(ConfigError {
                 name: "CONSUME_BATCH".to_owned(),
                 value: consume_batch.to_string(),
-                reason: "must be 1 to 1000 (the consumer's prefetch)".to_owned(),
+                reason: "must be 1 to 1000".to_owned(),
             });
         }
         Ok(Self {

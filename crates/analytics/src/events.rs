@@ -38,7 +38,7 @@ use aichat_events::{
         SessionRevoked, UserDeleted, UserEmailVerified, UserLoggedIn, UserRegistered, UserUpdated,
     },
 };
-use aichat_messaging::consumer::{HandlerError, Queue, Spec};
+use aichat_messaging::consumer::{HandlerError, Queue, RawEnvelope, Spec};
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -77,7 +77,7 @@ const TIERS: [&str; 3] = ["FREE", "PLUS", "PRO"];
 /// The service name its durable queue is named after.
 pub const QUEUE: &str = "analytics";
 
-/// Deliveries in flight at once: a whole batch (see [`BATCH_WAIT`]).
+/// Deliveries in flight at once for one event at a time.
 const PREFETCH: u16 = 1000;
 
 /// How long the consumer waits after a delivery for more to batch with it.
@@ -90,6 +90,37 @@ pub fn spec() -> Spec {
         bindings: CONSUMED.iter().map(|t| (*t).to_owned()).collect(),
         prefetch: PREFETCH,
         retry: Default::default(),
+    }
+}
+
+/// [`spec`] for a consumer applying batches of up to `batch` events: two
+/// batches in flight, so the next one is already on its way from the broker
+/// while one is applied (at least [`PREFETCH`]).
+pub fn batched_spec(batch: usize) -> Spec {
+    let wanted = batch.saturating_mul(2).max(usize::from(PREFETCH));
+    Spec {
+        prefetch: u16::try_from(wanted).unwrap_or(u16::MAX),
+        ..spec()
+    }
+}
+
+/// A payload that the typed events can be decoded from: a parsed
+/// `serde_json::Value` (one event at a time) or the delivery's JSON text
+/// (batches: decoded straight from the text, parsed once).
+pub trait Payload {
+    /// The payload as an `E`.
+    fn typed<E: Event>(&self) -> serde_json::Result<E>;
+}
+
+impl Payload for serde_json::Value {
+    fn typed<E: Event>(&self) -> serde_json::Result<E> {
+        E::deserialize(self)
+    }
+}
+
+impl Payload for Box<serde_json::value::RawValue> {
+    fn typed<E: Event>(&self) -> serde_json::Result<E> {
+        serde_json::from_str(self.get())
     }
 }
 
@@ -120,7 +151,7 @@ impl Decoded {
     /// The event's payload, or `None` for a type analytics does not know
     /// (acked and skipped). A payload that does not parse, or a version
     /// this code does not understand, is a permanent failure.
-    pub fn from_envelope(envelope: &Envelope) -> Result<Option<Self>, HandlerError> {
+    pub fn from_envelope<P: Payload>(envelope: &Envelope<P>) -> Result<Option<Self>, HandlerError> {
         let t = envelope.event_type.as_str();
         Ok(Some(match t {
             UserRegistered::TYPE => Self::Registered(decode(envelope)?),
@@ -223,7 +254,7 @@ pub async fn handle(pool: &aichat_db::Pool, envelope: Envelope) -> Result<(), Ha
 /// [`handle`], so a poison event is dead-lettered alone.
 pub async fn handle_batch(
     pool: &aichat_db::Pool,
-    envelopes: Vec<Envelope>,
+    envelopes: Vec<RawEnvelope>,
 ) -> Result<(), HandlerError> {
     let mut known = Vec::with_capacity(envelopes.len());
     for envelope in envelopes {
@@ -248,7 +279,7 @@ pub async fn handle_batch(
         .await
         .map_err(|e| HandlerError::Transient(e.into()))?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        let envelopes: Vec<&Envelope> = known.iter().map(|(e, _)| e).collect();
+        let envelopes: Vec<&RawEnvelope> = known.iter().map(|(e, _)| e).collect();
         let mut claimed = aichat_messaging::inbox::claim_many(conn, &envelopes).await?;
         // Removed once taken: a second copy in the batch is skipped.
         let new: Vec<_> = known
@@ -281,9 +312,9 @@ pub async fn apply_event(
 }
 
 /// The effect of one event besides its `userEvents` row.
-async fn apply_effect(
+async fn apply_effect<P>(
     conn: &mut AsyncPgConnection,
-    envelope: &Envelope,
+    envelope: &Envelope<P>,
     decoded: &Decoded,
 ) -> diesel::QueryResult<()> {
     let occurred_at = envelope.occurred_at.naive_utc();
@@ -474,8 +505,10 @@ async fn apply_effect(
 /// states by version, tombstones) make the order irrelevant.
 async fn apply_batch(
     conn: &mut AsyncPgConnection,
-    events: &[&(Envelope, Decoded)],
+    events: &[&(RawEnvelope, Decoded)],
 ) -> diesel::QueryResult<()> {
+    // The payloads are stored as the producer's JSON text (PostgreSQL
+    // parses it into jsonb), not re-serialised.
     let rows: Vec<_> = events
         .iter()
         .map(|(envelope, decoded)| {
@@ -484,11 +517,11 @@ async fn apply_batch(
                 decoded.user_id(),
                 envelope.event_type.as_str(),
                 envelope.occurred_at.naive_utc(),
-                &envelope.data,
+                envelope.data.get(),
             )
         })
         .collect();
-    apply::user_events(conn, &rows).await?;
+    apply::user_events_json(conn, &rows).await?;
     let (mut messages, mut usages, mut counted) = (Vec::new(), Vec::new(), Vec::new());
     let mut count = |conversation_id: Uuid, user_id: Uuid, c: Option<&ConversationCounters>| {
         if let Some(c) = c {
@@ -601,8 +634,9 @@ async fn counters(
     .await
 }
 
-/// The payload of a version this code understands.
-fn decode<E: Event>(envelope: &Envelope) -> Result<E, HandlerError> {
+/// The payload of a version this code understands (the caller matched the
+/// type).
+fn decode<E: Event, P: Payload>(envelope: &Envelope<P>) -> Result<E, HandlerError> {
     if envelope.version != E::VERSION {
         return Err(HandlerError::Permanent(anyhow::anyhow!(
             "version {} of {} is not understood (expected {})",
@@ -611,8 +645,14 @@ fn decode<E: Event>(envelope: &Envelope) -> Result<E, HandlerError> {
             E::VERSION
         )));
     }
+    if envelope.event_type != E::TYPE {
+        return Err(HandlerError::Permanent(anyhow::anyhow!(
+            "not a {}",
+            E::TYPE
+        )));
+    }
     envelope
-        .decode::<E>()
-        .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("not a {}", E::TYPE)))?
+        .data
+        .typed::<E>()
         .map_err(|e| HandlerError::Permanent(anyhow::Error::new(e).context(E::TYPE)))
 }

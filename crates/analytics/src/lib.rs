@@ -122,7 +122,7 @@ pub async fn run(
         if config.consume_batch > 1 {
             tasks.spawn(aichat_messaging::consumer::run_batched(
                 config.amqp.clone(),
-                events::spec(),
+                events::batched_spec(config.consume_batch),
                 aichat_messaging::consumer::Batch {
                     max: config.consume_batch,
                     wait: events::BATCH_WAIT,

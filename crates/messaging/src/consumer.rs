@@ -167,6 +167,13 @@ pub async fn run<H, Fut, C, CFut>(
     }
 }
 
+/// An envelope whose payload is left as the delivery's JSON text: what
+/// [`run_batched`] hands its batch handler. Parsing the envelope this way
+/// validates the payload without building a `serde_json::Value` tree, so the
+/// handler decodes the typed payload straight from the text (one parse), and
+/// can store the text as it is.
+pub type RawEnvelope = Envelope<Box<serde_json::value::RawValue>>;
+
 /// How [`run_batched`] gathers deliveries: up to `max` of them, waiting at
 /// most `wait` after the first for the rest.
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +183,8 @@ pub struct Batch {
 }
 
 /// [`run`], applying deliveries in batches: up to `batch.max` deliveries
-/// gathered for at most `batch.wait` go to `batch_handler` at once (a
+/// gathered for at most `batch.wait` go to `batch_handler` at once, as
+/// [`RawEnvelope`]s (a
 /// durable consumer applies them in one transaction), and are all acked
 /// after it returns `Ok`, with one multiple-ack on the last delivery tag.
 /// When the batch handler fails (a permanent failure of any one event, or
@@ -195,7 +203,7 @@ pub async fn run_batched<H, Fut, B, BFut, C, CFut>(
 ) where
     H: Fn(Envelope) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
-    B: Fn(Vec<Envelope>) -> BFut,
+    B: Fn(Vec<RawEnvelope>) -> BFut,
     BFut: Future<Output = Result<(), HandlerError>>,
     C: Fn() -> CFut,
     CFut: Future<Output = ()>,
@@ -230,7 +238,7 @@ struct Consumer<'a, H, B> {
 }
 
 /// The batch handler type of a consumer without one.
-type NoBatch = fn(Vec<Envelope>) -> std::future::Ready<Result<(), HandlerError>>;
+type NoBatch = fn(Vec<RawEnvelope>) -> std::future::Ready<Result<(), HandlerError>>;
 
 /// Declares `spec`'s queue (and, for a durable one, its dead-letter queue)
 /// and binds it; returns the queue's name.
@@ -294,7 +302,7 @@ async fn consume<H, Fut, B, BFut, C, CFut>(
 where
     H: Fn(Envelope) -> Fut,
     Fut: Future<Output = Result<(), HandlerError>>,
-    B: Fn(Vec<Envelope>) -> BFut,
+    B: Fn(Vec<RawEnvelope>) -> BFut,
     BFut: Future<Output = Result<(), HandlerError>>,
     C: Fn() -> CFut,
     CFut: Future<Output = ()>,
@@ -354,7 +362,7 @@ where
                 Ok(None) | Err(_) => break,
             }
         }
-        let envelopes: Option<Vec<Envelope>> = gathered
+        let envelopes: Option<Vec<RawEnvelope>> = gathered
             .iter()
             .map(|d| serde_json::from_slice(&d.data).ok())
             .collect();

@@ -23,27 +23,34 @@ pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryRe
 
 /// [`claim`] for a batch, in one statement: the ids of `envelopes` claimed
 /// now (each once, even when it occurs twice in the batch); the others were
-/// applied before. Call it in the transaction that applies the batch.
-pub async fn claim_many(
-    mut conn: &AsyncPgConnection,
-    envelopes: &[&Envelope],
+/// applied before. Call it in the transaction that applies the batch. The
+/// ids and types go as two arrays, so the statement is the same whatever
+/// the batch's size (prepared once per connection).
+pub async fn claim_many<T>(
+    conn: &mut AsyncPgConnection,
+    envelopes: &[&Envelope<T>],
 ) -> QueryResult<std::collections::HashSet<uuid::Uuid>> {
-    let rows: Vec<_> = envelopes
-        .iter()
-        .map(|e| {
-            (
-                inbox::event_id.eq(e.id),
-                inbox::event_type.eq(e.event_type.as_str()),
-            )
-        })
-        .collect();
-    let claimed: Vec<uuid::Uuid> = diesel::insert_into(inbox::table)
-        .values(&rows)
-        .on_conflict_do_nothing()
-        .returning(inbox::event_id)
-        .get_results(&mut conn)
-        .await?;
-    Ok(claimed.into_iter().collect())
+    use diesel::sql_types::{Array, Text, Uuid};
+    #[derive(diesel::QueryableByName)]
+    struct Claimed {
+        #[diesel(sql_type = Uuid)]
+        eventid: uuid::Uuid,
+    }
+    let claimed: Vec<Claimed> = diesel::sql_query(
+        "INSERT INTO inbox (eventId, eventType) \
+         SELECT * FROM unnest($1::uuid[], $2::text[]) \
+         ON CONFLICT DO NOTHING RETURNING eventId",
+    )
+    .bind::<Array<Uuid>, _>(envelopes.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        envelopes
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .load(conn)
+    .await?;
+    Ok(claimed.into_iter().map(|c| c.eventid).collect())
 }
 
 /// How long an applied event's id is remembered. A redelivery older than

@@ -11,12 +11,15 @@
 //!   first 100,000 rows (or the list's last full page when shorter: the
 //!   cursor found by paging through it 1000 rows at a time, as the CSV
 //!   export does).
-//! - `ingest --events 200000 --batch 500`: a service of its own (a fresh
+//! - `ingest --events 200000 --batch 1000`: a service of its own (a fresh
 //!   database, its queue on an exchange of its own) consuming `events`
 //!   realistic chat events (per exchange a user message, an assistant
 //!   message and its tokenUsage, each with the conversation's counters),
 //!   published at once; events/s from the first publish to the last inbox
-//!   row. `--batch 1` is one event per transaction.
+//!   row. `--batch 1` is one event per transaction; `--backlog` publishes
+//!   everything first and times the consumer draining it. Besides the rate,
+//!   the CPU time per event of this process and of the database's backends
+//!   (from /proc): on a shared machine, a steadier measure than the rate.
 
 use std::{
     io::Write,
@@ -62,8 +65,9 @@ enum Command {
     Ingest {
         #[arg(long, default_value_t = 200_000)]
         events: usize,
-        /// Events per transaction at most (1: one at a time).
-        #[arg(long, default_value_t = 500)]
+        /// Events per transaction at most (1: one at a time; the
+        /// service's default `CONSUME_BATCH` is 1,000).
+        #[arg(long, default_value_t = 1000)]
         batch: usize,
         /// Publish everything while the consumer is stopped, then time
         /// draining the backlog only (the consumer's own rate).
@@ -342,8 +346,57 @@ fn chat_events(events: usize) -> anyhow::Result<Vec<Envelope>> {
     Ok(out)
 }
 
+/// CPU seconds (user + system) of process `pid` ("self" for this one),
+/// from /proc (clock ticks of 1/100 s); 0 when unreadable.
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command (which may contain spaces), from field 3.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15: 11 and 12 after the state.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// The CPU seconds of each PostgreSQL backend on the service's database
+/// (the consumer's connections and the bench's own), by pid.
+async fn backend_cpu(
+    conn: &mut AsyncPgConnection,
+) -> anyhow::Result<std::collections::HashMap<i32, f64>> {
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let pids: Vec<Pid> =
+        diesel::sql_query("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            .load(conn)
+            .await?;
+    Ok(pids
+        .into_iter()
+        .map(|p| (p.pid, cpu_seconds(&p.pid.to_string())))
+        .collect())
+}
+
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Result<()> {
     let envelopes = chat_events(events)?;
+    let last = envelopes.last().context("no events")?.id;
     let mut amqp = aichat_messaging::AmqpConfig::from_env();
     amqp.exchange = format!("aichat.bench.analytics.{}", Uuid::now_v7().simple());
     amqp.ephemeral = true;
@@ -357,38 +410,65 @@ async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Res
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
     if backlog {
         analytics.pause().await;
     }
+    let mut conn = pool.get().await?;
+    let mut load = load_average();
     let mut start = Instant::now();
+    let mut cpu_start = cpu_seconds("self");
+    let mut pg_start = backend_cpu(&mut conn).await?;
     // Published in pages so the consumer starts while the rest is sent.
     for page in envelopes.chunks(5_000) {
         analytics.publish_envelopes(page).await?;
     }
     let published = start.elapsed();
     if backlog {
+        load = load_average();
+        pg_start = backend_cpu(&mut conn).await?;
+        cpu_start = cpu_seconds("self");
         start = Instant::now();
         analytics.resume().await?;
     }
-    let target = i64::try_from(events)?;
+    // Done when the last event published is applied: one queue, one
+    // consumer, batches in order. (A cheap look-up: counting the inbox
+    // every few milliseconds would load the database being measured.)
     let deadline = start + Duration::from_secs(1800);
     loop {
-        let mut conn = pool.get().await?;
-        let n: N = diesel::sql_query("SELECT count(*) AS n FROM inbox")
-            .get_result(&mut conn)
-            .await?;
-        if n.n >= target {
+        let done: Found =
+            diesel::sql_query("SELECT EXISTS (SELECT 1 FROM inbox WHERE eventId = $1) AS found")
+                .bind::<diesel::sql_types::Uuid, _>(last)
+                .get_result(&mut conn)
+                .await?;
+        if done.found {
             break;
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {} of {events} applied",
-            n.n
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        anyhow::ensure!(Instant::now() < deadline, "not applied in 30 min");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = start.elapsed();
+    let cpu = cpu_seconds("self") - cpu_start;
+    let pg_end = backend_cpu(&mut conn).await?;
+    let pg: f64 = pg_end
+        .iter()
+        .map(|(pid, end)| end - pg_start.get(pid).copied().unwrap_or(0.0))
+        .sum();
+    let n: N = diesel::sql_query("SELECT count(*) AS n FROM inbox")
+        .get_result(&mut conn)
+        .await?;
+    anyhow::ensure!(
+        n.n == i64::try_from(events)?,
+        "{} of {events} events applied",
+        n.n
+    );
+    drop(conn);
     analytics.stop().await;
+    let per_event_us = |seconds: f64| seconds * 1e6 / events as f64;
     emit(&json!({
         "scenario": if backlog { "backlog" } else { "ingest" },
         "batch": batch,
@@ -396,5 +476,10 @@ async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Res
         "seconds": elapsed.as_secs_f64(),
         "publish_seconds": published.as_secs_f64(),
         "events_per_s": events as f64 / elapsed.as_secs_f64(),
+        "load_average": load,
+        // CPU spent while measured, per event: this process (the consumer,
+        // and the publisher unless --backlog) and the database's backends.
+        "process_cpu_us_per_event": per_event_us(cpu),
+        "postgres_cpu_us_per_event": per_event_us(pg),
     }))
 }

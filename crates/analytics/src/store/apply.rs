@@ -686,6 +686,33 @@ pub async fn user_events(
     Ok(())
 }
 
+/// [`user_events`] with each event's payload as JSON text (the delivery's
+/// own, parsed by PostgreSQL), in one statement: the batched consumer's,
+/// which does not re-serialise the payloads.
+pub async fn user_events_json(
+    conn: &mut AsyncPgConnection,
+    events: &[(Uuid, Uuid, &str, NaiveDateTime, &str)],
+) -> QueryResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO userEvents (eventId, userId, type, occurredAt, properties) \
+         SELECT e, u, t, o, p::jsonb \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamp[], $5::text[]) \
+           AS b (e, u, t, o, p) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.1).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(events.iter().map(|e| e.2).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(events.iter().map(|e| e.3).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(events.iter().map(|e| e.4).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// [`token_usage`] for many facts, in one statement: the new facts (a
 /// usageId twice, or known before, counts once) are added to
 /// `chatAnalytics`, summed per (day, user, model).
