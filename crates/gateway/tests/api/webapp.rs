@@ -104,7 +104,6 @@ async fn the_built_app_is_served_with_its_caching_csp_and_fallback() {
     for path in [
         "/api/v1/nope",
         "/api/nope",
-        "/v1/nope",
         "/webhooks/nope",
         "/openapi.json/x",
     ] {
@@ -116,6 +115,12 @@ async fn the_built_app_is_served_with_its_caching_csp_and_fallback() {
         );
         problem(r, StatusCode::NOT_FOUND, "not_found").await;
     }
+    // The OpenAI-compatible API answers in OpenAI's shape, never the app.
+    let r = get(&app, "/v1/nope", "text/html").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(header_of(&r, "content-type"), "application/json");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unknown_url", "{body}");
     // The API keeps its own strict CSP and no-store.
     let r = get(&app, "/healthz", "text/html").await;
     assert_eq!(
