@@ -18,6 +18,11 @@ enum Scenario {
     /// The same streamed request straight to the provider (`--base` is the
     /// provider's OpenAI-compatible root, e.g. the mock's `/v1`).
     Direct,
+    /// The same streamed request through the platform's OpenAI-compatible
+    /// API (`--base` is the gateway; each client makes an API key):
+    /// gateway `/v1` → chat → billing → provider, metered as `chat` is.
+    #[value(name = "openai")]
+    OpenAi,
 }
 
 #[derive(Parser)]
@@ -47,6 +52,8 @@ struct Client {
     /// For `chat`: the conversation and how many messages went into it.
     conversation: String,
     sent: u32,
+    /// For `openai`: the client's API key.
+    api_key: String,
 }
 
 /// One request's outcome: time to first token (streams) and in all.
@@ -59,12 +66,20 @@ fn micros(d: Duration) -> u32 {
     u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
+/// Whether `text` holds an OpenAI chunk with reply text: `"content":"`
+/// followed by a character (the opening chunk's content is empty).
+fn has_text_delta(text: &str) -> bool {
+    text.match_indices("\"content\":\"")
+        .any(|(i, m)| text[i + m.len()..].chars().next().is_some_and(|c| c != '"'))
+}
+
 /// Reads an SSE body to its end; the time the first chunk holding `marker`
-/// arrived (None if the stream ended without one, or with `error`).
+/// arrived (None if the stream ended without one, or with an error: an
+/// `error` event, or an OpenAI chunk holding `error`).
 async fn read_stream(
     r: reqwest::Response,
     started: Instant,
-    marker: &str,
+    marker: impl Fn(&str) -> bool,
 ) -> anyhow::Result<Option<Duration>> {
     use futures::StreamExt;
     let mut body = r.bytes_stream();
@@ -74,7 +89,7 @@ async fn read_stream(
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         tail.push_str(&String::from_utf8_lossy(&chunk));
-        if first.is_none() && tail.contains(marker) {
+        if first.is_none() && marker(&tail) {
             first = Some(started.elapsed());
         }
         let keep = tail.len().saturating_sub(200);
@@ -83,7 +98,7 @@ async fn read_stream(
             .unwrap_or(tail.len());
         tail.drain(..cut);
     }
-    if tail.contains("event: error") {
+    if tail.contains("event: error") || tail.contains("{\"error\"") {
         return Ok(None);
     }
     Ok(first)
@@ -103,6 +118,7 @@ impl Client {
                 refresh: String::new(),
                 conversation: String::new(),
                 sent: 0,
+                api_key: String::new(),
             });
         }
         let email = format!("bench-{run}-{i}@example.com");
@@ -122,9 +138,28 @@ impl Client {
             refresh: String::new(),
             conversation: String::new(),
             sent: 0,
+            api_key: String::new(),
         };
         if !me.login().await? {
             bail!("the first log-in failed");
+        }
+        if scenario == Scenario::OpenAi {
+            let r = me
+                .http
+                .post(format!("{base}/api/v1/me/api-keys"))
+                .bearer_auth(&me.access)
+                .json(&json!({"name": "bench"}))
+                .send()
+                .await?;
+            if r.status() != 201 {
+                bail!(
+                    "creating an API key answered {}: {}",
+                    r.status(),
+                    r.text().await?
+                );
+            }
+            let body: Value = r.json().await?;
+            me.api_key = body["key"].as_str().context("key")?.to_owned();
         }
         Ok(me)
     }
@@ -201,7 +236,7 @@ impl Client {
                 if r.status() != 200 {
                     return Ok(None);
                 }
-                let first = read_stream(r, started, "event: delta").await?;
+                let first = read_stream(r, started, |t| t.contains("event: delta")).await?;
                 return Ok(first.map(|f| Sample {
                     first_us: micros(f),
                     total_us: micros(started.elapsed()),
@@ -224,7 +259,26 @@ impl Client {
                 if r.status() != 200 {
                     return Ok(None);
                 }
-                read_stream(r, started, "\"content\"").await?
+                read_stream(r, started, |t| t.contains("\"content\"")).await?
+            }
+            Scenario::OpenAi => {
+                let r = self
+                    .http
+                    .post(format!("{}/v1/chat/completions", self.base))
+                    .bearer_auth(&self.api_key)
+                    .json(&json!({
+                        "model": "gpt-4o-mini",
+                        "messages": [{"role": "user", "content": "Tell me about rivers in two sentences."}],
+                        "max_completion_tokens": 1024,
+                        "stream": true,
+                        "stream_options": {"include_usage": true}
+                    }))
+                    .send()
+                    .await?;
+                if r.status() != 200 {
+                    return Ok(None);
+                }
+                read_stream(r, started, has_text_delta).await?
             }
             other => {
                 if !self.one(other).await? {
@@ -242,7 +296,7 @@ impl Client {
     async fn one(&mut self, scenario: Scenario) -> anyhow::Result<bool> {
         match scenario {
             // Measured by `sample`, which never comes here for them.
-            Scenario::Chat | Scenario::Direct => Ok(false),
+            Scenario::Chat | Scenario::Direct | Scenario::OpenAi => Ok(false),
             Scenario::Me => {
                 let r = self
                     .http
@@ -355,4 +409,19 @@ async fn main() -> anyhow::Result<()> {
     use std::io::Write;
     writeln!(std::io::stdout(), "{report}")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_text_delta;
+
+    #[test]
+    fn the_opening_chunk_is_not_reply_text_but_a_delta_is() {
+        let opening =
+            r#"data: {"choices":[{"delta":{"content":"","role":"assistant"},"index":0}]}"#;
+        assert!(!has_text_delta(opening));
+        let delta = r#"data: {"choices":[{"delta":{"content":"Rivers"},"index":0}]}"#;
+        assert!(has_text_delta(delta));
+        assert!(has_text_delta(&format!("{opening}\n\n{delta}")));
+    }
 }
