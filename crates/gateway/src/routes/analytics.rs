@@ -403,6 +403,37 @@ fn wants_csv(req: &HttpRequest) -> bool {
     )
 }
 
+/// A paged list's items and the cursor of the page after: one page of
+/// `limit` rows at `cursor`, or, for the CSV, every page ([`CSV_PAGE`] rows
+/// a call; `limit` and `cursor` ignored, no cursor after). `fetch(limit,
+/// cursor)` is one call to the service: a page's items and its next cursor
+/// (empty after the last page).
+async fn paged<T, F, Fut>(
+    csv: bool,
+    limit: u32,
+    cursor: Option<String>,
+    mut fetch: F,
+) -> Result<(Vec<T>, Option<String>), Problem>
+where
+    F: FnMut(u32, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), Problem>>,
+{
+    let mut items = Vec::new();
+    let mut cursor = if csv {
+        String::new()
+    } else {
+        cursor.unwrap_or_default()
+    };
+    loop {
+        let (page, next) = fetch(if csv { CSV_PAGE } else { limit }, cursor).await?;
+        items.extend(page);
+        match Some(next).filter(|c| !c.is_empty()) {
+            Some(next) if csv => cursor = next,
+            next => return Ok((items, next)),
+        }
+    }
+}
+
 /// `limit` of a page: 1..100; absent: 0, the service's 20.
 fn page_of(limit: Option<&str>) -> Result<u32, Problem> {
     let mut fields = Fields::default();
@@ -693,45 +724,36 @@ pub async fn token_usage_by_user(state: Data, req: HttpRequest, _admin: Admin) -
     let limit = fields.check("limit", limit_of(q.limit.as_deref()));
     fields.done()?;
     let (month, limit) = (month.unwrap_or_default(), limit.unwrap_or_default());
-    let csv = wants_csv(&req);
-    let mut body = UserUsageList {
-        month: String::new(),
-        items: Vec::new(),
-        next_cursor: None,
-    };
-    let mut cursor = if csv {
-        String::new()
-    } else {
-        q.cursor.unwrap_or_default()
-    };
-    loop {
-        let page = state
-            .analytics
-            .clone()
-            .token_usage_by_user(grpc(
-                &req,
-                pb::MonthRequest {
-                    month: month.clone(),
-                    limit: if csv { CSV_PAGE } else { limit },
-                    cursor,
-                },
-            ))
-            .await?
-            .into_inner();
-        body.month = page.month;
-        body.items.extend(page.items.into_iter().map(|u| UserUsage {
-            user_id: u.user_id,
-            total_tokens: u.total_tokens,
-            total_cost: u.total_cost,
-        }));
-        match Some(page.next_cursor).filter(|c| !c.is_empty()) {
-            Some(next) if csv => cursor = next,
-            next => {
-                body.next_cursor = next;
-                break;
-            }
+    // The month as the service spells it (each page says it).
+    let answered = std::cell::RefCell::new(String::new());
+    let (items, next_cursor) = paged(wants_csv(&req), limit, q.cursor, |limit, cursor| {
+        let mut analytics = state.analytics.clone();
+        let request = grpc(
+            &req,
+            pb::MonthRequest {
+                month: month.clone(),
+                limit,
+                cursor,
+            },
+        );
+        let answered = &answered;
+        async move {
+            let page = analytics.token_usage_by_user(request).await?.into_inner();
+            *answered.borrow_mut() = page.month;
+            let items = page.items.into_iter().map(|u| UserUsage {
+                user_id: u.user_id,
+                total_tokens: u.total_tokens,
+                total_cost: u.total_cost,
+            });
+            Ok((items.collect(), page.next_cursor))
         }
-    }
+    })
+    .await?;
+    let body = UserUsageList {
+        month: answered.into_inner(),
+        items,
+        next_cursor,
+    };
     Ok(answer(&req, "token-usage-users", &body, &body.items))
 }
 
@@ -892,45 +914,23 @@ pub async fn conversation_length(state: Data, req: HttpRequest, _admin: Admin) -
 pub async fn overdue_invoices(state: Data, req: HttpRequest, _admin: Admin) -> Answer {
     let q: AdminPageQuery = query(&req)?;
     let limit = page_of(q.limit.as_deref())?;
-    let csv = wants_csv(&req);
-    let mut body = OverdueInvoiceList {
-        items: Vec::new(),
-        next_cursor: None,
-    };
-    let mut cursor = if csv {
-        String::new()
-    } else {
-        q.cursor.unwrap_or_default()
-    };
-    loop {
-        let page = state
-            .analytics
-            .clone()
-            .overdue_invoices(grpc(
-                &req,
-                pb::PageRequest {
-                    limit: if csv { CSV_PAGE } else { limit },
-                    cursor,
-                },
-            ))
-            .await?
-            .into_inner();
-        body.items
-            .extend(page.items.into_iter().map(|i| OverdueInvoice {
+    let (items, next_cursor) = paged(wants_csv(&req), limit, q.cursor, |limit, cursor| {
+        let mut analytics = state.analytics.clone();
+        let request = grpc(&req, pb::PageRequest { limit, cursor });
+        async move {
+            let page = analytics.overdue_invoices(request).await?.into_inner();
+            let items = page.items.into_iter().map(|i| OverdueInvoice {
                 id: i.id,
                 invoice_number: i.invoice_number,
                 user_id: i.user_id,
                 total: i.total,
                 due_date: i.due_date,
-            }));
-        match Some(page.next_cursor).filter(|c| !c.is_empty()) {
-            Some(next) if csv => cursor = next,
-            next => {
-                body.next_cursor = next;
-                break;
-            }
+            });
+            Ok((items.collect(), page.next_cursor))
         }
-    }
+    })
+    .await?;
+    let body = OverdueInvoiceList { items, next_cursor };
     Ok(answer(&req, "overdue-invoices", &body, &body.items))
 }
 
@@ -943,45 +943,23 @@ pub async fn overdue_invoices(state: Data, req: HttpRequest, _admin: Admin) -> A
 pub async fn lifetime_value(state: Data, req: HttpRequest, _admin: Admin) -> Answer {
     let q: AdminPageQuery = query(&req)?;
     let limit = page_of(q.limit.as_deref())?;
-    let csv = wants_csv(&req);
-    let mut body = LifetimeValueList {
-        items: Vec::new(),
-        next_cursor: None,
-    };
-    let mut cursor = if csv {
-        String::new()
-    } else {
-        q.cursor.unwrap_or_default()
-    };
-    loop {
-        let page = state
-            .analytics
-            .clone()
-            .lifetime_value(grpc(
-                &req,
-                pb::PageRequest {
-                    limit: if csv { CSV_PAGE } else { limit },
-                    cursor,
-                },
-            ))
-            .await?
-            .into_inner();
-        body.items
-            .extend(page.items.into_iter().map(|v| LifetimeValue {
+    let (items, next_cursor) = paged(wants_csv(&req), limit, q.cursor, |limit, cursor| {
+        let mut analytics = state.analytics.clone();
+        let request = grpc(&req, pb::PageRequest { limit, cursor });
+        async move {
+            let page = analytics.lifetime_value(request).await?.into_inner();
+            let items = page.items.into_iter().map(|v| LifetimeValue {
                 user_id: v.user_id,
                 amount: v.amount,
                 payment_count: v.payment_count,
                 total_spent: v.total_spent,
                 signup_date: time(v.signup_date),
-            }));
-        match Some(page.next_cursor).filter(|c| !c.is_empty()) {
-            Some(next) if csv => cursor = next,
-            next => {
-                body.next_cursor = next;
-                break;
-            }
+            });
+            Ok((items.collect(), page.next_cursor))
         }
-    }
+    })
+    .await?;
+    let body = LifetimeValueList { items, next_cursor };
     Ok(answer(&req, "lifetime-value", &body, &body.items))
 }
 
