@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::{
     chat::{billing_sql, chat_count},
     helpers::{Login, TestApp, unique_email},
+    metering::assert_charged_and_settled,
 };
 
 fn turn(role: &str, content: &str) -> pb::Turn {
@@ -87,7 +88,7 @@ async fn usage_of(app: &TestApp, login: &Login) -> Value {
 }
 
 /// Billing's usage once it counted `tokens` (the settlement arrives by event).
-async fn settled(app: &TestApp, login: &Login, tokens: i64) -> Value {
+pub(crate) async fn settled(app: &TestApp, login: &Login, tokens: i64) -> Value {
     let mut usage = Value::Null;
     for _ in 0..200 {
         usage = usage_of(app, login).await;
@@ -97,16 +98,6 @@ async fn settled(app: &TestApp, login: &Login, tokens: i64) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     usage
-}
-
-/// Billing counted exactly `tokens` and holds nothing more.
-fn assert_settled(usage: &Value, tokens: i64) {
-    assert_eq!(usage["tokensUsed"].as_i64(), Some(tokens), "{usage}");
-    assert_eq!(
-        usage["remaining"].as_i64(),
-        Some(usage["monthlyQuota"].as_i64().unwrap() - tokens),
-        "nothing still held: {usage}"
-    );
 }
 
 async fn provider_calls(app: &TestApp) -> Value {
@@ -167,7 +158,7 @@ async fn a_completion_of_each_provider_family_is_charged_once_to_its_key_and_sav
     );
     assert_eq!(chat_count(&app, "messages").await, 0);
     assert_eq!(chat_count(&app, "pendingSends").await, 0);
-    assert_settled(&settled(&app, &login, charged).await, charged);
+    assert_charged_and_settled(&settled(&app, &login, charged).await, charged, "completion");
     app.finish().await;
 }
 
@@ -232,7 +223,7 @@ async fn a_client_hanging_up_mid_completion_is_still_charged_once_for_the_whole_
     assert!(whole.completion_tokens > 1);
     assert_eq!(hung_up.completion, whole.completion_tokens);
     let total = i64::from(hung_up.total) + i64::from(whole.total_tokens);
-    assert_settled(&settled(&app, &login, total).await, total);
+    assert_charged_and_settled(&settled(&app, &login, total).await, total, "completion");
     app.finish().await;
 }
 
@@ -264,7 +255,7 @@ async fn over_the_quota_a_completion_is_refused_before_any_provider_call() {
         chat_count(&app, &format!("tokenUsage WHERE userId = '{user}'")).await,
         0
     );
-    assert_settled(&usage_of(&app, &login).await, 0);
+    assert_charged_and_settled(&usage_of(&app, &login).await, 0, "completion");
     app.finish().await;
 }
 
@@ -382,6 +373,6 @@ async fn bad_completions_are_refused_before_anything_is_held_or_called() {
         0
     );
     assert_eq!(chat_count(&app, "pendingSends").await, 0);
-    assert_settled(&usage_of(&app, &login).await, 0);
+    assert_charged_and_settled(&usage_of(&app, &login).await, 0, "completion");
     app.finish().await;
 }

@@ -44,7 +44,7 @@ async fn chat_number(app: &TestApp, sql: &str) -> i64 {
 
 /// Billing counted exactly `charged` tokens and holds nothing more: the
 /// reservation was settled, not left to expire.
-fn assert_charged_and_settled(usage: &Value, charged: i64, what: &str) {
+pub(crate) fn assert_charged_and_settled(usage: &Value, charged: i64, what: &str) {
     assert_eq!(usage["tokensUsed"].as_i64(), Some(charged), "{usage}");
     assert_eq!(
         usage["remaining"].as_i64(),

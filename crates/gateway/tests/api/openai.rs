@@ -3,14 +3,14 @@
 //! their shape, OpenAI's errors, and the tokens charged to the plan once.
 #![expect(clippy::unwrap_used, reason = "test helpers: a failure fails the test")]
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
     chat::{billing_sql, chat_count},
+    completions::settled,
     helpers::{Login, TestApp, unique_email},
+    metering::assert_charged_and_settled,
 };
 
 /// A new user and one of their API keys.
@@ -82,28 +82,6 @@ async fn error_of(r: reqwest::Response) -> Value {
     error
 }
 
-async fn billing_tokens(app: &TestApp, login: &Login, expect: i64) -> Value {
-    let mut usage = Value::Null;
-    for _ in 0..200 {
-        usage = app
-            .call(
-                Method::GET,
-                "/api/v1/billing/usage",
-                Some(&login.access),
-                None,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if usage["tokensUsed"].as_i64() == Some(expect) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    usage
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_and_whole_completions_answer_in_openais_shape_and_are_charged_once() {
     let app = TestApp::spawn().await;
@@ -165,13 +143,8 @@ async fn models_and_whole_completions_answer_in_openais_shape_and_are_charged_on
         chat_count(&app, &format!("conversations WHERE userId = '{user}'")).await,
         0
     );
-    let usage = billing_tokens(&app, &login, charged).await;
-    assert_eq!(usage["tokensUsed"].as_i64(), Some(charged), "{usage}");
-    assert_eq!(
-        usage["remaining"].as_i64(),
-        Some(usage["monthlyQuota"].as_i64().unwrap() - charged),
-        "nothing still held: {usage}"
-    );
+    let usage = settled(&app, &login, charged).await;
+    assert_charged_and_settled(&usage, charged, "whole completions");
     app.finish().await;
 }
 
@@ -238,7 +211,7 @@ async fn a_streamed_completion_is_openais_chunks_then_the_usage_then_done() {
         );
         charged += total;
     }
-    let usage = billing_tokens(&app, &login, charged).await;
+    let usage = settled(&app, &login, charged).await;
     assert_eq!(usage["tokensUsed"].as_i64(), Some(charged), "{usage}");
     app.finish().await;
 }
