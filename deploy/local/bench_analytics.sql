@@ -40,36 +40,52 @@ INSERT INTO plans (id, name, tier, monthlyPrice, yearlyPrice) VALUES
   (md5('plan-plus')::uuid, 'Plus', 'PLUS', 20, 200),
   (md5('plan-pro')::uuid, 'Pro', 'PRO', 50, 500);
 
+-- Users and subscriptions go in chunks of 10,000 users, a transaction each:
+-- their triggers take a transaction advisory lock per user whose active
+-- subscription changes (lock_users), and a million in one transaction would
+-- overflow PostgreSQL's lock table (max_locks_per_transaction).
+SET bench.users = :users;
+
 -- Users: growth over 13 months (more signups recently), 85% Free, 10% Plus,
 -- 5% Pro, 2% deleted, 3% inactive.
-INSERT INTO users (userId, createdAt, planTier, planTierVersion, role, emailVerified, isActive,
-                   profileVersion, deletedAt)
-SELECT md5('user' || i)::uuid,
-       c,
-       CASE WHEN r < 0.85 THEN 'FREE' WHEN r < 0.95 THEN 'PLUS' ELSE 'PRO' END,
-       CASE WHEN r >= 0.85 THEN c + interval '1 day' END,
-       'user', random() < 0.8, random() >= 0.03, c,
-       CASE WHEN random() < 0.02 THEN c + interval '30 days' END
-FROM (SELECT i, random() AS r,
-             LOCALTIMESTAMP - (sqrt(random()) * 395) * interval '1 day' AS c
-      FROM generate_series(1, :users) AS i) g;
-
 -- Subscriptions: every Plus/Pro user; 80% monthly; 90% active in a period
 -- around today, the rest canceled.
-INSERT INTO subscriptions (userId, subscriptionId, planId, planTier, status, billingInterval,
-                           currentPeriodStart, currentPeriodEnd, createdAt, canceledAt, version)
-SELECT u.userId, md5('sub' || u.userId)::uuid,
-       CASE u.planTier WHEN 'PLUS' THEN md5('plan-plus')::uuid ELSE md5('plan-pro')::uuid END,
-       u.planTier,
-       CASE WHEN r < 0.9 THEN 'active' ELSE 'canceled' END,
-       CASE WHEN y THEN 'year' ELSE 'month' END,
-       s, s + CASE WHEN y THEN interval '1 year' ELSE interval '1 month' END,
-       u.createdAt + interval '1 day',
-       CASE WHEN r >= 0.9 THEN s END,
-       s
-FROM (SELECT userId, planTier, createdAt, random() AS r, random() < 0.2 AS y,
-             date_trunc('day', LOCALTIMESTAMP) - (random() * 27) * interval '1 day' AS s
-      FROM users WHERE planTier <> 'FREE') u;
+DO $$
+DECLARE
+  n INT := current_setting('bench.users')::int;
+BEGIN
+  FOR lo IN 1..n BY 10000 LOOP
+    INSERT INTO users (userId, createdAt, planTier, planTierVersion, role, emailVerified, isActive,
+                       profileVersion, deletedAt)
+    SELECT md5('user' || i)::uuid,
+           c,
+           CASE WHEN r < 0.85 THEN 'FREE' WHEN r < 0.95 THEN 'PLUS' ELSE 'PRO' END,
+           CASE WHEN r >= 0.85 THEN c + interval '1 day' END,
+           'user', random() < 0.8, random() >= 0.03, c,
+           CASE WHEN random() < 0.02 THEN c + interval '30 days' END
+    FROM (SELECT i, random() AS r,
+                 LOCALTIMESTAMP - (sqrt(random()) * 395) * interval '1 day' AS c
+          FROM generate_series(lo, least(lo + 9999, n)) AS i) g;
+
+    INSERT INTO subscriptions (userId, subscriptionId, planId, planTier, status, billingInterval,
+                               currentPeriodStart, currentPeriodEnd, createdAt, canceledAt, version)
+    SELECT u.userId, md5('sub' || u.userId)::uuid,
+           CASE u.planTier WHEN 'PLUS' THEN md5('plan-plus')::uuid ELSE md5('plan-pro')::uuid END,
+           u.planTier,
+           CASE WHEN r < 0.9 THEN 'active' ELSE 'canceled' END,
+           CASE WHEN y THEN 'year' ELSE 'month' END,
+           s, s + CASE WHEN y THEN interval '1 year' ELSE interval '1 month' END,
+           u.createdAt + interval '1 day',
+           CASE WHEN r >= 0.9 THEN s END,
+           s
+    FROM (SELECT userId, planTier, createdAt, random() AS r, random() < 0.2 AS y,
+                 date_trunc('day', LOCALTIMESTAMP) - (random() * 27) * interval '1 day' AS s
+          FROM generate_series(lo, least(lo + 9999, n)) AS i
+          JOIN users ON userId = md5('user' || i)::uuid
+          WHERE planTier <> 'FREE') u;
+    COMMIT;
+  END LOOP;
+END $$;
 
 -- Payments: one a month since the subscription began; 95% succeeded, 1%
 -- refunded, 4% failed; an invoice for each: paid, or for a failed payment
