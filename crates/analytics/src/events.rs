@@ -83,6 +83,13 @@ const PREFETCH: u16 = 1000;
 /// How long the consumer waits after a delivery for more to batch with it.
 pub const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// Batches applied at once, each in its own transaction on its own
+/// connection: while one commits (or waits on a row the other holds), the
+/// next one's statements run. Their rows are locked in one order (the
+/// statements come in a fixed order, each upserts its rows sorted), so two
+/// batches never deadlock.
+pub const BATCHES_IN_FLIGHT: usize = 2;
+
 /// The consumer's set-up.
 pub fn spec() -> Spec {
     Spec {
@@ -93,11 +100,14 @@ pub fn spec() -> Spec {
     }
 }
 
-/// [`spec`] for a consumer applying batches of up to `batch` events: two
-/// batches in flight, so the next one is already on its way from the broker
-/// while one is applied (at least [`PREFETCH`]).
+/// [`spec`] for a consumer applying batches of up to `batch` events: one
+/// more batch than [`BATCHES_IN_FLIGHT`] prefetched, so the next one is
+/// already on its way from the broker while they are applied (at least
+/// [`PREFETCH`]).
 pub fn batched_spec(batch: usize) -> Spec {
-    let wanted = batch.saturating_mul(2).max(usize::from(PREFETCH));
+    let wanted = batch
+        .saturating_mul(BATCHES_IN_FLIGHT + 1)
+        .max(usize::from(PREFETCH));
     Spec {
         prefetch: u16::try_from(wanted).unwrap_or(u16::MAX),
         ..spec()
@@ -554,8 +564,7 @@ async fn apply_batch(
             _ => apply_effect(conn, envelope, decoded).await?,
         }
     }
-    apply::messages(conn, &messages).await?;
-    apply::token_usages(conn, &usages).await?;
+    apply::chat_facts(conn, &messages, &usages).await?;
     apply::conversations_counters(conn, &counted).await
 }
 

@@ -112,7 +112,8 @@ pub async fn run(
     let tasks = TaskTracker::new();
 
     // Events: up to `consume_batch` at once in one transaction (1: each in
-    // its own); a failed batch is applied again one event at a time.
+    // its own), two such transactions at once; a failed batch is applied
+    // again one event at a time.
     {
         let (one, batch_pool) = (pool.clone(), pool.clone());
         let handler = move |envelope| {
@@ -126,6 +127,7 @@ pub async fn run(
                 aichat_messaging::consumer::Batch {
                     max: config.consume_batch,
                     wait: events::BATCH_WAIT,
+                    in_flight: events::BATCHES_IN_FLIGHT,
                 },
                 shutdown.clone(),
                 || async {},

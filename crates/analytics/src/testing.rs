@@ -7,10 +7,15 @@
 use std::time::Duration;
 
 use aichat_db::testing::{Template, TestDatabase};
-use aichat_events::{Envelope, Event, TraceContext};
+use aichat_events::{
+    Envelope, Event, TraceContext,
+    chat::{ConversationCounters, MessageCreated, TokensUsed},
+};
 use aichat_messaging::{AmqpConfig, consumer::durable_queue_name};
 use aichat_proto::analytics::v1::{Empty, analytics_client::AnalyticsClient};
 use anyhow::Context;
+use bigdecimal::BigDecimal;
+use chrono::{Datelike, NaiveDate, Utc};
 use lapin::{
     BasicProperties, Confirmation,
     options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions},
@@ -263,4 +268,74 @@ impl Drop for TestAnalytics {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// `events` chat events, as chat publishes them: per exchange (3 events) a
+/// user message, the assistant's and its tokenUsage, each with the
+/// conversation's counters, over `users` users' 10,000 conversations, all
+/// now. What `analytics-bench ingest` publishes.
+pub fn chat_events(events: usize, users: usize) -> anyhow::Result<Vec<Envelope>> {
+    let models = ["gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet"];
+    let mut out = Vec::with_capacity(events);
+    let mut counters: std::collections::HashMap<usize, (i32, i32)> = Default::default();
+    let now = Utc::now();
+    let month = NaiveDate::from_ymd_opt(now.year(), now.month(), 1).context("month")?;
+    let mut i = 0usize;
+    while out.len() < events {
+        let conversation = (i * 7919) % 10_000;
+        let user = uuid::Uuid::from_u128(1 + (conversation % users.max(1)) as u128);
+        let conversation_id = uuid::Uuid::from_u128(1_000_000 + conversation as u128);
+        let model = models[i % models.len()];
+        let at = now;
+        let entry = counters.entry(conversation).or_default();
+        for role in ["user", "assistant"] {
+            entry.0 += 1;
+            entry.1 += 100;
+            out.push(Envelope::new(
+                &MessageCreated {
+                    message_id: uuid::Uuid::now_v7(),
+                    conversation_id,
+                    user_id: user,
+                    role: role.to_owned(),
+                    token_count: 100,
+                    model: (role == "assistant").then(|| model.to_owned()),
+                    language: None,
+                    created_at: at,
+                    counters: Some(ConversationCounters {
+                        message_count: entry.0,
+                        token_count: entry.1,
+                        updated_at: at,
+                    }),
+                },
+                TraceContext::default(),
+            )?);
+        }
+        out.push(Envelope::new(
+            &TokensUsed {
+                usage_id: uuid::Uuid::now_v7(),
+                user_id: user,
+                conversation_id: Some(conversation_id),
+                message_id: None,
+                reservation_id: None,
+                provider: "openai".to_owned(),
+                model: model.to_owned(),
+                prompt_tokens: 120,
+                completion_tokens: 80,
+                total_tokens: 200,
+                cost_usd: "0.000400".parse::<BigDecimal>()?,
+                billing_month: month,
+                occurred_at: at,
+                counters: Some(ConversationCounters {
+                    message_count: entry.0,
+                    token_count: entry.1,
+                    updated_at: at,
+                }),
+                api_key_id: None,
+            },
+            TraceContext::default(),
+        )?);
+        i += 1;
+    }
+    out.truncate(events);
+    Ok(out)
 }

@@ -20,7 +20,7 @@ use std::{future::Future, time::Duration};
 
 use aichat_events::Envelope;
 use anyhow::Context;
-use futures::StreamExt;
+use futures::{StreamExt, stream::FuturesOrdered};
 use lapin::{
     ExchangeKind,
     options::{
@@ -180,18 +180,23 @@ pub type RawEnvelope = Envelope<Box<serde_json::value::RawValue>>;
 pub struct Batch {
     pub max: usize,
     pub wait: Duration,
+    /// Batches applied at once (each in its own transaction, so the next
+    /// one's statements run while one commits); their acks still go in
+    /// delivery order. 1: one after another.
+    pub in_flight: usize,
 }
 
 /// [`run`], applying deliveries in batches: up to `batch.max` deliveries
 /// gathered for at most `batch.wait` go to `batch_handler` at once, as
-/// [`RawEnvelope`]s (a
-/// durable consumer applies them in one transaction), and are all acked
-/// after it returns `Ok`, with one multiple-ack on the last delivery tag.
+/// [`RawEnvelope`]s (a durable consumer applies them in one transaction),
+/// up to `batch.in_flight` batches at a time, and each is acked after it
+/// returns `Ok` and every batch before it is settled, with one
+/// multiple-ack on its last delivery tag.
 /// When the batch handler fails (a permanent failure of any one event, or
 /// a transient one), the batch's deliveries go through `handler` one at a
 /// time, exactly as [`run`] does: a poison event is dead-lettered alone and
 /// the rest are applied (those applied before are skipped by the inbox).
-/// `spec.prefetch` should be at least `batch.max`.
+/// `spec.prefetch` should be at least `batch.max × batch.in_flight`.
 pub async fn run_batched<H, Fut, B, BFut, C, CFut>(
     amqp: AmqpConfig,
     spec: Spec,
@@ -353,46 +358,173 @@ where
             }
             continue;
         };
-        // Gather what else arrives within the batch's wait.
-        let mut gathered = vec![delivery];
-        let deadline = tokio::time::Instant::now() + batch.wait;
-        while gathered.len() < batch.max {
-            match tokio::time::timeout_at(deadline, deliveries.next()).await {
-                Ok(Some(next)) => gathered.push(next.context("receiving a delivery")?),
-                Ok(None) | Err(_) => break,
+        return consume_batches(
+            (&channel, spec, shutdown),
+            (consumer.handler, batch, batch_handler),
+            delivery,
+            deliveries,
+            dlq,
+            check,
+        )
+        .await;
+    }
+}
+
+/// The batch loop of [`consume`], from its first delivery: up to
+/// `batch.in_flight` batches are applied at once, each gathered while the
+/// ones before it are being applied; they are settled in delivery order
+/// (a batch is acked only once every delivery before it is settled, so one
+/// multiple-ack on its last tag acks exactly it).
+async fn consume_batches<H, Fut, B, BFut>(
+    (channel, spec, shutdown): (&lapin::Channel, &Spec, &CancellationToken),
+    (handler, batch, batch_handler): (&H, Batch, &B),
+    first: lapin::message::Delivery,
+    mut deliveries: lapin::Consumer,
+    mut dlq: Option<DlqWatch>,
+    mut check: tokio::time::Interval,
+) -> anyhow::Result<()>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+    B: Fn(Vec<RawEnvelope>) -> BFut,
+    BFut: Future<Output = Result<(), HandlerError>>,
+{
+    let mut in_flight = FuturesOrdered::new();
+    let gathered = gather(first, &mut deliveries, batch).await?;
+    in_flight.push_back(apply_batch(batch_handler, gathered));
+    loop {
+        tokio::select! {
+            biased;
+            Some(applied) = in_flight.next() => {
+                if let Outcome::Abandoned =
+                    settle(channel, spec, shutdown, handler, applied, &mut in_flight).await?
+                {
+                    return Ok(());
+                }
+            }
+            () = shutdown.cancelled() => {
+                // What is being applied finishes and is acked (or goes back
+                // to the broker with the channel, if it fails now).
+                while let Some(applied) = in_flight.next().await {
+                    if let Outcome::Abandoned =
+                        settle(channel, spec, shutdown, handler, applied, &mut in_flight).await?
+                    {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            next = deliveries.next(), if in_flight.len() < batch.in_flight.max(1) => {
+                let Some(delivery) = next else {
+                    anyhow::bail!("the consumer was cancelled by the broker");
+                };
+                let delivery = delivery.context("receiving a delivery")?;
+                let gathered = gather(delivery, &mut deliveries, batch).await?;
+                in_flight.push_back(apply_batch(batch_handler, gathered));
+            }
+            _ = check.tick(), if dlq.is_some() => {
+                if let Some(dlq) = dlq.as_mut() {
+                    dlq.check(channel).await?;
+                }
             }
         }
-        let envelopes: Option<Vec<RawEnvelope>> = gathered
-            .iter()
-            .map(|d| serde_json::from_slice(&d.data).ok())
-            .collect();
-        if gathered.len() > 1
-            && let Some(envelopes) = envelopes
-        {
-            let count = envelopes.len();
-            match batch_handler(envelopes).await {
-                Ok(()) => {
-                    // Every delivery before the last one is settled already
-                    // (consumed one after another), so this acks the batch.
-                    if let Some(last) = gathered.last() {
-                        let sent = last.acker.ack(BasicAckOptions { multiple: true }).await?;
-                        acknowledged(sent)?;
-                    }
-                    continue;
-                }
-                Err(error) => tracing::warn!(
-                    error = format!("{error:#}"),
-                    count,
-                    "a batch of events failed; applying them one at a time"
-                ),
-            }
+    }
+}
+
+/// `first` and what else arrives within the batch's wait, up to its size.
+async fn gather(
+    first: lapin::message::Delivery,
+    deliveries: &mut lapin::Consumer,
+    batch: Batch,
+) -> anyhow::Result<Vec<lapin::message::Delivery>> {
+    let mut gathered = vec![first];
+    let deadline = tokio::time::Instant::now() + batch.wait;
+    while gathered.len() < batch.max {
+        match tokio::time::timeout_at(deadline, deliveries.next()).await {
+            Ok(Some(next)) => gathered.push(next.context("receiving a delivery")?),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(gathered)
+}
+
+/// A gathered batch and whether the batch handler applied it (`false`: a
+/// single delivery, a delivery that is not an envelope, or a failed batch;
+/// its deliveries go through the handler one at a time).
+type Applied = (Vec<lapin::message::Delivery>, bool);
+
+async fn apply_batch<B, BFut>(batch_handler: &B, gathered: Vec<lapin::message::Delivery>) -> Applied
+where
+    B: Fn(Vec<RawEnvelope>) -> BFut,
+    BFut: Future<Output = Result<(), HandlerError>>,
+{
+    if gathered.len() < 2 {
+        return (gathered, false);
+    }
+    let envelopes: Option<Vec<RawEnvelope>> = gathered
+        .iter()
+        .map(|d| serde_json::from_slice(&d.data).ok())
+        .collect();
+    let Some(envelopes) = envelopes else {
+        return (gathered, false);
+    };
+    let count = envelopes.len();
+    match batch_handler(envelopes).await {
+        Ok(()) => (gathered, true),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                count,
+                "a batch of events failed; applying them one at a time"
+            );
+            (gathered, false)
+        }
+    }
+}
+
+/// Acks an applied batch (every delivery before it is settled already), or
+/// hands a batch that was not applied to `handler` one delivery at a time;
+/// before that, the batches behind it finish (so no transaction of theirs
+/// holds what the one-at-a-time handler needs), and are settled after it.
+async fn settle<H, Fut, F>(
+    channel: &lapin::Channel,
+    spec: &Spec,
+    shutdown: &CancellationToken,
+    handler: &H,
+    (gathered, applied): Applied,
+    in_flight: &mut FuturesOrdered<F>,
+) -> anyhow::Result<Outcome>
+where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+    F: Future<Output = Applied>,
+{
+    if applied {
+        return ack_batch(&gathered).await;
+    }
+    let mut behind = Vec::new();
+    while let Some(next) = in_flight.next().await {
+        behind.push(next);
+    }
+    for (gathered, applied) in std::iter::once((gathered, false)).chain(behind) {
+        if applied {
+            ack_batch(&gathered).await?;
+            continue;
         }
         for delivery in gathered {
-            match deliver(&channel, spec, shutdown, consumer.handler, delivery).await? {
-                Outcome::Done => {}
-                Outcome::Abandoned => return Ok(()),
+            if let Outcome::Abandoned = deliver(channel, spec, shutdown, handler, delivery).await? {
+                return Ok(Outcome::Abandoned);
             }
         }
+    }
+    Ok(Outcome::Done)
+}
+
+/// One multiple-ack on the batch's last delivery tag.
+async fn ack_batch(gathered: &[lapin::message::Delivery]) -> anyhow::Result<Outcome> {
+    match gathered.last() {
+        Some(last) => acknowledged(last.acker.ack(BasicAckOptions { multiple: true }).await?),
+        None => Ok(Outcome::Done),
     }
 }
 

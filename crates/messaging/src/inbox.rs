@@ -25,7 +25,9 @@ pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryRe
 /// now (each once, even when it occurs twice in the batch); the others were
 /// applied before. Call it in the transaction that applies the batch. The
 /// ids and types go as two arrays, so the statement is the same whatever
-/// the batch's size (prepared once per connection).
+/// the batch's size (prepared once per connection). The ids are claimed in
+/// order, so two batches applied at once that share an id (a redelivery)
+/// wait for each other instead of deadlocking.
 pub async fn claim_many<T>(
     conn: &mut AsyncPgConnection,
     envelopes: &[&Envelope<T>],
@@ -38,7 +40,7 @@ pub async fn claim_many<T>(
     }
     let claimed: Vec<Claimed> = diesel::sql_query(
         "INSERT INTO inbox (eventId, eventType) \
-         SELECT * FROM unnest($1::uuid[], $2::text[]) \
+         SELECT * FROM unnest($1::uuid[], $2::text[]) AS b (id, t) ORDER BY id \
          ON CONFLICT DO NOTHING RETURNING eventId",
     )
     .bind::<Array<Uuid>, _>(envelopes.iter().map(|e| e.id).collect::<Vec<_>>())

@@ -713,92 +713,100 @@ pub async fn user_events_json(
     Ok(())
 }
 
-/// [`token_usage`] for many facts, in one statement: the new facts (a
-/// usageId twice, or known before, counts once) are added to
-/// `chatAnalytics`, summed per (day, user, model).
-pub async fn token_usages(
+/// [`message`] and [`token_usage`] for many facts, in one statement: the
+/// new facts (an id twice, or known before, counts once) are added to
+/// `tokenUsageMonthly` and, summed per (day, user, model), to
+/// `chatAnalytics`, each upserted once and in key order. Two batches
+/// applied at once then lock the rows they share in the same order (one
+/// waits for the other; they never deadlock), which two statements bumping
+/// `chatAnalytics` one after the other would not promise: an exchange's
+/// message and its usage can fall in different batches.
+pub async fn chat_facts(
     conn: &mut AsyncPgConnection,
-    facts: &[TokenUsageFact],
+    messages: &[MessageFact],
+    usages: &[TokenUsageFact],
 ) -> QueryResult<()> {
-    if facts.is_empty() {
+    if messages.is_empty() && usages.is_empty() {
         return Ok(());
     }
     diesel::sql_query(
-        "WITH new AS (INSERT INTO tokenUsage (usageId, billingMonth, userId, conversationId, \
+        "WITH new_messages AS (INSERT INTO messages (messageId, createdAt, conversationId, \
+             userId, role, tokenCount, model) \
+           SELECT * FROM unnest($1::uuid[], $2::timestamp[], $3::uuid[], $4::uuid[], $5::text[], \
+             $6::int[], $7::text[]) \
+           ON CONFLICT DO NOTHING \
+           RETURNING createdAt::date AS day, userId, COALESCE(model, '') AS model), \
+         new_usages AS (INSERT INTO tokenUsage (usageId, billingMonth, userId, conversationId, \
              provider, model, promptTokens, completionTokens, totalTokens, costUsd, createdAt) \
-           SELECT * FROM unnest($1::uuid[], $2::date[], $3::uuid[], $4::uuid[], $5::text[], \
-             $6::text[], $7::int[], $8::int[], $9::int[], $10::numeric[], $11::timestamp[]) \
+           SELECT * FROM unnest($8::uuid[], $9::date[], $10::uuid[], $11::uuid[], $12::text[], \
+             $13::text[], $14::int[], $15::int[], $16::int[], $17::numeric[], $18::timestamp[]) \
            ON CONFLICT DO NOTHING \
            RETURNING billingMonth, createdAt::date AS day, userId, model, promptTokens, \
              completionTokens, totalTokens, costUsd), \
          monthly AS (INSERT INTO tokenUsageMonthly AS m (billingMonth, model, usageCount, \
              totalTokens, costUsd) \
-           SELECT billingMonth, model, count(*), SUM(totalTokens), SUM(costUsd) FROM new \
-           GROUP BY billingMonth, model \
+           SELECT billingMonth, model, count(*), SUM(totalTokens), SUM(costUsd) FROM new_usages \
+           GROUP BY billingMonth, model ORDER BY billingMonth, model \
            ON CONFLICT (billingMonth, model) DO UPDATE SET \
              usageCount = m.usageCount + EXCLUDED.usageCount, \
              totalTokens = m.totalTokens + EXCLUDED.totalTokens, \
              costUsd = m.costUsd + EXCLUDED.costUsd) \
-         INSERT INTO chatAnalytics AS a (day, userId, model, promptTokens, completionTokens, \
-           totalTokens, costUsd) \
-         SELECT day, userId, model, SUM(promptTokens), SUM(completionTokens), SUM(totalTokens), \
-           SUM(costUsd) FROM new GROUP BY day, userId, model \
+         INSERT INTO chatAnalytics AS a (day, userId, model, messages, promptTokens, \
+           completionTokens, totalTokens, costUsd) \
+         SELECT day, userId, model, SUM(messages), SUM(promptTokens), SUM(completionTokens), \
+           SUM(totalTokens), SUM(costUsd) \
+         FROM (SELECT day, userId, model, 1 AS messages, 0 AS promptTokens, \
+             0 AS completionTokens, 0 AS totalTokens, 0::numeric AS costUsd FROM new_messages \
+           UNION ALL SELECT day, userId, model, 0, promptTokens, completionTokens, totalTokens, \
+             costUsd FROM new_usages) n \
+         GROUP BY day, userId, model ORDER BY day, userId, model \
          ON CONFLICT (day, userId, model) DO UPDATE SET \
+           messages = a.messages + EXCLUDED.messages, \
            promptTokens = a.promptTokens + EXCLUDED.promptTokens, \
            completionTokens = a.completionTokens + EXCLUDED.completionTokens, \
            totalTokens = a.totalTokens + EXCLUDED.totalTokens, \
            costUsd = a.costUsd + EXCLUDED.costUsd",
     )
-    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.usage_id).collect::<Vec<_>>())
-    .bind::<Array<Date>, _>(facts.iter().map(|f| f.billing_month).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.user_id).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(messages.iter().map(|f| f.message_id).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(messages.iter().map(|f| f.created_at).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(
+        messages
+            .iter()
+            .map(|f| f.conversation_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<SqlUuid>, _>(messages.iter().map(|f| f.user_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(messages.iter().map(|f| f.role.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(messages.iter().map(|f| f.token_count).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(
+        messages
+            .iter()
+            .map(|f| f.model.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<SqlUuid>, _>(usages.iter().map(|f| f.usage_id).collect::<Vec<_>>())
+    .bind::<Array<Date>, _>(usages.iter().map(|f| f.billing_month).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(usages.iter().map(|f| f.user_id).collect::<Vec<_>>())
     .bind::<Array<Nullable<SqlUuid>>, _>(
-        facts.iter().map(|f| f.conversation_id).collect::<Vec<_>>(),
+        usages.iter().map(|f| f.conversation_id).collect::<Vec<_>>(),
     )
     .bind::<Array<Text>, _>(
-        facts
+        usages
             .iter()
             .map(|f| f.provider.as_str())
             .collect::<Vec<_>>(),
     )
-    .bind::<Array<Text>, _>(facts.iter().map(|f| f.model.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(facts.iter().map(|f| f.prompt_tokens).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(usages.iter().map(|f| f.model.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(usages.iter().map(|f| f.prompt_tokens).collect::<Vec<_>>())
     .bind::<Array<Integer>, _>(
-        facts
+        usages
             .iter()
             .map(|f| f.completion_tokens)
             .collect::<Vec<_>>(),
     )
-    .bind::<Array<Integer>, _>(facts.iter().map(|f| f.total_tokens).collect::<Vec<_>>())
-    .bind::<Array<Numeric>, _>(facts.iter().map(|f| &f.cost_usd).collect::<Vec<_>>())
-    .bind::<Array<Timestamp>, _>(facts.iter().map(|f| f.created_at).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// [`message`] for many facts, in one statement.
-pub async fn messages(conn: &mut AsyncPgConnection, facts: &[MessageFact]) -> QueryResult<()> {
-    if facts.is_empty() {
-        return Ok(());
-    }
-    diesel::sql_query(
-        "WITH new AS (INSERT INTO messages (messageId, createdAt, conversationId, userId, role, \
-             tokenCount, model) \
-           SELECT * FROM unnest($1::uuid[], $2::timestamp[], $3::uuid[], $4::uuid[], $5::text[], \
-             $6::int[], $7::text[]) \
-           ON CONFLICT DO NOTHING RETURNING createdAt::date AS day, userId, model) \
-         INSERT INTO chatAnalytics AS a (day, userId, model, messages) \
-         SELECT day, userId, COALESCE(model, ''), count(*) FROM new GROUP BY 1, 2, 3 \
-         ON CONFLICT (day, userId, model) DO UPDATE SET messages = a.messages + EXCLUDED.messages",
-    )
-    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.message_id).collect::<Vec<_>>())
-    .bind::<Array<Timestamp>, _>(facts.iter().map(|f| f.created_at).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.conversation_id).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(facts.iter().map(|f| f.user_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(facts.iter().map(|f| f.role.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(facts.iter().map(|f| f.token_count).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(facts.iter().map(|f| f.model.as_deref()).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(usages.iter().map(|f| f.total_tokens).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(usages.iter().map(|f| &f.cost_usd).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(usages.iter().map(|f| f.created_at).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

@@ -293,3 +293,87 @@ async fn the_database_going_away_under_a_batch_loses_and_doubles_nothing() {
     proxy.stop().await;
     reference.stop().await;
 }
+
+/// The consumer applies two batches at once, each in its own transaction.
+/// Batches of one busy hour share rows (a user's day and model in
+/// chatAnalytics, the day's totals, the month's per model), and an
+/// exchange's messages and usage can fall in different batches: both
+/// transactions must still commit (locking those rows in one order, so
+/// one waits for the other), never deadlock, and count everything once.
+#[tokio::test]
+async fn two_batches_applied_at_once_share_rows_without_deadlock() {
+    use aichat_analytics::events::handle_batch;
+    use aichat_messaging::consumer::RawEnvelope;
+    fn raw(envelopes: &[aichat_events::Envelope]) -> Vec<RawEnvelope> {
+        envelopes
+            .iter()
+            .map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap())
+            .collect()
+    }
+
+    let h = Harness::start().await;
+    // Few users, so every batch touches every user's rows.
+    const EXCHANGES: i64 = 4000;
+    let events = aichat_analytics::testing::chat_events(3 * EXCHANGES as usize, 12).unwrap();
+    for round in events.chunks(300) {
+        // One batch: every exchange's user message and usage; the other:
+        // the assistant messages, in reverse order.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (i, e) in round.iter().enumerate() {
+            if i % 3 == 1 {
+                b.push(e.clone())
+            } else {
+                a.push(e.clone())
+            }
+        }
+        b.reverse();
+        let (ra, rb) = tokio::join!(
+            handle_batch(&h.pool, raw(&a)),
+            handle_batch(&h.pool, raw(&b))
+        );
+        ra.unwrap();
+        rb.unwrap();
+    }
+
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Totals {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        messages: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        daily_messages: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        tokens: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        daily_tokens: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        usages: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        user_usages: i64,
+    }
+    let mut conn = h.pool.get().await.unwrap();
+    let totals: Totals = diesel::sql_query(
+        "SELECT (SELECT SUM(messages) FROM chatAnalytics)::bigint AS messages, \
+           (SELECT SUM(messages) FROM chatDaily)::bigint AS daily_messages, \
+           (SELECT SUM(totalTokens) FROM chatAnalytics)::bigint AS tokens, \
+           (SELECT SUM(totalTokens) FROM chatDaily)::bigint AS daily_tokens, \
+           (SELECT SUM(usageCount) FROM tokenUsageMonthly)::bigint AS usages, \
+           (SELECT SUM(usageCount) FROM tokenUsageUserMonthly)::bigint AS user_usages",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        totals,
+        Totals {
+            messages: 2 * EXCHANGES,
+            daily_messages: 2 * EXCHANGES,
+            tokens: 200 * EXCHANGES,
+            daily_tokens: 200 * EXCHANGES,
+            usages: EXCHANGES,
+            user_usages: EXCHANGES,
+        }
+    );
+    drop(conn);
+    h.stop().await;
+}

@@ -88,3 +88,115 @@ async fn a_permanent_failure_goes_to_this_services_dead_letter_queue_only() {
     chat.stop().await;
     cleanup(&amqp, &["billing", "chat"]).await;
 }
+
+/// A batched consumer applies two batches at once and settles them in
+/// delivery order: when the first fails (slowly, after the second has been
+/// applied), the second is not acked before the first's deliveries are
+/// settled one at a time; the poison one alone is dead-lettered and every
+/// other event is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_applied_at_once_settle_in_order_and_a_failed_one_goes_one_at_a_time() {
+    use std::{
+        collections::HashMap,
+        sync::{Arc, Mutex},
+        time::Duration,
+    };
+
+    use aichat_messaging::consumer::{Batch, RawEnvelope};
+    use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+    let amqp = unique_amqp();
+    let spec = consumer::Spec {
+        prefetch: 40,
+        ..spec("analytics")
+    };
+    consumer::declare_durable(&amqp, std::slice::from_ref(&spec))
+        .await
+        .unwrap();
+    let queue = consumer::durable_queue_name(&amqp, "analytics");
+    let dlq = format!("{queue}.dlq");
+    let events: Vec<_> = (0..30).map(|_| event()).collect();
+    let poison = events[3].id;
+    for e in &events {
+        publish(&amqp, e).await;
+    }
+
+    let applied: Arc<Mutex<HashMap<uuid::Uuid, usize>>> = Arc::default();
+    let (running, most) = (Calls::default(), Arc::new(Mutex::new(0usize)));
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let one = {
+        let applied = applied.clone();
+        move |e: aichat_events::Envelope| {
+            let applied = applied.clone();
+            async move {
+                if e.id == poison {
+                    return Err(HandlerError::Permanent(anyhow::anyhow!("poison")));
+                }
+                *applied.lock().unwrap().entry(e.id).or_default() += 1;
+                Ok(())
+            }
+        }
+    };
+    let batch = {
+        let (applied, running, most) = (applied.clone(), running.clone(), most.clone());
+        move |batch: Vec<RawEnvelope>| {
+            let (applied, running, most) = (applied.clone(), running.clone(), most.clone());
+            async move {
+                let now = running.next();
+                {
+                    let mut most = most.lock().unwrap();
+                    *most = (*most).max(now);
+                }
+                let failed = batch.iter().any(|e| e.id == poison);
+                // The failing batch takes longer than the one behind it.
+                tokio::time::sleep(Duration::from_millis(if failed { 300 } else { 20 })).await;
+                running.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                if failed {
+                    return Err(HandlerError::Transient(anyhow::anyhow!("rolled back")));
+                }
+                let mut applied = applied.lock().unwrap();
+                for e in &batch {
+                    *applied.entry(e.id).or_default() += 1;
+                }
+                Ok(())
+            }
+        }
+    };
+    tasks.spawn(consumer::run_batched(
+        amqp.clone(),
+        spec,
+        Batch {
+            max: 5,
+            wait: Duration::from_millis(50),
+            in_flight: 2,
+        },
+        shutdown.clone(),
+        || async {},
+        one,
+        batch,
+    ));
+
+    eventually("every other event is applied", || async {
+        applied.lock().unwrap().len() == events.len() - 1
+    })
+    .await;
+    eventually("the poison event is dead-lettered", || async {
+        depth(&amqp, &dlq).await == 1
+    })
+    .await;
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+
+    assert!(
+        applied.lock().unwrap().values().all(|n| *n == 1),
+        "each applied once: {:?}",
+        applied.lock().unwrap()
+    );
+    assert!(!applied.lock().unwrap().contains_key(&poison));
+    assert_eq!(*most.lock().unwrap(), 2, "two batches were applied at once");
+    // Stopped: whatever was not acked would be back in the queue.
+    assert_eq!(depth(&amqp, &queue).await, 0, "everything settled");
+    cleanup(&amqp, &["analytics"]).await;
+}
