@@ -13,7 +13,7 @@ use aichat_messaging::AmqpConfig;
 /// | `DB_POOL_SIZE` | 2 × CPUs | most database connections |
 /// | `GRPC_ADDR` | `127.0.0.1:50054` | where `serve` listens |
 /// | `AMQP_URL`, `AMQP_EXCHANGE` | local RabbitMQ, `aichat.events` | events (analytics' queue is `<exchange>.analytics`) |
-/// | `MAINTENANCE_INTERVAL_SECS` | `300` | how often `serve` snapshots today's MRR, re-reads billing's plans, creates the next months' partitions and prunes the inbox |
+/// | `MAINTENANCE_INTERVAL_SECS` | `300` | how often `serve` snapshots today's MRR, re-reads billing's plans, creates the next months' partitions |
 /// | `CONSUME_BATCH` | `1000` | events applied in one transaction at most (1..=1000; 1: one event per transaction; two batches are prefetched) |
 /// | `IDENTITY_GRPC_URL` | empty | identity, for `backfill` (`ExportUsers`) |
 /// | `CHAT_GRPC_URL` | empty | chat, for `backfill` (`ExportConversations`, `ExportMessages`, `ExportTokenUsage`) |

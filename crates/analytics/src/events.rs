@@ -21,8 +21,9 @@
 //! `identity.user.logged_in`, `identity.session.revoked` and
 //! `billing.invoice.overdue` only leave their `userEvents` row (overdue is
 //! read from the invoices' state). Each event is applied once, by event id
-//! (inbox, in the transaction of the effect; acked after the commit), and
-//! in any order (docs/analytics.md).
+//! (its `userEvents` row, written in the transaction of the effect, is the
+//! consumer's inbox; acked after the commit), and in any order
+//! (docs/analytics.md).
 
 use aichat_events::{
     Envelope, Event,
@@ -220,7 +221,8 @@ impl Decoded {
     }
 }
 
-/// Applies one event in one transaction with its inbox entry. Malformed
+/// Applies one event in one transaction with its `userEvents` row (which
+/// records it as applied). Malformed
 /// events are permanent failures (dead-lettered); a database failure is
 /// transient (the consumer holds the delivery and retries it).
 pub async fn handle(pool: &aichat_db::Pool, envelope: Envelope) -> Result<(), HandlerError> {
@@ -241,11 +243,7 @@ pub async fn handle(pool: &aichat_db::Pool, envelope: Envelope) -> Result<(), Ha
         .map_err(|e| HandlerError::Transient(e.into()))?;
     let applied = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            if !aichat_messaging::inbox::claim(conn, &envelope).await? {
-                return Ok(false);
-            }
-            apply_event(conn, &envelope, &decoded).await?;
-            Ok(true)
+            apply_event(conn, &envelope, &decoded).await
         })
         .await
         .map_err(|e| HandlerError::Transient(e.into()))?;
@@ -255,10 +253,10 @@ pub async fn handle(pool: &aichat_db::Pool, envelope: Envelope) -> Result<(), Ha
     Ok(())
 }
 
-/// Applies a batch of events in ONE transaction: one multi-row inbox insert
-/// claims them, then the events claimed now are applied, set-based where
-/// their kind allows (an id twice in the batch, or applied before, is
-/// skipped). Any event
+/// Applies a batch of events in ONE transaction: one multi-row `userEvents`
+/// insert records them, then the events recorded now are applied,
+/// set-based where their kind allows (an id twice in the batch, or applied
+/// before, is skipped). Any event
 /// that cannot be applied fails the whole batch (nothing of it is
 /// committed): the consumer then applies its events one at a time with
 /// [`handle`], so a poison event is dead-lettered alone.
@@ -289,8 +287,21 @@ pub async fn handle_batch(
         .await
         .map_err(|e| HandlerError::Transient(e.into()))?;
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        let envelopes: Vec<&RawEnvelope> = known.iter().map(|(e, _)| e).collect();
-        let mut claimed = aichat_messaging::inbox::claim_many(conn, &envelopes).await?;
+        // The payloads are stored as the producer's JSON text (PostgreSQL
+        // parses it into jsonb), not re-serialised.
+        let rows: Vec<_> = known
+            .iter()
+            .map(|(envelope, decoded)| {
+                (
+                    envelope.id,
+                    decoded.user_id(),
+                    envelope.event_type.as_str(),
+                    envelope.occurred_at.naive_utc(),
+                    envelope.data.get(),
+                )
+            })
+            .collect();
+        let mut claimed = apply::user_events_json(conn, &rows).await?;
         // Removed once taken: a second copy in the batch is skipped.
         let new: Vec<_> = known
             .iter()
@@ -302,14 +313,14 @@ pub async fn handle_batch(
     .map_err(|e| HandlerError::Transient(e.into()))
 }
 
-/// The effect of one event (the caller holds the transaction and the inbox
-/// entry).
+/// Records one event in `userEvents` and applies its effect, unless it
+/// was applied before (`false`). The caller holds the transaction.
 pub async fn apply_event(
     conn: &mut AsyncPgConnection,
     envelope: &Envelope,
     decoded: &Decoded,
-) -> diesel::QueryResult<()> {
-    apply::user_event(
+) -> diesel::QueryResult<bool> {
+    let new = apply::user_event(
         conn,
         envelope.id,
         decoded.user_id(),
@@ -318,7 +329,10 @@ pub async fn apply_event(
         &envelope.data,
     )
     .await?;
-    apply_effect(conn, envelope, decoded).await
+    if new {
+        apply_effect(conn, envelope, decoded).await?;
+    }
+    Ok(new)
 }
 
 /// The effect of one event besides its `userEvents` row.
@@ -508,30 +522,15 @@ async fn apply_effect<P>(
     }
 }
 
-/// The effects of a batch of claimed events, set-based where the kind
-/// allows: every `userEvents` row in one statement, the messages, the
-/// tokenUsage facts and the conversations' counters each in one; the other
+/// The effects of a batch of events recorded now (their `userEvents` rows
+/// written), set-based where the kind allows: the messages and tokenUsage
+/// facts in one statement, the conversations' counters in one; the other
 /// kinds (rare) one after another. The ordering rules (facts by id,
 /// states by version, tombstones) make the order irrelevant.
 async fn apply_batch(
     conn: &mut AsyncPgConnection,
     events: &[&(RawEnvelope, Decoded)],
 ) -> diesel::QueryResult<()> {
-    // The payloads are stored as the producer's JSON text (PostgreSQL
-    // parses it into jsonb), not re-serialised.
-    let rows: Vec<_> = events
-        .iter()
-        .map(|(envelope, decoded)| {
-            (
-                envelope.id,
-                decoded.user_id(),
-                envelope.event_type.as_str(),
-                envelope.occurred_at.naive_utc(),
-                envelope.data.get(),
-            )
-        })
-        .collect();
-    apply::user_events_json(conn, &rows).await?;
     let (mut messages, mut usages, mut counted) = (Vec::new(), Vec::new(), Vec::new());
     let mut count = |conversation_id: Uuid, user_id: Uuid, c: Option<&ConversationCounters>| {
         if let Some(c) = c {

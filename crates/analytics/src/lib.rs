@@ -170,7 +170,7 @@ pub async fn run(
 
 /// Every `interval` (and once at start): billing's plans (when
 /// `BILLING_GRPC_URL` is set), today's MRR snapshot, the next 13 months'
-/// partitions, and the inbox pruned past the deduplication window.
+/// partitions.
 async fn maintain(
     pool: aichat_db::Pool,
     billing_url: Option<String>,
@@ -203,7 +203,6 @@ async fn maintain(
                 tracing::warn!(error = format!("{error:#}"), "maintenance round failed");
             }
         }
-        aichat_messaging::inbox::prune_expired(&pool).await;
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = shutdown.cancelled() => {}

@@ -223,7 +223,7 @@ impl TestAnalytics {
             n: i64,
         }
         let mut conn = self.pool.get().await?;
-        let found: N = diesel::sql_query("SELECT count(*) AS n FROM inbox WHERE eventId = $1")
+        let found: N = diesel::sql_query("SELECT count(*) AS n FROM userEvents WHERE eventId = $1")
             .bind::<diesel::sql_types::Uuid, _>(envelope.id)
             .get_result(&mut conn)
             .await?;

@@ -16,7 +16,7 @@
 //!   realistic chat events (per exchange a user message, an assistant
 //!   message and its tokenUsage, each with the conversation's counters),
 //!   published at once; events/s from the first publish until every event
-//!   has its inbox row. `--batch 1` is one event per transaction; `--backlog` publishes
+//!   has its userEvents row. `--batch 1` is one event per transaction; `--backlog` publishes
 //!   everything first and times the consumer draining it. Besides the rate,
 //!   the CPU time per event of this process and of the database's backends
 //!   (from /proc): on a shared machine, a steadier measure than the rate.
@@ -366,7 +366,7 @@ async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Res
         analytics.resume().await?;
     }
     // Done when every event is applied. Looked up cheaply until the last
-    // event published is applied (counting the inbox every few
+    // event published is applied (counting userEvents every few
     // milliseconds would load the database being measured), then counted:
     // with two batches applied at once, the last batch can commit just
     // before the one ahead of it.
@@ -375,7 +375,7 @@ async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Res
     loop {
         if !last_seen {
             let done: Found = diesel::sql_query(
-                "SELECT EXISTS (SELECT 1 FROM inbox WHERE eventId = $1) AS found",
+                "SELECT EXISTS (SELECT 1 FROM userEvents WHERE eventId = $1) AS found",
             )
             .bind::<diesel::sql_types::Uuid, _>(last)
             .get_result(&mut conn)
@@ -383,7 +383,7 @@ async fn bench_ingest(events: usize, batch: usize, backlog: bool) -> anyhow::Res
             last_seen = done.found;
         }
         if last_seen {
-            let n: N = diesel::sql_query("SELECT count(*) AS n FROM inbox")
+            let n: N = diesel::sql_query("SELECT count(*) AS n FROM userEvents")
                 .get_result(&mut conn)
                 .await?;
             if n.n == i64::try_from(events)? {

@@ -591,7 +591,11 @@ pub async fn message(conn: &mut AsyncPgConnection, fact: &MessageFact) -> QueryR
     Ok(inserted)
 }
 
-/// Records the event about a user in `userEvents` (once per event id).
+/// Records the event about a user in `userEvents`, which is also the
+/// consumer's record of the events it applied (the event id is unique):
+/// `true` the first time, `false` when it was applied before (a
+/// redelivery), in which case the caller skips the effect. Call it in the
+/// transaction that applies the event.
 pub async fn user_event(
     conn: &mut AsyncPgConnection,
     event_id: Uuid,
@@ -599,8 +603,8 @@ pub async fn user_event(
     event_type: &str,
     occurred_at: NaiveDateTime,
     properties: &serde_json::Value,
-) -> QueryResult<()> {
-    diesel::sql_query(
+) -> QueryResult<bool> {
+    let inserted = diesel::sql_query(
         "INSERT INTO userEvents (eventId, userId, type, occurredAt, properties) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
@@ -611,7 +615,7 @@ pub async fn user_event(
     .bind::<Jsonb, _>(properties)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// Recomputes `revenueAnalytics` of each day from the read models (so the
@@ -663,54 +667,40 @@ pub async fn snapshot_mrr(conn: &mut AsyncPgConnection) -> QueryResult<()> {
 // statement per kind. The ordering rules make the order inside a batch
 // irrelevant: facts by id, counters by version, userEvents by event id.
 
-/// [`user_event`] for many events, in one statement.
-pub async fn user_events(
-    conn: &mut AsyncPgConnection,
-    events: &[(Uuid, Uuid, &str, NaiveDateTime, &serde_json::Value)],
-) -> QueryResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    diesel::sql_query(
-        "INSERT INTO userEvents (eventId, userId, type, occurredAt, properties) \
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamp[], $5::jsonb[]) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.0).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.1).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(events.iter().map(|e| e.2).collect::<Vec<_>>())
-    .bind::<Array<Timestamp>, _>(events.iter().map(|e| e.3).collect::<Vec<_>>())
-    .bind::<Array<Jsonb>, _>(events.iter().map(|e| e.4).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// [`user_events`] with each event's payload as JSON text (the delivery's
-/// own, parsed by PostgreSQL), in one statement: the batched consumer's,
-/// which does not re-serialise the payloads.
+/// [`user_event`] for many events, each payload as JSON text (the
+/// delivery's own, parsed by PostgreSQL: not re-serialised), in one
+/// statement: the ids recorded now (each once, even when it occurs twice
+/// in the batch); the others were applied before. The ids are taken in
+/// order, so two batches applied at once that share one (a redelivery)
+/// wait for each other instead of deadlocking.
 pub async fn user_events_json(
     conn: &mut AsyncPgConnection,
     events: &[(Uuid, Uuid, &str, NaiveDateTime, &str)],
-) -> QueryResult<()> {
-    if events.is_empty() {
-        return Ok(());
+) -> QueryResult<std::collections::HashSet<Uuid>> {
+    #[derive(diesel::QueryableByName)]
+    struct Recorded {
+        #[diesel(sql_type = SqlUuid)]
+        eventid: Uuid,
     }
-    diesel::sql_query(
+    if events.is_empty() {
+        return Ok(Default::default());
+    }
+    let recorded: Vec<Recorded> = diesel::sql_query(
         "INSERT INTO userEvents (eventId, userId, type, occurredAt, properties) \
          SELECT e, u, t, o, p::jsonb \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamp[], $5::text[]) \
            AS b (e, u, t, o, p) \
-         ON CONFLICT DO NOTHING",
+         ORDER BY e \
+         ON CONFLICT DO NOTHING RETURNING eventId",
     )
     .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.0).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(events.iter().map(|e| e.1).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(events.iter().map(|e| e.2).collect::<Vec<_>>())
     .bind::<Array<Timestamp>, _>(events.iter().map(|e| e.3).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(events.iter().map(|e| e.4).collect::<Vec<_>>())
-    .execute(conn)
+    .load(conn)
     .await?;
-    Ok(())
+    Ok(recorded.into_iter().map(|r| r.eventid).collect())
 }
 
 /// [`message`] and [`token_usage`] for many facts, in one statement: the

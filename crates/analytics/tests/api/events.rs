@@ -191,8 +191,8 @@ async fn a_batch_with_a_duplicate_and_a_poison_event_applies_the_rest_once() {
     let (first, rest) = s.events.split_at(s.events.len() / 2);
 
     // Queued while the consumer is away, then consumed in batches: fewer
-    // transactions than events (the inbox rows of one transaction share
-    // its processedAt).
+    // transactions than events (the userEvents rows of one transaction
+    // share its id, xmin).
     h.analytics.pause().await;
     h.analytics.publish_envelopes(first).await.unwrap();
     h.analytics.resume().await.unwrap();
@@ -200,7 +200,7 @@ async fn a_batch_with_a_duplicate_and_a_poison_event_applies_the_rest_once() {
     h.analytics.wait_processed(first).await.unwrap();
     let transactions = count(
         &h.pool,
-        "SELECT count(DISTINCT processedAt) AS n FROM inbox",
+        "SELECT count(DISTINCT xmin::text) AS n FROM userEvents",
     )
     .await;
     assert!(

@@ -357,7 +357,8 @@ pub fn marker() -> aichat_events::Envelope {
     .unwrap()
 }
 
-/// How many events the service has applied (its inbox), read on `pool`.
+/// How many events the service has applied (their `userEvents` rows), read
+/// on `pool`.
 pub async fn applied(pool: &aichat_db::Pool) -> i64 {
     use diesel_async::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
@@ -366,7 +367,7 @@ pub async fn applied(pool: &aichat_db::Pool) -> i64 {
         n: i64,
     }
     let mut conn = pool.get().await.unwrap();
-    let n: N = diesel::sql_query("SELECT count(*) AS n FROM inbox")
+    let n: N = diesel::sql_query("SELECT count(*) AS n FROM userEvents")
         .get_result(&mut conn)
         .await
         .unwrap();
