@@ -26,6 +26,7 @@ pub struct ProviderEndpoint {
 /// | `BREAKER_THRESHOLD` / `BREAKER_COOL_DOWN_SECS` | `5` / `30` | consecutive failures that open a provider's circuit, and for how long |
 /// | `SENDS_PER_MINUTE_FREE` / `_PLUS` / `_PRO` | `20` / `60` / `120` | messages a user may send per minute on each plan (0: unlimited) |
 /// | `CHECKPOINT_SECS` | `1` | how often a streaming reply's tokens are saved for recovery |
+/// | `DELTA_FLUSH_MS` | `16` | a reply's deltas are relayed at most once per this many milliseconds (those arriving meanwhile joined; the first never waits); `0`: each as it arrives |
 /// | `REPLICA_TIMEOUT_SECS` | `30` | a replica silent this long is dead: another charges its calls in flight |
 /// | `STALE_CALL_SECS` | `900` | a call not checkpointed this long is charged even if its replica lives |
 #[derive(Debug, Clone)]
@@ -44,6 +45,7 @@ pub struct Config {
     /// Sends per minute by plan name.
     pub sends_per_minute: Vec<(String, u32)>,
     pub checkpoint_every: std::time::Duration,
+    pub delta_flush: std::time::Duration,
     pub replica_timeout: std::time::Duration,
     pub stale_call_after: std::time::Duration,
 }
@@ -53,6 +55,20 @@ fn endpoint(prefix: &str, default_url: &str) -> ProviderEndpoint {
         base_url: aichat_config::string(&format!("{prefix}_BASE_URL"), default_url),
         api_key: aichat_config::secret(&format!("{prefix}_API_KEY"), ""),
     }
+}
+
+/// `DELTA_FLUSH_MS`: up to a second (past that a reply would visibly
+/// stutter).
+fn delta_flush() -> Result<std::time::Duration, ConfigError> {
+    let ms: u64 = aichat_config::parse("DELTA_FLUSH_MS", 16)?;
+    if ms > 1000 {
+        return Err(ConfigError {
+            name: "DELTA_FLUSH_MS".to_owned(),
+            value: ms.to_string(),
+            reason: "must be 0 to 1000".to_owned(),
+        });
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 impl Config {
@@ -93,6 +109,7 @@ impl Config {
                 ),
             ],
             checkpoint_every: aichat_config::seconds("CHECKPOINT_SECS", 1)?,
+            delta_flush: delta_flush()?,
             replica_timeout: aichat_config::seconds("REPLICA_TIMEOUT_SECS", 30)?,
             stale_call_after: aichat_config::seconds("STALE_CALL_SECS", 900)?,
         })

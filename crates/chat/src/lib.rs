@@ -123,6 +123,7 @@ pub async fn run(
         send::Settings {
             sends_per_minute: config.sends_per_minute.iter().cloned().collect(),
             checkpoint_every: config.checkpoint_every.max(Duration::from_millis(10)),
+            delta_flush: config.delta_flush,
         },
         replica,
         tasks.clone(),

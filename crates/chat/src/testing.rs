@@ -78,6 +78,7 @@ impl TestChat {
             breaker_cool_down_secs: 1,
             sends_per_minute: Vec::new(),
             checkpoint_every: Duration::from_millis(200),
+            delta_flush: Duration::from_millis(16),
             replica_timeout: Duration::from_secs(1),
             stale_call_after: Duration::from_secs(900),
         };

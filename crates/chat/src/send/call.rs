@@ -199,13 +199,27 @@ impl Call {
         checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         checkpoints.tick().await;
         let mut checkpointed = 0;
+        // Deltas are relayed at most once per `delta_flush`: one arriving
+        // when the last went out longer ago than that goes at once (the
+        // first token is never held); those arriving sooner are joined and
+        // go together when the interval is up. Fewer messages and wake-ups
+        // per reply for fast models, the same text, no visible difference.
+        let flush_every = sender.settings.delta_flush;
+        let mut held = String::new();
+        let mut next_flush = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 event = stream.next() => match event {
                     None => break,
                     Some(Ok(StreamEvent::Text(delta))) => {
                         text.push_str(&delta);
-                        let _ = tx.send(SendEvent::Delta(delta)).await;
+                        let now = tokio::time::Instant::now();
+                        if held.is_empty() && now >= next_flush {
+                            next_flush = now + flush_every;
+                            let _ = tx.send(SendEvent::Delta(delta)).await;
+                        } else {
+                            held.push_str(&delta);
+                        }
                     }
                     Some(Ok(StreamEvent::Done(u))) => usage = Some(u),
                     Some(Err(error)) => {
@@ -213,6 +227,10 @@ impl Call {
                         break;
                     }
                 },
+                () = tokio::time::sleep_until(next_flush), if !held.is_empty() => {
+                    next_flush = tokio::time::Instant::now() + flush_every;
+                    let _ = tx.send(SendEvent::Delta(std::mem::take(&mut held))).await;
+                }
                 _ = checkpoints.tick() => {
                     // A long reply's tokens so far, for recovery should this
                     // replica die before the end.
@@ -223,6 +241,9 @@ impl Call {
                     }
                 }
             }
+        }
+        if !held.is_empty() {
+            let _ = tx.send(SendEvent::Delta(held)).await;
         }
         sender.record(&chat, permit, failure.is_none()).await;
         if text.is_empty() && usage.is_none() {

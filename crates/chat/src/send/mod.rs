@@ -157,6 +157,9 @@ pub struct Settings {
     pub sends_per_minute: HashMap<String, u32>,
     /// How often a long reply's completion tokens are saved, for recovery.
     pub checkpoint_every: Duration,
+    /// A reply's deltas are relayed at most once per this interval (the
+    /// ones arriving meanwhile joined); zero relays each as it arrives.
+    pub delta_flush: Duration,
 }
 
 /// Per-provider request limits from aiProviders (per minute and per day).

@@ -6,4 +6,5 @@ mod counters;
 mod export;
 mod recovery;
 mod storage;
+mod streaming;
 mod usage;
