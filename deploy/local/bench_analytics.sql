@@ -28,7 +28,7 @@ SELECT create_monthly_partitions(t, (date_trunc('month', CURRENT_DATE) - INTERVA
 FROM unnest(ARRAY['userEvents', 'chatAnalytics', 'tokenUsage', 'messages']) AS t;
 
 TRUNCATE users, plans, subscriptions, payments, invoices, conversations, tokenUsage, messages,
-  chatAnalytics, revenueAnalytics, userEvents, inbox, tokenUsageMonthly, tokenUsageUserMonthly,
+  chatAnalytics, revenueAnalytics, userEvents, tokenUsageMonthly, tokenUsageUserMonthly,
   paymentsLifetime, usersPlanCounts, signupsDaily, subscriptionsActive, chatDaily, conversationsDaily,
   conversationsUserMonthly;
 -- The queries' aggregates (tokenUsageUserMonthly, paymentsLifetime, usersPlanCounts, signupsDaily,

@@ -1,7 +1,11 @@
 //! A reply's deltas on their way to the client: joined when they come
 //! faster than `DELTA_FLUSH_MS` (fewer messages and wake-ups per reply),
 //! the first never held, and the text the same.
-#![expect(clippy::unwrap_used, reason = "test helpers: a failure fails the test")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failure fails the test"
+)]
 
 use std::time::Duration;
 
