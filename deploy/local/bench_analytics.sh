@@ -6,7 +6,8 @@
 #     query timed BENCH_RUNS times; EXPLAIN (ANALYZE, BUFFERS) of the two
 #     slowest. BENCH_REUSE=1 keeps an existing filled database.
 #  2. Ingest: BENCH_EVENTS chat events through the consumer, batched
-#     (BENCH_BATCH) and one at a time, each on a fresh database and exchange.
+#     (BENCH_BATCH), and BENCH_EVENTS_ONE one at a time, each on a fresh
+#     database and exchange.
 # Results go into docs/benchmarks.md between the BENCH:analytics markers.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/../.."
 : "${BENCH_USAGE:=10000000}"
 : "${BENCH_RUNS:=20}"
 : "${BENCH_EVENTS:=200000}"
+: "${BENCH_EVENTS_ONE:=20000}"
 : "${BENCH_BATCH:=1000}"
 : "${BENCH_PROFILE:=release}"
 export CARGO_TARGET_DIR RUST_LOG=warn
@@ -88,9 +90,12 @@ done
 
 ingest_results=""
 for batch in "$BENCH_BATCH" 1; do
+  # One event per transaction runs at a few hundred events/s: fewer of them.
+  events=$BENCH_EVENTS
+  [ "$batch" = 1 ] && events=$BENCH_EVENTS_ONE
   for backlog in "" --backlog; do
-    log "ingest: $BENCH_EVENTS events, batch $batch $backlog"
-    line=$("$bin" ingest --events "$BENCH_EVENTS" --batch "$batch" $backlog)
+    log "ingest: $events events, batch $batch $backlog"
+    line=$("$bin" ingest --events "$events" --batch "$batch" $backlog)
     log "$line"
     ingest_results+="$line"$'\n'
   done
