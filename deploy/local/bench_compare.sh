@@ -73,6 +73,19 @@ ref_bin=$ref_root/bin
 run_dir=$(mktemp -d /tmp/aichat-bench-compare.XXXXXX)
 started=$SECONDS
 
+# Cargo decides a workspace crate is fresh by comparing its source files'
+# times with its last build's: REF's checkout and the tree share the
+# target dir (and the crates' names and hashes), so whichever was built
+# last would pass for the other. Their release artefacts go before each
+# build; the dependencies' stay.
+clean_workspace_crates() {
+  local dir=$1 members
+  members=$(cd "$dir" && cargo metadata --no-deps --format-version 1 \
+    | python3 -c 'import json, sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))')
+  # shellcheck disable=SC2086 # one word per -p and name
+  (cd "$dir" && cargo clean -q --release $members)
+}
+
 remove_ref_worktree() {
   if [ -e "$ref_src" ]; then
     git worktree remove --force "$ref_src" 2>/dev/null || rm -rf "$ref_src"
@@ -114,6 +127,7 @@ else
   done
   log "building REF ${sha:0:10} (release, ${ref_packages[*]})"
   build_started=$SECONDS
+  clean_workspace_crates "$ref_src"
   bench_build "$ref_src" "${ref_packages[@]}"
   mkdir -p "$ref_bin"
   for package in "${ref_packages[@]}"; do
@@ -129,6 +143,7 @@ fi
 # sides use; copied aside so nothing rebuilds them under the run.
 log "building the working tree (release)"
 build_started=$SECONDS
+clean_workspace_crates .
 bench_build . "${packages[@]}"
 log "the working tree built in $((SECONDS - build_started)) s"
 tree_bin=$run_dir/tree-bin

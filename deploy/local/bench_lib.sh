@@ -218,7 +218,7 @@ bench_queue_depths() {
 bench_delete_queues() {
   local queue _
   while read -r queue _; do
-    rabbitmqctl delete_queue -q "$queue" >/dev/null 2>&1 || true
+    rabbitmqctl delete_queue -q "$queue" </dev/null >/dev/null 2>&1 || true
   done < <(bench_queue_depths)
 }
 
