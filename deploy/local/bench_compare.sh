@@ -197,7 +197,8 @@ if grep -q '"absent"' "$run_dir/tree/chat.jsonl"; then
   BENCH_WRITE_DOCS=0
 fi
 
-subject=$(git log -1 --format=%s "$sha" | cut -c1-80)
+subject=$(git log -1 --format=%s "$sha")
+[ "${#subject}" -le 80 ] || subject="${subject:0:79}…"
 head_sha=$(git rev-parse --short=10 HEAD)
 tree_label="\`$head_sha\`"
 tree_what="the working tree at $head_sha"

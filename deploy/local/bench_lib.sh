@@ -248,7 +248,7 @@ pattern = re.compile(rf"<!-- BENCH:{name}:start -->.*?<!-- BENCH:{name}:end -->"
 if pattern.search(text):
     text = pattern.sub(lambda _: block, text)
 else:
-    text = text.rstrip() + "\n\n" + intro + block + "\n"
+    text = text.rstrip() + "\n\n" + (intro.rstrip() + "\n\n" if intro.strip() else "") + block + "\n"
 path.write_text(text)
 PY
 }
