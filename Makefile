@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= /var/tmp/aichat-target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run test lint fmt services bench bench-analytics admin deploy-check schema-check contract web-check web-dev e2e openai-sdk
+.PHONY: run test lint fmt services bench bench-compare bench-analytics admin deploy-check schema-check contract web-check web-dev e2e openai-sdk
 
 run: ## Build and start everything on http://127.0.0.1:8080 (Ctrl-C stops it)
 	bash deploy/local/run.sh
@@ -45,6 +45,11 @@ contract: services ## schemathesis against /openapi.json on a fresh stack, signe
 bench: services ## Load benchmarks through the gateway, then bench-analytics; writes docs/benchmarks.md
 	bash deploy/local/bench.sh
 	bash deploy/local/bench_analytics.sh
+
+bench-compare: ## A/B of the chat path: make bench-compare REF=<commit> builds REF and the working tree (release), runs the same chat loads against each; writes docs/benchmarks.md
+	@test -n "$(REF)" || { echo "usage: make bench-compare REF=<commit> [BENCH_SECONDS=20] [BENCH_CHAT_CONCURRENCY='8 256']"; exit 2; }
+	bash deploy/local/services.sh
+	bash deploy/local/bench_compare.sh "$(REF)"
 
 bench-analytics: services ## Analytics at 1 M users / 10 M usage facts: every admin query's p50/p99, ingest events/s; writes docs/benchmarks.md
 	bash deploy/local/bench_analytics.sh

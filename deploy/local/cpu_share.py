@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""CPU time per component over a window: `cpu_share.py SECONDS`.
+"""CPU time per component over a window: `cpu_share.py [--json] [--after FILE] SECONDS`.
 
 Reads /proc/<pid>/stat (user + system ticks) of every process at the start
 and the end of the window and groups them: our binaries by name, PostgreSQL
 backends by database, RabbitMQ as one. Prints a Markdown table, busiest
-first. Used by `make bench` during the chat run.
+first, or with --json one object: the window's wall seconds and every
+component's CPU seconds. With --after, the window starts once FILE exists
+(`loadgen --mark FILE` creates it when its measured window begins). Used by
+`make bench` and `make bench-compare` (deploy/local/bench_lib.sh) during the
+chat runs.
 """
+import argparse
 import collections
+import json
 import os
 import re
 import sys
@@ -42,16 +48,39 @@ def component(args):
     return name or "kernel threads"
 
 
+def wait_for(path, timeout):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            sys.exit(f"cpu_share.py: {path} did not appear within {timeout:.0f} s")
+        time.sleep(0.02)
+
+
 def main():
-    seconds = float(sys.argv[1])
+    parser = argparse.ArgumentParser(description="CPU time per component over a window")
+    parser.add_argument("seconds", type=float, help="length of the window")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
+    parser.add_argument("--after", metavar="FILE", help="start the window once FILE exists")
+    parser.add_argument("--timeout", type=float, default=900, help="most seconds to wait for --after's FILE")
+    args = parser.parse_args()
+    if args.after:
+        wait_for(args.after, args.timeout)
+    started = time.monotonic()
     before = snapshot()
-    time.sleep(seconds)
+    time.sleep(args.seconds)
     after = snapshot()
+    wall = time.monotonic() - started
     used = collections.Counter()
-    for pid, (ticks, args) in after.items():
+    for pid, (ticks, cmd) in after.items():
         delta = ticks - before.get(pid, (0, ""))[0]
         if delta > 0:
-            used[component(args)] += delta
+            used[component(cmd)] += delta
+    if args.json:
+        print(json.dumps({
+            "seconds": round(wall, 3),
+            "cpu_s": {name: ticks / TICK for name, ticks in used.most_common()},
+        }))
+        return
     total = sum(used.values()) or 1
     print("| component | CPU s | share |")
     print("|---|---|---|")

@@ -39,6 +39,11 @@ struct Args {
     /// Seconds of measured load (after a 2 s warm-up).
     #[arg(long, default_value_t = 20)]
     duration: u64,
+    /// A file created when the measured window begins (after the clients'
+    /// set-up and the warm-up), so another tool (deploy/local/cpu_share.py
+    /// --after) can measure the same window.
+    #[arg(long)]
+    mark: Option<std::path::PathBuf>,
 }
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -372,6 +377,11 @@ async fn main() -> anyhow::Result<()> {
         }));
     }
     tasks.close();
+    if let Some(mark) = &args.mark {
+        tokio::time::sleep_until(measure_from.into()).await;
+        std::fs::write(mark, format!("{}\n", args.duration))
+            .with_context(|| format!("writing {}", mark.display()))?;
+    }
     let mut all = Vec::new();
     let mut firsts = Vec::new();
     let mut errors = 0;
