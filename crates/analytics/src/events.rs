@@ -42,7 +42,7 @@ use aichat_events::{
 use aichat_messaging::consumer::{HandlerError, Queue, RawEnvelope, Spec};
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::store::apply::{
@@ -86,10 +86,17 @@ pub const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Batches applied at once, each in its own transaction on its own
 /// connection: while one commits (or waits on a row the other holds), the
-/// next one's statements run. Their rows are locked in one order (the
-/// statements come in a fixed order, each upserts its rows sorted), so two
-/// batches never deadlock.
+/// next one's statements run. Two batches of chat facts lock their rows in
+/// one order (the statements come in a fixed order, each upserts its rows
+/// sorted), so they never deadlock; a batch with any other kind of event
+/// (applied one event after another) waits for the others and they for it
+/// ([`BATCH_LOCK`]).
 pub const BATCHES_IN_FLIGHT: usize = 2;
+
+/// The advisory lock that keeps batches apart where they could deadlock:
+/// taken shared by a batch of chat facts only, exclusive by any other
+/// (taken first, before any row).
+const BATCH_LOCK: i64 = 0x616e_616c_7974_6963; // "analytic"
 
 /// The consumer's set-up.
 pub fn spec() -> Spec {
@@ -286,7 +293,24 @@ pub async fn handle_batch(
         .get()
         .await
         .map_err(|e| HandlerError::Transient(e.into()))?;
+    // Batches of chat facts only may be applied at once (their statements
+    // lock shared rows in one order); a batch with any other kind, whose
+    // effects go one after another in arrival order, is applied alone.
+    let chat_only = known.iter().all(|(_, decoded)| {
+        matches!(
+            decoded,
+            Decoded::MessageCreated(_) | Decoded::TokensUsed(_) | Decoded::ConversationUpdated(_)
+        )
+    });
     conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        diesel::sql_query(if chat_only {
+            "SELECT pg_advisory_xact_lock_shared($1)"
+        } else {
+            "SELECT pg_advisory_xact_lock($1)"
+        })
+        .bind::<diesel::sql_types::BigInt, _>(BATCH_LOCK)
+        .execute(conn)
+        .await?;
         // The payloads are stored as the producer's JSON text (PostgreSQL
         // parses it into jsonb), not re-serialised.
         let rows: Vec<_> = known
