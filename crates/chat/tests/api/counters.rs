@@ -10,7 +10,6 @@ use std::time::Duration;
 use aichat_billing::testing::TestBilling;
 use aichat_chat::testing::{Providers, TestChat};
 use aichat_events::chat::ConversationCounters;
-use aichat_messaging::AmqpConfig;
 use aichat_mockllm::{MockConfig, MockServer};
 use aichat_proto::chat::v1::{
     ConversationRef, CreateConversationRequest, SendMessageRequest, chat_client::ChatClient,
@@ -34,12 +33,7 @@ struct Rig {
 
 impl Rig {
     async fn spawn(mock: MockConfig) -> Self {
-        let amqp = AmqpConfig {
-            url: std::env::var("TEST_AMQP_URL")
-                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-            exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
-            ephemeral: true,
-        };
+        let amqp = aichat_billing::testing::unique_amqp();
         let billing = TestBilling::spawn(amqp.clone()).await.unwrap();
         let mock = MockServer::start(mock).await.unwrap();
         let chat = TestChat::spawn(amqp, &billing.url, Providers::mock(&mock.url()))

@@ -3,7 +3,6 @@
 #![expect(clippy::unwrap_used, reason = "test helpers: a failure fails the test")]
 
 use aichat_chat::testing::{Providers, TestChat};
-use aichat_messaging::AmqpConfig;
 use aichat_proto::chat::v1::{self as pb, chat_client::ChatClient};
 use diesel::QueryableByName;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
@@ -11,12 +10,7 @@ use tonic::transport::Channel;
 use uuid::Uuid;
 
 async fn spawn() -> TestChat {
-    let amqp = AmqpConfig {
-        url: std::env::var("TEST_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
-        ephemeral: true,
-    };
+    let amqp = aichat_billing::testing::unique_amqp();
     // Nothing here calls billing or a provider.
     TestChat::spawn(
         amqp,

@@ -99,12 +99,7 @@ async fn provider_calls(mock: &MockServer) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_cut_by_a_chat_crash_are_charged_once_by_the_next_replica() {
-    let amqp = AmqpConfig {
-        url: std::env::var("TEST_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
-        ephemeral: true,
-    };
+    let amqp = aichat_billing::testing::unique_amqp();
     let billing = TestBilling::spawn(amqp.clone()).await.unwrap();
     // Long, slow replies: 200 tokens, 50 ms apart.
     let mock = MockServer::start(MockConfig {

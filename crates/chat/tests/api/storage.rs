@@ -26,12 +26,7 @@ async fn count(chat: &TestChat, sql: &str) -> i64 {
 }
 
 fn amqp() -> AmqpConfig {
-    AmqpConfig {
-        url: std::env::var("TEST_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
-        ephemeral: true,
-    }
+    aichat_billing::testing::unique_amqp()
 }
 
 async fn spawn(amqp: AmqpConfig) -> TestChat {

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use aichat_billing::testing::TestBilling;
 use aichat_chat::testing::{Providers, TestChat};
-use aichat_messaging::AmqpConfig;
 use aichat_mockllm::{MockConfig, MockServer};
 use aichat_proto::chat::v1::{
     CreateConversationRequest, SendMessageRequest, chat_client::ChatClient,
@@ -28,12 +27,7 @@ struct Streamed {
 /// A chat relaying deltas at most once per `flush`, replying with 60
 /// tokens 2 ms apart (a fast model), and one reply read to its end.
 async fn reply(flush: Duration) -> Streamed {
-    let amqp = AmqpConfig {
-        url: std::env::var("TEST_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
-        ephemeral: true,
-    };
+    let amqp = aichat_billing::testing::unique_amqp();
     let billing = TestBilling::spawn(amqp.clone()).await.unwrap();
     let mock = MockServer::start(MockConfig {
         ttft: Duration::from_millis(5),

@@ -9,7 +9,6 @@ use aichat_chat::{
     testing::{Providers, TestChat},
 };
 use aichat_db::testing::ChaosProxy;
-use aichat_messaging::AmqpConfig;
 use aichat_proto::chat::v1::{self as pb, chat_client::ChatClient};
 use bigdecimal::BigDecimal;
 use chrono::{Datelike, Days, NaiveDate, Utc};
@@ -17,12 +16,7 @@ use diesel_async::SimpleAsyncConnection;
 use uuid::Uuid;
 
 async fn spawn() -> TestChat {
-    let amqp = AmqpConfig {
-        url: std::env::var("TEST_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
-        ephemeral: true,
-    };
+    let amqp = aichat_billing::testing::unique_amqp();
     // Nothing here calls billing or a provider.
     TestChat::spawn(
         amqp,
@@ -305,12 +299,7 @@ async fn get_daily_usage_defaults_to_thirty_days_and_refuses_other_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_daily_usage_answers_unavailable_while_the_database_is_away() {
-    let amqp = AmqpConfig {
-        url: std::env::var("TEST_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        exchange: format!("aichat.test.{}", Uuid::now_v7().simple()),
-        ephemeral: true,
-    };
+    let amqp = aichat_billing::testing::unique_amqp();
     let server = aichat_db::testing::server_url();
     let authority = server
         .split_once("://")
