@@ -336,9 +336,19 @@ where
     };
     let mut check = tokio::time::interval(DLQ_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if let Some((batch, batch_handler)) = consumer.batch {
+        return consume_batches(
+            (&channel, spec, shutdown),
+            (consumer.handler, batch, batch_handler),
+            deliveries,
+            dlq,
+            check,
+        )
+        .await;
+    }
     loop {
         let delivery = tokio::select! {
-            next = deliveries.next() => next,
+            next = deliveries.next() => received(next)?,
             _ = check.tick(), if dlq.is_some() => {
                 if let Some(dlq) = dlq.as_mut() {
                     dlq.check(&channel).await?;
@@ -347,38 +357,31 @@ where
             }
             () = shutdown.cancelled() => return Ok(()),
         };
-        let Some(delivery) = delivery else {
-            anyhow::bail!("the consumer was cancelled by the broker");
-        };
-        let delivery = delivery.context("receiving a delivery")?;
-        let Some((batch, batch_handler)) = consumer.batch else {
-            match deliver(&channel, spec, shutdown, consumer.handler, delivery).await? {
-                Outcome::Done => {}
-                Outcome::Abandoned => return Ok(()),
-            }
-            continue;
-        };
-        return consume_batches(
-            (&channel, spec, shutdown),
-            (consumer.handler, batch, batch_handler),
-            delivery,
-            deliveries,
-            dlq,
-            check,
-        )
-        .await;
+        match deliver(&channel, spec, shutdown, consumer.handler, delivery).await? {
+            Outcome::Done => {}
+            Outcome::Abandoned => return Ok(()),
+        }
     }
 }
 
-/// The batch loop of [`consume`], from its first delivery: up to
-/// `batch.in_flight` batches are applied at once, each gathered while the
-/// ones before it are being applied; they are settled in delivery order
-/// (a batch is acked only once every delivery before it is settled, so one
-/// multiple-ack on its last tag acks exactly it).
+/// What the consumer stream gave: a delivery, or why there is none.
+fn received(
+    next: Option<Result<lapin::message::Delivery, lapin::Error>>,
+) -> anyhow::Result<lapin::message::Delivery> {
+    let Some(delivery) = next else {
+        anyhow::bail!("the consumer was cancelled by the broker");
+    };
+    delivery.context("receiving a delivery")
+}
+
+/// The loop of [`consume`] for a batched consumer: up to `batch.in_flight`
+/// batches are applied at once, each gathered while the ones before it are
+/// being applied; they are settled in delivery order (a batch is acked only
+/// once every delivery before it is settled, so one multiple-ack on its
+/// last tag acks exactly it).
 async fn consume_batches<H, Fut, B, BFut>(
     (channel, spec, shutdown): (&lapin::Channel, &Spec, &CancellationToken),
     (handler, batch, batch_handler): (&H, Batch, &B),
-    first: lapin::message::Delivery,
     mut deliveries: lapin::Consumer,
     mut dlq: Option<DlqWatch>,
     mut check: tokio::time::Interval,
@@ -390,8 +393,6 @@ where
     BFut: Future<Output = Result<(), HandlerError>>,
 {
     let mut in_flight = FuturesOrdered::new();
-    let gathered = gather(first, &mut deliveries, batch).await?;
-    in_flight.push_back(apply_batch(batch_handler, gathered));
     loop {
         tokio::select! {
             biased;
@@ -415,11 +416,7 @@ where
                 return Ok(());
             }
             next = deliveries.next(), if in_flight.len() < batch.in_flight.max(1) => {
-                let Some(delivery) = next else {
-                    anyhow::bail!("the consumer was cancelled by the broker");
-                };
-                let delivery = delivery.context("receiving a delivery")?;
-                let gathered = gather(delivery, &mut deliveries, batch).await?;
+                let gathered = gather(received(next)?, &mut deliveries, batch).await?;
                 in_flight.push_back(apply_batch(batch_handler, gathered));
             }
             _ = check.tick(), if dlq.is_some() => {
