@@ -294,14 +294,14 @@ async fn the_database_going_away_under_a_batch_loses_and_doubles_nothing() {
     reference.stop().await;
 }
 
-/// The consumer applies two batches at once, each in its own transaction.
-/// Batches of one busy hour share rows (a user's day and model in
-/// chatAnalytics, the day's totals, the month's per model), and an
-/// exchange's messages and usage can fall in different batches: both
-/// transactions must still commit (locking those rows in one order, so
-/// one waits for the other), never deadlock, and count everything once.
-#[tokio::test]
-async fn two_batches_applied_at_once_share_rows_without_deadlock() {
+/// Applies `a` and `b` as two batches at once, each in its own transaction
+/// as the consumer does (`events::handle_batch`); both must commit.
+#[expect(clippy::unwrap_used, reason = "test helper: a failure fails the test")]
+async fn apply_at_once(
+    pool: &aichat_db::Pool,
+    a: &[aichat_events::Envelope],
+    b: &[aichat_events::Envelope],
+) {
     use aichat_analytics::events::handle_batch;
     use aichat_messaging::consumer::RawEnvelope;
     fn raw(envelopes: &[aichat_events::Envelope]) -> Vec<RawEnvelope> {
@@ -310,7 +310,19 @@ async fn two_batches_applied_at_once_share_rows_without_deadlock() {
             .map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap())
             .collect()
     }
+    let (ra, rb) = tokio::join!(handle_batch(pool, raw(a)), handle_batch(pool, raw(b)));
+    ra.unwrap();
+    rb.unwrap();
+}
 
+/// The consumer applies two batches at once, each in its own transaction.
+/// Batches of one busy hour share rows (a user's day and model in
+/// chatAnalytics, the day's totals, the month's per model), and an
+/// exchange's messages and usage can fall in different batches: both
+/// transactions must still commit (locking those rows in one order, so
+/// one waits for the other), never deadlock, and count everything once.
+#[tokio::test]
+async fn two_batches_applied_at_once_share_rows_without_deadlock() {
     let h = Harness::start().await;
     // Few users, so every batch touches every user's rows.
     const EXCHANGES: i64 = 4000;
@@ -327,12 +339,7 @@ async fn two_batches_applied_at_once_share_rows_without_deadlock() {
             }
         }
         b.reverse();
-        let (ra, rb) = tokio::join!(
-            handle_batch(&h.pool, raw(&a)),
-            handle_batch(&h.pool, raw(&b))
-        );
-        ra.unwrap();
-        rb.unwrap();
+        apply_at_once(&h.pool, &a, &b).await;
     }
 
     use diesel_async::RunQueryDsl;
@@ -385,15 +392,6 @@ async fn two_batches_applied_at_once_share_rows_without_deadlock() {
 /// alone; none deadlocks, and every aggregate equals its recomputation.
 #[tokio::test]
 async fn batches_of_every_kind_applied_at_once_never_deadlock() {
-    use aichat_analytics::events::handle_batch;
-    use aichat_messaging::consumer::RawEnvelope;
-    fn raw(envelopes: &[aichat_events::Envelope]) -> Vec<RawEnvelope> {
-        envelopes
-            .iter()
-            .map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap())
-            .collect()
-    }
-
     let h = Harness::start().await;
     seed_plans(&h.pool).await;
     for _ in 0..15 {
@@ -416,12 +414,7 @@ async fn batches_of_every_kind_applied_at_once_never_deadlock() {
             }
         }
         b.reverse();
-        let (ra, rb) = tokio::join!(
-            handle_batch(&h.pool, raw(&a)),
-            handle_batch(&h.pool, raw(&b))
-        );
-        ra.unwrap();
-        rb.unwrap();
+        apply_at_once(&h.pool, &a, &b).await;
     }
     assert_aggregates_match(&h.pool).await;
     h.stop().await;

@@ -98,7 +98,10 @@ async fn a_permanent_failure_goes_to_this_services_dead_letter_queue_only() {
 async fn batches_applied_at_once_settle_in_order_and_a_failed_one_goes_one_at_a_time() {
     use std::{
         collections::HashMap,
-        sync::{Arc, Mutex},
+        sync::{
+            Arc, Mutex,
+            atomic::{AtomicUsize, Ordering},
+        },
         time::Duration,
     };
 
@@ -122,7 +125,8 @@ async fn batches_applied_at_once_settle_in_order_and_a_failed_one_goes_one_at_a_
     }
 
     let applied: Arc<Mutex<HashMap<uuid::Uuid, usize>>> = Arc::default();
-    let (running, most) = (Calls::default(), Arc::new(Mutex::new(0usize)));
+    // Batches being applied now, and the most at any one time.
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let one = {
@@ -143,15 +147,12 @@ async fn batches_applied_at_once_settle_in_order_and_a_failed_one_goes_one_at_a_
         move |batch: Vec<RawEnvelope>| {
             let (applied, running, most) = (applied.clone(), running.clone(), most.clone());
             async move {
-                let now = running.next();
-                {
-                    let mut most = most.lock().unwrap();
-                    *most = (*most).max(now);
-                }
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
                 let failed = batch.iter().any(|e| e.id == poison);
                 // The failing batch takes longer than the one behind it.
                 tokio::time::sleep(Duration::from_millis(if failed { 300 } else { 20 })).await;
-                running.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                running.fetch_sub(1, Ordering::SeqCst);
                 if failed {
                     return Err(HandlerError::Transient(anyhow::anyhow!("rolled back")));
                 }
@@ -195,7 +196,11 @@ async fn batches_applied_at_once_settle_in_order_and_a_failed_one_goes_one_at_a_
         applied.lock().unwrap()
     );
     assert!(!applied.lock().unwrap().contains_key(&poison));
-    assert_eq!(*most.lock().unwrap(), 2, "two batches were applied at once");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "two batches were applied at once"
+    );
     // Stopped: whatever was not acked would be back in the queue.
     assert_eq!(depth(&amqp, &queue).await, 0, "everything settled");
     cleanup(&amqp, &["analytics"]).await;

@@ -151,7 +151,7 @@ impl Running {
 
 /// Counts calls; `fails(n)` makes the first `n` fail with `error`.
 #[derive(Clone, Default)]
-pub struct Calls(pub Arc<AtomicUsize>);
+pub struct Calls(Arc<AtomicUsize>);
 
 impl Calls {
     pub fn count(&self) -> usize {
