@@ -114,59 +114,54 @@ impl Client {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()?;
-        if scenario == Scenario::Direct {
-            return Ok(Self {
-                http,
-                base: base.to_owned(),
-                email: String::new(),
-                access: String::new(),
-                refresh: String::new(),
-                conversation: String::new(),
-                sent: 0,
-                api_key: String::new(),
-            });
-        }
-        let email = format!("bench-{run}-{i}@example.com");
-        let r = http
-            .post(format!("{base}/api/v1/auth/register"))
-            .json(&json!({"email": email, "password": PASSWORD, "name": "Bench"}))
-            .send()
-            .await?;
-        if r.status() != 201 {
-            bail!("register answered {}: {}", r.status(), r.text().await?);
-        }
         let mut me = Self {
             http,
             base: base.to_owned(),
-            email,
+            email: String::new(),
             access: String::new(),
             refresh: String::new(),
             conversation: String::new(),
             sent: 0,
             api_key: String::new(),
         };
+        if scenario == Scenario::Direct {
+            return Ok(me);
+        }
+        me.email = format!("bench-{run}-{i}@example.com");
+        me.create(
+            "register",
+            "/api/v1/auth/register",
+            json!({"email": me.email, "password": PASSWORD, "name": "Bench"}),
+        )
+        .await?;
         if !me.login().await? {
             bail!("the first log-in failed");
         }
         if scenario == Scenario::OpenAi {
-            let r = me
-                .http
-                .post(format!("{base}/api/v1/me/api-keys"))
-                .bearer_auth(&me.access)
-                .json(&json!({"name": "bench"}))
-                .send()
+            let body = me
+                .create(
+                    "creating an API key",
+                    "/api/v1/me/api-keys",
+                    json!({"name": "bench"}),
+                )
                 .await?;
-            if r.status() != 201 {
-                bail!(
-                    "creating an API key answered {}: {}",
-                    r.status(),
-                    r.text().await?
-                );
-            }
-            let body: Value = r.json().await?;
             me.api_key = body["key"].as_str().context("key")?.to_owned();
         }
         Ok(me)
+    }
+
+    /// POSTs `body` to `path` (with the access token once logged in) and
+    /// returns the JSON of its 201; any other status is `what`'s failure.
+    async fn create(&self, what: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if !self.access.is_empty() {
+            request = request.bearer_auth(&self.access);
+        }
+        let r = request.send().await?;
+        if r.status() != 201 {
+            bail!("{what} answered {}: {}", r.status(), r.text().await?);
+        }
+        Ok(r.json().await?)
     }
 
     async fn login(&mut self) -> anyhow::Result<bool> {
@@ -196,21 +191,13 @@ impl Client {
     }
 
     async fn new_conversation(&mut self) -> anyhow::Result<()> {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/conversations", self.base))
-            .bearer_auth(&self.access)
-            .json(&json!({"model": "gpt-4o-mini"}))
-            .send()
+        let body = self
+            .create(
+                "creating a conversation",
+                "/api/v1/conversations",
+                json!({"model": "gpt-4o-mini"}),
+            )
             .await?;
-        if r.status() != 201 {
-            bail!(
-                "creating a conversation answered {}: {}",
-                r.status(),
-                r.text().await?
-            );
-        }
-        let body: Value = r.json().await?;
         self.conversation = body["id"].as_str().context("conversation id")?.to_owned();
         self.sent = 0;
         Ok(())
