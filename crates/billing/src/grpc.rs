@@ -366,8 +366,8 @@ impl Billing for BillingService {
             reservation_id: granted.id.to_string(),
             expires_at: Some(timestamp(granted.expires_at)),
             remaining: granted.remaining,
-            plan_name: granted.plan.name.clone(),
-            max_messages_per_conversation: granted.plan.max_messages_per_conversation,
+            plan_name: granted.plan_name,
+            max_messages_per_conversation: granted.max_messages_per_conversation,
         }))
     }
 

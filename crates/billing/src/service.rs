@@ -16,7 +16,6 @@ use bigdecimal::BigDecimal;
 use chrono::{DateTime, Duration, Utc};
 use diesel::result::Error as DbError;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use futures::TryFutureExt;
 use uuid::Uuid;
 
 use crate::{
@@ -24,8 +23,7 @@ use crate::{
     store::{
         deleted_users, plans,
         plans::Plan,
-        reservations::{self, Reservation},
-        stripe_customers, subscriptions,
+        reservations, stripe_customers, subscriptions,
         usage::{self, Usage},
     },
     stripe::{ListSubscriptions, StripeClient, StripeError, types::SubscriptionStatus},
@@ -108,8 +106,9 @@ pub struct Granted {
     pub expires_at: DateTime<Utc>,
     /// What is left of the quota with this reservation held.
     pub remaining: i64,
-    /// The plan it was checked against.
-    pub plan: Plan,
+    /// The plan it was checked against, and its message limit.
+    pub plan_name: String,
+    pub max_messages_per_conversation: Option<i32>,
 }
 
 /// What an event did.
@@ -215,7 +214,10 @@ impl Metering {
 
     /// Holds `tokens` of the user's quota for a provider call. With
     /// `conversation_messages` (what the conversation holds), it first
-    /// checks that the plan allows two more messages in it.
+    /// checks that the plan allows two more messages in it. One round trip
+    /// ([`reservations::reserve`]); a user billing has not heard of yet, or
+    /// whose row is of an earlier month, has it started or rolled over
+    /// first.
     pub async fn reserve(
         &self,
         user_id: Uuid,
@@ -228,51 +230,51 @@ impl Metering {
         }
         let now = Utc::now();
         let expires_at = now + self.reservation_ttl;
+        let ask = reservations::Ask {
+            id: Uuid::now_v7(),
+            user_id,
+            tokens: tokens.get(),
+            conversation_messages,
+            month: BillingMonth::of(now).first_day(),
+            at: now.naive_utc(),
+            expires_at: expires_at.naive_utc(),
+        };
         let mut conn = self.conn().await?;
-        conn.transaction::<_, Error, _>(async |conn| {
-            // The row lock makes check-then-insert atomic per user: a
-            // concurrent Reserve waits here and then sees this reservation.
-            let row = current_row(conn, user_id, now)
-                .await?
-                .ok_or(Error::NotFound)?;
-            // Under the lock, both reads in one round trip (pipelined). A
-            // reservation lost to a crash is harmless (the call it holds quota
-            // for settles from its event), so its commit skips the WAL flush.
-            let shared: &AsyncPgConnection = conn;
-            let ((), reserved, plan) = futures::try_join!(
-                aichat_db::commit_without_flush(shared).map_err(Error::from),
-                reservations::active_total(shared, user_id, now.naive_utc()).map_err(Error::from),
-                current_plan(shared, user_id),
-            )?;
-            if let (Some(max), Some(held)) =
-                (plan.max_messages_per_conversation, conversation_messages)
-                && held.saturating_add(2) > i64::from(max)
-            {
-                return Err(Error::MessageLimit);
+        // Twice at most: the second finds the row prepared, unless the
+        // month turned in between (then once more).
+        for _ in 0..3 {
+            match reservations::reserve(&mut conn, ask).await? {
+                reservations::Answer::Held {
+                    remaining,
+                    plan_name,
+                    max_messages_per_conversation,
+                } => {
+                    return Ok(Granted {
+                        id: ask.id,
+                        expires_at,
+                        remaining,
+                        plan_name,
+                        max_messages_per_conversation,
+                    });
+                }
+                reservations::Answer::QuotaExceeded { remaining } => {
+                    return Err(Error::QuotaExceeded { remaining });
+                }
+                reservations::Answer::MessageLimit => return Err(Error::MessageLimit),
+                reservations::Answer::Prepare => {
+                    conn.transaction::<_, Error, _>(async |conn| {
+                        current_row(conn, user_id, Utc::now())
+                            .await?
+                            .map(drop)
+                            .ok_or(Error::NotFound)
+                    })
+                    .await?;
+                }
             }
-            let before = balance(&row, reserved);
-            if !before.admits(tokens) {
-                return Err(Error::QuotaExceeded {
-                    remaining: before.remaining(),
-                });
-            }
-            let reservation = Reservation {
-                id: Uuid::now_v7(),
-                user_id,
-                billing_month: row.billing_month,
-                tokens: tokens.get(),
-                expires_at: expires_at.naive_utc(),
-                created_at: now.naive_utc(),
-            };
-            reservations::insert(conn, &reservation).await?;
-            Ok(Granted {
-                id: reservation.id,
-                expires_at,
-                remaining: before.with_reserved(tokens).remaining(),
-                plan,
-            })
-        })
-        .await
+        }
+        Err(Error::Unexpected(anyhow::anyhow!(
+            "the usage row of {user_id} could not be prepared for a reservation"
+        )))
     }
 
     /// Drops an unsettled reservation; `false` if there was none (settled,

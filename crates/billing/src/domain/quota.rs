@@ -1,6 +1,7 @@
-//! The quota arithmetic: what is left of a month's tokens and whether a
-//! reservation fits. All sums are `i64`, so no stored `INTEGER` can overflow
-//! them.
+//! The quota arithmetic: what is left of a month's tokens. All sums are
+//! `i64`, so no stored `INTEGER` can overflow them. Whether a reservation
+//! fits is decided under the usage row's lock by `reserve_tokens` (see
+//! `store::reservations::reserve`).
 
 /// A number of tokens a caller asks to reserve: at least 1, and small
 /// enough for the `INTEGER` column that holds it.
@@ -44,23 +45,6 @@ impl Balance {
             .saturating_sub(self.reserved)
             .max(0)
     }
-
-    /// Whether `tokens` more can be reserved: used + reserved + tokens must
-    /// stay within the quota.
-    pub fn admits(&self, tokens: TokenAmount) -> bool {
-        self.used
-            .saturating_add(self.reserved)
-            .saturating_add(i64::from(tokens.get()))
-            <= self.quota
-    }
-
-    /// The balance once `tokens` are reserved.
-    pub fn with_reserved(self, tokens: TokenAmount) -> Self {
-        Self {
-            reserved: self.reserved.saturating_add(i64::from(tokens.get())),
-            ..self
-        }
-    }
 }
 
 #[cfg(test)]
@@ -101,30 +85,5 @@ mod tests {
         assert_eq!(balance(100_000, 90_000, 20_000).remaining(), 0);
         assert_eq!(balance(0, 0, 0).remaining(), 0);
         assert_eq!(balance(0, i64::MAX, i64::MAX).remaining(), 0);
-    }
-
-    #[test]
-    fn a_reservation_fits_up_to_the_last_token() {
-        let t = |n| TokenAmount::parse(n).unwrap();
-        assert!(balance(100_000, 60_000, 30_000).admits(t(10_000)));
-        assert!(!balance(100_000, 60_000, 30_000).admits(t(10_001)));
-        assert!(!balance(100_000, 100_000, 0).admits(t(1)));
-        assert!(!balance(100_000, 120_000, 0).admits(t(1)));
-        assert!(!balance(0, 0, 0).admits(t(1)));
-        assert!(balance(i64::from(i32::MAX), 0, 0).admits(t(i64::from(i32::MAX))));
-    }
-
-    #[test]
-    fn reserving_what_fits_never_passes_the_quota() {
-        let t = TokenAmount::parse(3_000).unwrap();
-        let mut b = balance(100_000, 1_000, 0);
-        let mut granted = 0;
-        while b.admits(t) {
-            b = b.with_reserved(t);
-            granted += 1;
-        }
-        assert_eq!(granted, 33);
-        assert!(b.used + b.reserved <= b.quota);
-        assert_eq!(b.remaining(), 0);
     }
 }
