@@ -19,6 +19,7 @@ use aichat_messaging::AmqpConfig;
 /// | `STRIPE_SECRET_KEY` | empty | Stripe's secret API key (`sk_test_...`); empty: Stripe is not configured (checkout and the portal are unavailable, the rest works) |
 /// | `STRIPE_WEBHOOK_SECRET` | empty | the webhook endpoint's signing secret (`whsec_...`); several, comma-separated, during a rotation |
 /// | `STRIPE_API_BASE` | `https://api.stripe.com` | Stripe's API (tests point it at a local stand-in) |
+/// | `CONSUME_BATCH` | `100` | usage events (`chat.tokens.used`, `chat.conversation.created`) applied in one transaction at most (1..=1000; 1: one event per transaction) |
 /// | `PUBLIC_URL` | `http://localhost:8080` | the web app's address: where Stripe Checkout and the Billing Portal send the user back (`/billing?checkout=success&session_id=…`, `/billing?checkout=canceled`, `/billing`) |
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -37,6 +38,8 @@ pub struct Config {
     /// The web app's base URL, without a trailing slash: Stripe's pages
     /// send the user back under it.
     pub public_url: String,
+    /// Events applied in one transaction at most (1: one at a time).
+    pub consume_batch: usize,
 }
 
 /// How billing reaches Stripe.
@@ -99,6 +102,20 @@ impl Config {
             public_url: aichat_config::string("PUBLIC_URL", "http://localhost:8080")
                 .trim_end_matches('/')
                 .to_owned(),
+            consume_batch: consume_batch()?,
+        })
+    }
+}
+
+fn consume_batch() -> Result<usize, ConfigError> {
+    let batch: usize = aichat_config::parse("CONSUME_BATCH", 100)?;
+    if (1..=1000).contains(&batch) {
+        Ok(batch)
+    } else {
+        Err(ConfigError {
+            name: "CONSUME_BATCH".to_owned(),
+            value: batch.to_string(),
+            reason: "must be 1 to 1000".to_owned(),
         })
     }
 }

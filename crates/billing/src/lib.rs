@@ -177,19 +177,41 @@ pub async fn run(
     // billing.subscription.changed and the rest of the outbox, to RabbitMQ.
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker.clone()).run(shutdown.clone()));
 
-    // Events: applied one at a time, each in its own transaction.
+    // Events: runs of usage events up to `consume_batch` at once in one
+    // transaction, two such batches at once; anything else (and a batch
+    // that fails) one at a time, each in its own transaction.
     {
-        let metering = metering.clone();
-        tasks.spawn(aichat_messaging::consumer::run(
-            config.amqp.clone(),
-            events::spec(),
-            shutdown.clone(),
-            || async {},
-            move |envelope| {
-                let metering = metering.clone();
-                async move { events::handle(&metering, envelope).await }
-            },
-        ));
+        let (one, batch) = (metering.clone(), metering.clone());
+        let handler = move |envelope| {
+            let metering = one.clone();
+            async move { events::handle(&metering, envelope).await }
+        };
+        if config.consume_batch > 1 {
+            tasks.spawn(aichat_messaging::consumer::run_batched(
+                config.amqp.clone(),
+                events::batched_spec(config.consume_batch),
+                aichat_messaging::consumer::Batch {
+                    max: config.consume_batch,
+                    wait: events::BATCH_WAIT,
+                    in_flight: events::BATCHES_IN_FLIGHT,
+                },
+                shutdown.clone(),
+                || async {},
+                handler,
+                move |envelopes| {
+                    let metering = batch.clone();
+                    async move { events::handle_batch(&metering, envelopes).await }
+                },
+            ));
+        } else {
+            tasks.spawn(aichat_messaging::consumer::run(
+                config.amqp.clone(),
+                events::spec(),
+                shutdown.clone(),
+                || async {},
+                handler,
+            ));
+        }
     }
 
     // The eager half of the monthly reset, the reservation sweeper, the

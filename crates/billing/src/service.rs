@@ -10,6 +10,8 @@
 //! usage row, as Stripe's events and reconciliation do
 //! (`webhooks::apply_subscription`).
 
+use std::collections::{HashMap, HashSet};
+
 use aichat_events::{Envelope, chat as chat_ev, identity as identity_ev};
 use aichat_messaging::inbox;
 use bigdecimal::BigDecimal;
@@ -109,6 +111,48 @@ pub struct Granted {
     /// The plan it was checked against, and its message limit.
     pub plan_name: String,
     pub max_messages_per_conversation: Option<i32>,
+}
+
+/// A usage event [`Metering::apply_usage`] applies in a batch.
+#[derive(Debug, Clone)]
+pub enum UsageEvent {
+    /// With its cost, `None` when the event is invalid (it is left to be
+    /// applied, and refused, on its own).
+    TokensUsed {
+        event: Box<chat_ev::TokensUsed>,
+        cost: Option<BigDecimal>,
+    },
+    ConversationCreated(chat_ev::ConversationCreated),
+}
+
+impl UsageEvent {
+    /// Wraps a `chat.tokens.used`, checking its numbers.
+    pub fn tokens_used(event: chat_ev::TokensUsed) -> Self {
+        let cost = checked_cost(&event).ok();
+        Self::TokensUsed {
+            event: Box::new(event),
+            cost,
+        }
+    }
+
+    fn user_id(&self) -> Uuid {
+        match self {
+            Self::TokensUsed { event, .. } => event.user_id,
+            Self::ConversationCreated(event) => event.user_id,
+        }
+    }
+
+    /// The month it counts in; `None` for an invalid event.
+    fn month(&self) -> Option<BillingMonth> {
+        match self {
+            Self::TokensUsed {
+                cost: Some(_),
+                event,
+            } => Some(BillingMonth::containing(event.billing_month)),
+            Self::TokensUsed { cost: None, .. } => None,
+            Self::ConversationCreated(event) => Some(BillingMonth::of(event.created_at)),
+        }
+    }
 }
 
 /// What an event did.
@@ -386,10 +430,7 @@ impl Metering {
         envelope: &Envelope,
         event: &chat_ev::TokensUsed,
     ) -> Result<Applied, Error> {
-        if event.total_tokens < 0 {
-            return Err(field("totalTokens", "must not be negative"));
-        }
-        let cost = domain::money::parse_cost(&event.cost_usd).map_err(|r| field("costUsd", &r))?;
+        let cost = checked_cost(event)?;
         let event_month = BillingMonth::containing(event.billing_month);
         let now = Utc::now();
         let (user_id, tokens, reservation_id) =
@@ -457,6 +498,117 @@ impl Metering {
                 }
                 Placement::Future => Err(field("billingMonth", "is after next month")),
             }
+        })
+        .await
+    }
+
+    /// Applies a run of usage events (`chat.tokens.used`,
+    /// `chat.conversation.created`) in one transaction, each once (inbox),
+    /// with one statement per step whatever their number: the users' rows
+    /// locked, the events claimed, the reservations settled, the counters
+    /// added. What [`Self::tokens_used`] and [`Self::conversation_created`]
+    /// do one at a time, for the common case: every event of a user counts
+    /// in the month of the user's row as it is. The events of any other
+    /// user (no row yet, a deleted user, a month to roll over, a closed or
+    /// future month, an invalid event) are left untouched and their indexes
+    /// returned in order, to be applied one at a time after the commit.
+    pub async fn apply_usage<T: Sync>(
+        &self,
+        events: &[(Envelope<T>, UsageEvent)],
+    ) -> Result<Vec<usize>, Error> {
+        let now = BillingMonth::of(Utc::now());
+        let mut users: Vec<Uuid> = events.iter().map(|(_, e)| e.user_id()).collect();
+        users.sort_unstable();
+        users.dedup();
+        let envelopes: Vec<&Envelope<T>> = events.iter().map(|(envelope, _)| envelope).collect();
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, Error, _>(async |conn| {
+            let shared: &AsyncPgConnection = conn;
+            let (mut claimed, rows) = futures::try_join!(
+                inbox::claim_many(shared, &envelopes),
+                usage::lock_many(shared, &users),
+            )?;
+            let months: HashMap<Uuid, BillingMonth> =
+                rows.iter().map(|r| (r.user_id, r.month())).collect();
+            // A user any of whose events is not the common case has all of
+            // them applied one at a time, in order.
+            let mut left: HashSet<Uuid> = HashSet::new();
+            for (_, event) in events {
+                let user = event.user_id();
+                let counts = months.get(&user).is_some_and(|row| {
+                    event.month().is_some_and(|month| {
+                        Placement::of(*row, now, month) == Placement::Count { roll_to: None }
+                    })
+                });
+                if !counts {
+                    left.insert(user);
+                }
+            }
+            let mut added: HashMap<Uuid, usage::Added> = HashMap::new();
+            let mut settled = Vec::new();
+            let mut unclaimed = Vec::new();
+            for (envelope, event) in events {
+                let user = event.user_id();
+                // Removed once taken: a second copy in the batch is skipped.
+                let new = claimed.remove(&envelope.id);
+                if left.contains(&user) {
+                    if new {
+                        unclaimed.push(envelope.id);
+                    }
+                    continue;
+                }
+                if !new {
+                    continue;
+                }
+                let row = added.entry(user).or_insert_with(|| usage::Added {
+                    user_id: user,
+                    tokens: 0,
+                    messages: 0,
+                    conversations: 0,
+                    cost: BigDecimal::default(),
+                });
+                match event {
+                    UsageEvent::TokensUsed { event, cost } => {
+                        row.tokens += i64::from(event.total_tokens);
+                        row.messages += 1;
+                        if let Some(cost) = cost {
+                            row.cost += cost;
+                        }
+                        if let Some(id) = event.reservation_id {
+                            settled.push((user, id));
+                        }
+                    }
+                    UsageEvent::ConversationCreated(_) => row.conversations += 1,
+                }
+            }
+            let mut added: Vec<usage::Added> = added.into_values().collect();
+            added.sort_unstable_by_key(|a| a.user_id);
+            let shared: &AsyncPgConnection = conn;
+            let settle = async {
+                if settled.is_empty() {
+                    return Ok(0);
+                }
+                reservations::delete_many_of_users(shared, &settled).await
+            };
+            let add = async {
+                if added.is_empty() {
+                    return Ok(0);
+                }
+                usage::add_many(shared, &added).await
+            };
+            let unclaim = async {
+                if unclaimed.is_empty() {
+                    return Ok(0);
+                }
+                inbox::forget(shared, &unclaimed).await
+            };
+            futures::try_join!(settle, add, unclaim)?;
+            Ok(events
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, event))| left.contains(&event.user_id()))
+                .map(|(i, _)| i)
+                .collect())
         })
         .await
     }
@@ -566,6 +718,14 @@ async fn cancel_in_stripe(
             "cancelling a deleted user's subscription",
         )),
     }
+}
+
+/// A `chat.tokens.used` event's cost, once its numbers are checked.
+fn checked_cost(event: &chat_ev::TokensUsed) -> Result<BigDecimal, Error> {
+    if event.total_tokens < 0 {
+        return Err(field("totalTokens", "must not be negative"));
+    }
+    domain::money::parse_cost(&event.cost_usd).map_err(|r| field("costUsd", &r))
 }
 
 fn balance(row: &Usage, reserved: i64) -> Balance {

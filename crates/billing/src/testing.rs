@@ -98,6 +98,7 @@ impl TestBilling {
             // Tests that need Stripe point it at their stand-in.
             stripe: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
+            consume_batch: 100,
         };
         adjust(&mut config);
         // As `billing migrate` does before any service starts.

@@ -21,6 +21,49 @@ pub async fn claim(mut conn: &AsyncPgConnection, envelope: &Envelope) -> QueryRe
     Ok(inserted == 1)
 }
 
+/// [`claim`] for a batch, in one statement: the ids of `envelopes` claimed
+/// now (each once, even when it occurs twice in the batch); the others were
+/// applied before. Call it in the transaction that applies the batch; it
+/// takes a shared reference, so it pipelines with the batch's reads. The
+/// ids and types go as two arrays, so the statement is the same whatever
+/// the batch's size (prepared once per connection). The ids are claimed in
+/// order, so two batches applied at once that share an id (a redelivery)
+/// wait for each other instead of deadlocking.
+pub async fn claim_many<T>(
+    mut conn: &AsyncPgConnection,
+    envelopes: &[&Envelope<T>],
+) -> QueryResult<std::collections::HashSet<uuid::Uuid>> {
+    use diesel::sql_types::{Array, Text, Uuid};
+    #[derive(diesel::QueryableByName)]
+    struct Claimed {
+        #[diesel(sql_type = Uuid)]
+        eventid: uuid::Uuid,
+    }
+    let claimed: Vec<Claimed> = diesel::sql_query(
+        "INSERT INTO inbox (eventId, eventType) \
+         SELECT * FROM unnest($1::uuid[], $2::text[]) AS b (id, t) ORDER BY id \
+         ON CONFLICT DO NOTHING RETURNING eventId",
+    )
+    .bind::<Array<Uuid>, _>(envelopes.iter().map(|e| e.id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        envelopes
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .load(&mut conn)
+    .await?;
+    Ok(claimed.into_iter().map(|c| c.eventid).collect())
+}
+
+/// Forgets ids this transaction claimed but will not apply after all (they
+/// are applied later, each in a transaction of its own); how many.
+pub async fn forget(mut conn: &AsyncPgConnection, ids: &[uuid::Uuid]) -> QueryResult<usize> {
+    diesel::delete(inbox::table.filter(inbox::event_id.eq_any(ids)))
+        .execute(&mut conn)
+        .await
+}
+
 /// How long an applied event's id is remembered. A redelivery older than
 /// this would be applied again, so it must exceed the longest time a
 /// message can wait on the broker or in a dead-letter queue before it is

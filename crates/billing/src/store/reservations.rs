@@ -180,6 +180,23 @@ pub async fn delete_of_user(
     Ok(deleted == 1)
 }
 
+/// [`delete_of_user`] for many `(user, reservation)` pairs in one statement;
+/// how many were there.
+pub async fn delete_many_of_users(
+    mut conn: &AsyncPgConnection,
+    pairs: &[(Uuid, Uuid)],
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM tokenReservations r \
+         USING unnest($1::uuid[], $2::uuid[]) AS s (userId, id) \
+         WHERE r.id = s.id AND r.userId = s.userId",
+    )
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(pairs.iter().map(|p| p.0).collect::<Vec<_>>())
+    .bind::<sql_types::Array<sql_types::Uuid>, _>(pairs.iter().map(|p| p.1).collect::<Vec<_>>())
+    .execute(&mut conn)
+    .await
+}
+
 /// Deletes reservations that expired before `at`; returns how many.
 pub async fn delete_expired(conn: &mut AsyncPgConnection, at: Timestamp) -> QueryResult<usize> {
     diesel::delete(token_reservations::table.filter(token_reservations::expires_at.le(at)))

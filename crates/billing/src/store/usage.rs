@@ -105,6 +105,56 @@ pub async fn lock(mut conn: &AsyncPgConnection, user_id: Uuid) -> QueryResult<Op
         .optional()
 }
 
+/// The rows of `users`, locked (`FOR UPDATE`) in `userId` order, so two
+/// transactions locking overlapping sets wait for each other instead of
+/// deadlocking. A user without a row has none in the answer.
+pub async fn lock_many(mut conn: &AsyncPgConnection, users: &[Uuid]) -> QueryResult<Vec<Usage>> {
+    usage_tracking::table
+        .filter(usage_tracking::user_id.eq_any(users))
+        .order(usage_tracking::user_id)
+        .select(Usage::as_select())
+        .for_update()
+        .load(&mut conn)
+        .await
+}
+
+/// What a batch of usage events adds to one user's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    pub user_id: Uuid,
+    pub tokens: i64,
+    pub messages: i32,
+    pub conversations: i32,
+    pub cost: BigDecimal,
+}
+
+/// Adds each of `added` to its user's row, in one statement whatever their
+/// number (the caller holds the rows' locks): [`add_tokens`] and
+/// [`add_conversation`] for many at once; tokens stop at `INTEGER`'s
+/// largest value as there.
+pub async fn add_many(mut conn: &AsyncPgConnection, added: &[Added]) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, Timestamp, Uuid as SqlUuid};
+    diesel::sql_query(
+        "UPDATE usageTracking u SET \
+           tokensUsed = LEAST(COALESCE(u.tokensUsed, 0)::bigint + a.tokens, 2147483647)::integer, \
+           messagesCount = COALESCE(u.messagesCount, 0) + a.messages, \
+           conversationsCount = COALESCE(u.conversationsCount, 0) + a.conversations, \
+           costThisMonth = COALESCE(u.costThisMonth, 0) + a.cost, \
+           updatedAt = $6 \
+         FROM unnest($1::uuid[], $2::bigint[], $3::integer[], $4::integer[], $5::numeric[]) \
+           AS a (userId, tokens, messages, conversations, cost) \
+         WHERE u.userId = a.userId",
+    )
+    .bind::<Array<SqlUuid>, _>(added.iter().map(|a| a.user_id).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(added.iter().map(|a| a.tokens).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(added.iter().map(|a| a.messages).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(added.iter().map(|a| a.conversations).collect::<Vec<_>>())
+    .bind::<Array<Numeric>, _>(added.iter().map(|a| &a.cost).collect::<Vec<_>>())
+    .bind::<Timestamp, _>(now())
+    .execute(&mut conn)
+    .await
+}
+
 /// The user's row, unlocked.
 pub async fn find(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Option<Usage>> {
     usage_tracking::table

@@ -3,6 +3,7 @@
 // Stripe's objects written out whole in `json!` nest deeper than the default.
 #![recursion_limit = "256"]
 
+mod batches;
 mod concurrency;
 mod deletion;
 mod events;
