@@ -250,18 +250,19 @@ pub async fn add_counts(
     tokens: i32,
     at: Timestamp,
 ) -> QueryResult<Conversation> {
+    use diesel::sql_types::{Integer, Nullable};
+    // The numbers are bound, so the statement is the same for every call
+    // (prepared once per connection, not once per distinct count).
     diesel::update(conversations::table.find(id))
         .set((
-            conversations::message_count.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Integer>,
-            >(&format!(
-                "COALESCE(messagecount, 0) + {messages}"
-            ))),
-            conversations::token_count.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Integer>,
-            >(&format!(
-                "COALESCE(tokencount, 0) + {tokens}"
-            ))),
+            conversations::message_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
+                "COALESCE(messagecount, 0) + ",
+            )
+            .bind::<Integer, _>(messages)),
+            conversations::token_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
+                "COALESCE(tokencount, 0) + ",
+            )
+            .bind::<Integer, _>(tokens)),
             conversations::updated_at.eq(at),
         ))
         .returning(Conversation::as_returning())
