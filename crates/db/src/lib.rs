@@ -183,3 +183,94 @@ mod tests {
         assert!(advisory_key("identity") >= 0);
     }
 }
+
+/// `query`, prepared once per connection and reused on every call after,
+/// keyed by its SQL text (diesel's statement cache).
+///
+/// diesel prepares some statements afresh on every call, because their
+/// text may differ from one call to the next under one Rust type: every
+/// `UPDATE`, raw SQL (`sql_query`, `dsl::sql` fragments) and multi-row
+/// inserts. Each such call costs one more round trip (Parse, Describe)
+/// and a full parse and plan on the server. Wrap a statement whose text is
+/// the same on every call (or takes a handful of shapes, as an insert of
+/// one or two rows does) so it is prepared once; never one whose text
+/// carries values (a `format!`), which would fill the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Cached<Q>(pub Q);
+
+impl<Q: diesel::query_builder::QueryFragment<Pg>> diesel::query_builder::QueryFragment<Pg>
+    for Cached<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        pass: diesel::query_builder::AstPass<'_, 'b, Pg>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+/// No static id: the cache is keyed by the statement's text.
+impl<Q> diesel::query_builder::QueryId for Cached<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Cached<Q> {
+    type SqlType = Q::SqlType;
+}
+
+#[cfg(test)]
+mod cached {
+    use diesel::{QueryableByName, sql_types::BigInt};
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+    use super::Cached;
+
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    /// The statements prepared on this connection (the protocol's too).
+    async fn prepared(conn: &mut AsyncPgConnection) -> i64 {
+        diesel::sql_query("SELECT count(*) AS n FROM pg_prepared_statements")
+            .get_result::<N>(conn)
+            .await
+            .unwrap()
+            .n
+    }
+
+    #[tokio::test]
+    async fn a_cached_statement_is_prepared_once_and_a_plain_one_every_time() {
+        let server = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let mut conn = AsyncPgConnection::establish(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+        let query = || diesel::sql_query("SELECT $1::bigint + 1 AS n");
+        let before = prepared(&mut conn).await;
+        for i in 0..3 {
+            let plain: N = query()
+                .bind::<BigInt, _>(i)
+                .get_result(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(plain.n, i + 1);
+        }
+        // Prepared, used and closed each time: nothing stays.
+        assert_eq!(prepared(&mut conn).await, before);
+        for i in 0..3 {
+            let cached: N = Cached(query().bind::<BigInt, _>(i))
+                .get_result(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(cached.n, i + 1);
+        }
+        assert_eq!(prepared(&mut conn).await, before + 1, "prepared once, kept");
+    }
+}

@@ -39,17 +39,19 @@ pub async fn claim_many<T>(
         #[diesel(sql_type = Uuid)]
         eventid: uuid::Uuid,
     }
-    let claimed: Vec<Claimed> = diesel::sql_query(
-        "INSERT INTO inbox (eventId, eventType) \
+    let claimed: Vec<Claimed> = aichat_db::Cached(
+        diesel::sql_query(
+            "INSERT INTO inbox (eventId, eventType) \
          SELECT * FROM unnest($1::uuid[], $2::text[]) AS b (id, t) ORDER BY id \
          ON CONFLICT DO NOTHING RETURNING eventId",
-    )
-    .bind::<Array<Uuid>, _>(envelopes.iter().map(|e| e.id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(
-        envelopes
-            .iter()
-            .map(|e| e.event_type.as_str())
-            .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Uuid>, _>(envelopes.iter().map(|e| e.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            envelopes
+                .iter()
+                .map(|e| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        ),
     )
     .load(&mut conn)
     .await?;

@@ -59,8 +59,9 @@ pub async fn insert(mut conn: &AsyncPgConnection, events: &[Outgoing]) -> QueryR
             )
         })
         .collect();
-    diesel::insert_into(outbox::table)
-        .values(rows)
+    // One shape per number of rows (one or two per transaction as a rule):
+    // prepared once.
+    aichat_db::Cached(diesel::insert_into(outbox::table).values(rows))
         .execute(&mut conn)
         .await
 }

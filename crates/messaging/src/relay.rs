@@ -187,14 +187,15 @@ impl Relay {
                 .await
                 .context("relaxing the commit")?;
             let now = Utc::now().naive_utc();
-            diesel::update(outbox::table.filter(outbox::id.eq_any(&acked)))
-                .set((
+            aichat_db::Cached(
+                diesel::update(outbox::table.filter(outbox::id.eq_any(&acked))).set((
                     outbox::published_at.eq(now),
                     outbox::attempts.eq(outbox::attempts + 1),
-                ))
-                .execute(conn)
-                .await
-                .context("marking events published")?;
+                )),
+            )
+            .execute(conn)
+            .await
+            .context("marking events published")?;
             if !refused.is_empty() {
                 tracing::warn!(
                     count = refused.len(),

@@ -186,13 +186,17 @@ pub async fn delete_many_of_users(
     mut conn: &AsyncPgConnection,
     pairs: &[(Uuid, Uuid)],
 ) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM tokenReservations r \
+    aichat_db::Cached(
+        diesel::sql_query(
+            "DELETE FROM tokenReservations r \
          USING unnest($1::uuid[], $2::uuid[]) AS s (userId, id) \
          WHERE r.id = s.id AND r.userId = s.userId",
+        )
+        .bind::<sql_types::Array<sql_types::Uuid>, _>(pairs.iter().map(|p| p.0).collect::<Vec<_>>())
+        .bind::<sql_types::Array<sql_types::Uuid>, _>(
+            pairs.iter().map(|p| p.1).collect::<Vec<_>>(),
+        ),
     )
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(pairs.iter().map(|p| p.0).collect::<Vec<_>>())
-    .bind::<sql_types::Array<sql_types::Uuid>, _>(pairs.iter().map(|p| p.1).collect::<Vec<_>>())
     .execute(&mut conn)
     .await
 }

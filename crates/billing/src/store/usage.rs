@@ -134,8 +134,9 @@ pub struct Added {
 /// largest value as there.
 pub async fn add_many(mut conn: &AsyncPgConnection, added: &[Added]) -> QueryResult<usize> {
     use diesel::sql_types::{Array, Timestamp, Uuid as SqlUuid};
-    diesel::sql_query(
-        "UPDATE usageTracking u SET \
+    aichat_db::Cached(
+        diesel::sql_query(
+            "UPDATE usageTracking u SET \
            tokensUsed = LEAST(COALESCE(u.tokensUsed, 0)::bigint + a.tokens, 2147483647)::integer, \
            messagesCount = COALESCE(u.messagesCount, 0) + a.messages, \
            conversationsCount = COALESCE(u.conversationsCount, 0) + a.conversations, \
@@ -144,13 +145,14 @@ pub async fn add_many(mut conn: &AsyncPgConnection, added: &[Added]) -> QueryRes
          FROM unnest($1::uuid[], $2::bigint[], $3::integer[], $4::integer[], $5::numeric[]) \
            AS a (userId, tokens, messages, conversations, cost) \
          WHERE u.userId = a.userId",
+        )
+        .bind::<Array<SqlUuid>, _>(added.iter().map(|a| a.user_id).collect::<Vec<_>>())
+        .bind::<Array<BigInt>, _>(added.iter().map(|a| a.tokens).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(added.iter().map(|a| a.messages).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(added.iter().map(|a| a.conversations).collect::<Vec<_>>())
+        .bind::<Array<Numeric>, _>(added.iter().map(|a| &a.cost).collect::<Vec<_>>())
+        .bind::<Timestamp, _>(now()),
     )
-    .bind::<Array<SqlUuid>, _>(added.iter().map(|a| a.user_id).collect::<Vec<_>>())
-    .bind::<Array<BigInt>, _>(added.iter().map(|a| a.tokens).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(added.iter().map(|a| a.messages).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(added.iter().map(|a| a.conversations).collect::<Vec<_>>())
-    .bind::<Array<Numeric>, _>(added.iter().map(|a| &a.cost).collect::<Vec<_>>())
-    .bind::<Timestamp, _>(now())
     .execute(&mut conn)
     .await
 }
@@ -239,23 +241,25 @@ pub async fn add_tokens(
     tokens: i32,
     cost: &BigDecimal,
 ) -> QueryResult<Usage> {
-    diesel::update(usage_tracking::table.filter(usage_tracking::user_id.eq(user_id)))
-        .set((
-            usage_tracking::tokens_used.eq(sql::<Nullable<Integer>>(
-                "LEAST(COALESCE(tokensused, 0)::bigint + ",
-            )
-            .bind::<Integer, _>(tokens)
-            .sql(", 2147483647)::integer")),
-            usage_tracking::messages_count
-                .eq(sql::<Nullable<Integer>>("COALESCE(messagescount, 0) + 1")),
-            usage_tracking::cost_this_month
-                .eq(sql::<Nullable<Numeric>>("COALESCE(costthismonth, 0) + ")
-                    .bind::<Numeric, _>(cost.clone())),
-            usage_tracking::updated_at.eq(now()),
-        ))
-        .returning(Usage::as_returning())
-        .get_result(&mut conn)
-        .await
+    aichat_db::Cached(
+        diesel::update(usage_tracking::table.filter(usage_tracking::user_id.eq(user_id)))
+            .set((
+                usage_tracking::tokens_used.eq(sql::<Nullable<Integer>>(
+                    "LEAST(COALESCE(tokensused, 0)::bigint + ",
+                )
+                .bind::<Integer, _>(tokens)
+                .sql(", 2147483647)::integer")),
+                usage_tracking::messages_count
+                    .eq(sql::<Nullable<Integer>>("COALESCE(messagescount, 0) + 1")),
+                usage_tracking::cost_this_month
+                    .eq(sql::<Nullable<Numeric>>("COALESCE(costthismonth, 0) + ")
+                        .bind::<Numeric, _>(cost.clone())),
+                usage_tracking::updated_at.eq(now()),
+            ))
+            .returning(Usage::as_returning()),
+    )
+    .get_result(&mut conn)
+    .await
 }
 
 /// Counts one conversation started.

@@ -251,23 +251,25 @@ pub async fn add_counts(
     at: Timestamp,
 ) -> QueryResult<Conversation> {
     use diesel::sql_types::{Integer, Nullable};
-    // The numbers are bound, so the statement is the same for every call
-    // (prepared once per connection, not once per distinct count).
-    diesel::update(conversations::table.find(id))
-        .set((
-            conversations::message_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
-                "COALESCE(messagecount, 0) + ",
-            )
-            .bind::<Integer, _>(messages)),
-            conversations::token_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
-                "COALESCE(tokencount, 0) + ",
-            )
-            .bind::<Integer, _>(tokens)),
-            conversations::updated_at.eq(at),
-        ))
-        .returning(Conversation::as_returning())
-        .get_result(&mut conn)
-        .await
+    // The numbers are bound, so the statement is the same for every call:
+    // prepared once per connection.
+    aichat_db::Cached(
+        diesel::update(conversations::table.find(id))
+            .set((
+                conversations::message_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
+                    "COALESCE(messagecount, 0) + ",
+                )
+                .bind::<Integer, _>(messages)),
+                conversations::token_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
+                    "COALESCE(tokencount, 0) + ",
+                )
+                .bind::<Integer, _>(tokens)),
+                conversations::updated_at.eq(at),
+            ))
+            .returning(Conversation::as_returning()),
+    )
+    .get_result(&mut conn)
+    .await
 }
 
 /// Deletes the user's conversation (messages go with it; tokenUsage keeps

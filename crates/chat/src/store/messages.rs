@@ -61,11 +61,14 @@ pub async fn insert(mut conn: &AsyncPgConnection, new: &[New<'_>]) -> QueryResul
             )
         })
         .collect();
-    diesel::insert_into(messages::table)
-        .values(rows)
-        .returning(Message::as_returning())
-        .get_results(&mut conn)
-        .await
+    // One shape per number of rows (one on the send path): prepared once.
+    aichat_db::Cached(
+        diesel::insert_into(messages::table)
+            .values(rows)
+            .returning(Message::as_returning()),
+    )
+    .get_results(&mut conn)
+    .await
 }
 
 /// A page of a conversation's visible messages, oldest first.

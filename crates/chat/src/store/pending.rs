@@ -65,14 +65,13 @@ pub async fn checkpoint(
     id: Uuid,
     completion_tokens: i32,
 ) -> QueryResult<()> {
-    diesel::update(pending_sends::table.find(id))
-        .set((
-            pending_sends::completion_tokens.eq(completion_tokens),
-            pending_sends::checkpoint_at.eq(now()),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    aichat_db::Cached(diesel::update(pending_sends::table.find(id)).set((
+        pending_sends::completion_tokens.eq(completion_tokens),
+        pending_sends::checkpoint_at.eq(now()),
+    )))
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// Up to `limit` calls of replicas whose heartbeat is older than `dead_before`
