@@ -23,7 +23,9 @@
 #
 # Variables: BENCH_SECONDS (20), BENCH_CHAT_CONCURRENCY ("8 256"),
 # BENCH_REBUILD_REF (0), BENCH_DRAIN_SECONDS (300, the longest wait for the
-# queues), BENCH_WRITE_DOCS (1).
+# queues), BENCH_WRITE_DOCS (1), BENCH_REF_PG_URL (PG_URL: where REF's side
+# finds PostgreSQL; REF=HEAD with PG_URL over the Unix socket and this over
+# TCP compares the two connections on the same code).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -172,8 +174,13 @@ events_drained() {
   printf '{"backlog": {%s}, "drain_s": %s}\n' "${backlog[*]}" "$drained" >"$out"
 }
 
+tree_pg_url=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+ref_pg_url=${BENCH_REF_PG_URL:-$tree_pg_url}
+
 run_side() {
   local side=$1 bin=$2 side_started=$SECONDS
+  PG_URL=$tree_pg_url
+  [ "$side" != ref ] || PG_URL=$ref_pg_url
   BENCH_EXCHANGE=aichat.benchcmp.$side
   BENCH_ANALYTICS=0
   [ ! -x "$bin/analytics" ] || BENCH_ANALYTICS=1
@@ -209,13 +216,15 @@ fi
 table=$(python3 deploy/local/bench_compare.py "$run_dir" --ref-label "\`${sha:0:10}\`" --tree-label "$tree_label" \
   --light "$light" --saturation "$saturation" --db-prefix "$BENCH_DB_PREFIX")
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+pg_note=""
+[ "$ref_pg_url" = "$tree_pg_url" ] || pg_note="; PostgreSQL at $ref_pg_url for ref, $tree_pg_url for the tree"
 block=$(cat <<MD
 <!-- BENCH:compare:start -->
 Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($cpu), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;
 \`make bench-compare REF=${sha:0:10}\` with BENCH_SECONDS=$BENCH_SECONDS, BENCH_CHAT_CONCURRENCY="$BENCH_CHAT_CONCURRENCY";
 ref: ${sha:0:10} ($subject); tree: $tree_what. Release builds; the tree's loadgen and mock LLM
 (50 ms to the first token, then 20 tokens 5 ms apart) on both sides, on the same cores; each side on fresh
-databases with analytics consuming the events. The whole run took $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s.
+databases with analytics consuming the events$pg_note. The whole run took $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s.
 
 $table
 <!-- BENCH:compare:end -->
