@@ -127,6 +127,7 @@ pub async fn run(
         },
         replica,
         tasks.clone(),
+        send::group::Finisher::start(chat.clone(), &tasks, shutdown.clone()),
     );
 
     tasks.spawn(Relay::new(pool.clone(), config.amqp.clone(), waker).run(shutdown.clone()));

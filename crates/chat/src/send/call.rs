@@ -276,19 +276,17 @@ impl Call {
                 aichat_llm::count_text_tokens(kind, &model, &text),
             ),
         };
-        let reply = charge::Reply {
+        let reply = charge::Reply::new(
             usage_id,
-            user_id,
-            conversation_id,
-            api_key_id: origin.api_key_id(),
-            provider: &provider,
-            model: &model,
-            reservation_id: reservation.id,
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            text: &text,
-        };
-        let event = match charge::finish(&chat, &reply).await {
+            (user_id, conversation_id, origin.api_key_id()),
+            &provider,
+            &model,
+            reservation.id,
+            prompt,
+            completion,
+            text,
+        );
+        let event = match sender.finisher.finish(&chat, reply).await {
             Ok(Finished::Charged { cost }) => match failure {
                 Some(error) => SendEvent::Failed {
                     failure: Failure::ProviderInterrupted,

@@ -18,7 +18,10 @@
 //!   Another replica charges the call with what is known: the prompt tokens
 //!   and the completion tokens of the last checkpoint.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use aichat_events::chat as ev;
 use aichat_messaging::outbox;
@@ -45,21 +48,62 @@ use crate::{
 };
 
 /// A reply to save and charge.
-pub(super) struct Reply<'a> {
+#[derive(Debug, Clone)]
+pub(super) struct Reply {
     pub usage_id: Uuid,
     pub user_id: Uuid,
     /// `None` for a call made with an API key.
     pub conversation_id: Option<Uuid>,
     pub api_key_id: Option<Uuid>,
-    pub provider: &'a Provider,
-    pub model: &'a str,
+    pub provider: String,
+    pub model: String,
     pub reservation_id: Uuid,
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
-    pub text: &'a str,
+    /// USD, at the provider's prices.
+    pub cost: BigDecimal,
+    pub text: String,
+}
+
+impl Reply {
+    /// A reply of `provider`, priced at its rates.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of one reply, named at the call"
+    )]
+    pub(super) fn new(
+        usage_id: Uuid,
+        (user_id, conversation_id, api_key_id): (Uuid, Option<Uuid>, Option<Uuid>),
+        provider: &Provider,
+        model: &str,
+        reservation_id: Uuid,
+        prompt_tokens: u32,
+        completion_tokens: u32,
+        text: String,
+    ) -> Self {
+        Self {
+            usage_id,
+            user_id,
+            conversation_id,
+            api_key_id,
+            provider: provider.name.clone(),
+            model: model.to_owned(),
+            reservation_id,
+            prompt_tokens,
+            completion_tokens,
+            cost: pricing::cost(
+                prompt_tokens,
+                completion_tokens,
+                &provider.input_token_cost_per_1k,
+                &provider.output_token_cost_per_1k,
+            ),
+            text,
+        }
+    }
 }
 
 /// How [`finish`] ended.
+#[derive(Debug)]
 pub(super) enum Finished {
     /// Saved and charged.
     Saved {
@@ -77,14 +121,20 @@ pub(super) enum Finished {
 /// Attempts at saving a reply before leaving it to recovery.
 const FINISH_ATTEMPTS: u32 = 5;
 
-/// Saves and charges a reply, retrying a failed write a few times (the
-/// database may be restarting); past that, recovery charges the call from
-/// its pending row once the database is back.
-pub(super) async fn finish(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished> {
+/// Saves and charges a reply on its own, retrying a failed write a few
+/// times (the database may be restarting); past that, recovery charges the
+/// call from its pending row once the database is back. Replies usually go
+/// through [`super::group::Finisher`], which saves the ones finishing
+/// together at once and comes here for one its group could not save.
+pub(super) async fn finish(chat: &Chat, reply: &Reply) -> anyhow::Result<Finished> {
     let mut attempt = 0;
     loop {
-        match finish_once(chat, reply).await {
-            Ok(finished) => return Ok(finished),
+        match finish_group(chat, std::slice::from_ref(reply)).await {
+            Ok(mut finished) => {
+                return finished
+                    .pop()
+                    .ok_or_else(|| anyhow::anyhow!("a group of one finished nothing"));
+            }
             Err(error) if attempt + 1 >= FINISH_ATTEMPTS => return Err(error),
             Err(error) => {
                 tracing::warn!(
@@ -99,102 +149,154 @@ pub(super) async fn finish(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Fin
     }
 }
 
-async fn finish_once(chat: &Chat, reply: &Reply<'_>) -> anyhow::Result<Finished> {
-    let cost = pricing::cost(
-        reply.prompt_tokens,
-        reply.completion_tokens,
-        &reply.provider.input_token_cost_per_1k,
-        &reply.provider.output_token_cost_per_1k,
-    );
+/// Saves and charges `replies` in one transaction; how each ended, in
+/// their order. Every statement covers the whole group: the conversations
+/// locked (in id order) and the calls claimed, the replies saved, then the
+/// usage rows, the events and the counters. Replies in one conversation
+/// count one after another, as if they had come one by one.
+pub(super) async fn finish_group(chat: &Chat, replies: &[Reply]) -> anyhow::Result<Vec<Finished>> {
     let at = store::now();
-    let assistant_id = Uuid::now_v7();
-    let language = language::detect(reply.text);
+    let saved_as: Vec<(Uuid, Option<String>)> = replies
+        .iter()
+        .map(|r| (Uuid::now_v7(), language::detect(&r.text)))
+        .collect();
+    let mut conversation_ids: Vec<Uuid> =
+        replies.iter().filter_map(|r| r.conversation_id).collect();
+    conversation_ids.sort_unstable();
+    conversation_ids.dedup();
+    let mut usage_ids: Vec<Uuid> = replies.iter().map(|r| r.usage_id).collect();
+    usage_ids.sort_unstable();
     let mut conn = chat.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let finished = conn
-        .transaction::<Finished, DbError, _>(async |conn| {
-            // Locked, so it cannot be deleted between here and the commit;
-            // first, as a delete locks the conversation before the pending
-            // send it unlinks (one lock order, no deadlock).
-            // Both in one round trip (pipelined). Should the server get them
-            // the other way round and meet a delete, PostgreSQL breaks the
-            // deadlock and `finish` tries again.
+        .transaction::<Vec<Finished>, DbError, _>(async |conn| {
+            // The conversations are locked, so none can be deleted between
+            // here and the commit; first, as a delete locks its conversation
+            // before the pending sends it unlinks (one lock order, no
+            // deadlock). Both in one round trip (pipelined). Should the
+            // server get them the other way round and meet a delete,
+            // PostgreSQL breaks the deadlock and the replies are saved again.
             let shared: &AsyncPgConnection = conn;
-            let (conversation, claimed) = match reply.conversation_id {
-                Some(conversation_id) => futures::try_join!(
-                    conversations::lock(shared, reply.user_id, conversation_id),
-                    pending::claim(shared, reply.usage_id),
-                )?,
-                None => (None, pending::claim(shared, reply.usage_id).await?),
-            };
-            if claimed.is_none() {
-                return Ok(Finished::AlreadyCharged);
-            }
-            let mut the_charge = Charge {
-                usage_id: reply.usage_id,
-                user_id: reply.user_id,
-                message_id: None,
-                provider: &reply.provider.name,
-                model: reply.model,
-                reservation_id: reply.reservation_id,
-                prompt_tokens: reply.prompt_tokens,
-                completion_tokens: reply.completion_tokens,
-                cost: &cost,
-                api_key_id: reply.api_key_id,
-            };
-            if reply.conversation_id.is_none() {
-                charge(conn, &the_charge, None).await?;
-                return Ok(Finished::Charged { cost: cost.clone() });
-            }
-            let Some(conversation) = conversation else {
-                charge(conn, &the_charge, None).await?;
-                return Ok(Finished::ConversationGone);
-            };
-            let conversation_id = conversation.id;
-            let saved = messages::insert(
-                conn,
-                &[messages::New {
-                    id: assistant_id,
+            let (locked, claimed) = futures::try_join!(
+                async {
+                    if conversation_ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    conversations::lock_many(shared, &conversation_ids).await
+                },
+                pending::claim_many(shared, &usage_ids),
+            )?;
+            let mut conversations: HashMap<Uuid, Conversation> =
+                locked.into_iter().map(|c| (c.id, c)).collect();
+            let claimed: HashSet<Uuid> = claimed.into_iter().collect();
+
+            let mut writes = Writes::default();
+            let mut new_messages = Vec::new();
+            let mut outcomes = Vec::with_capacity(replies.len());
+            for (reply, (assistant_id, language)) in replies.iter().zip(&saved_as) {
+                if !claimed.contains(&reply.usage_id) {
+                    outcomes.push(Outcome::AlreadyCharged);
+                    continue;
+                }
+                let mut the_charge = Charge {
+                    usage_id: reply.usage_id,
+                    user_id: reply.user_id,
+                    message_id: None,
+                    provider: &reply.provider,
+                    model: &reply.model,
+                    reservation_id: reply.reservation_id,
+                    prompt_tokens: reply.prompt_tokens,
+                    completion_tokens: reply.completion_tokens,
+                    cost: &reply.cost,
+                    api_key_id: reply.api_key_id,
+                };
+                let Some(conversation_id) = reply.conversation_id else {
+                    writes.charge(&the_charge, None)?;
+                    outcomes.push(Outcome::Charged);
+                    continue;
+                };
+                let Some(conversation) = conversations
+                    .get_mut(&conversation_id)
+                    .filter(|c| c.user_id == reply.user_id)
+                else {
+                    writes.charge(&the_charge, None)?;
+                    outcomes.push(Outcome::ConversationGone);
+                    continue;
+                };
+                new_messages.push(messages::New {
+                    id: *assistant_id,
                     conversation_id,
                     role: "assistant",
-                    content: reply.text,
+                    content: &reply.text,
                     token_count: to_i32(reply.completion_tokens),
                     prompt_tokens: Some(to_i32(reply.prompt_tokens)),
                     completion_tokens: Some(to_i32(reply.completion_tokens)),
-                    model: Some(reply.model),
+                    model: Some(&reply.model),
                     language: language.as_deref(),
                     created_at: at,
-                }],
-            )
-            .await?;
-            let created = ev::MessageCreated {
-                message_id: assistant_id,
-                conversation_id,
-                user_id: reply.user_id,
-                role: "assistant".to_owned(),
-                token_count: to_i32(reply.completion_tokens),
-                model: Some(reply.model.to_owned()),
-                language: language.clone(),
-                created_at: at.and_utc(),
-                // Set by `charge`, with the tokens it adds.
-                counters: None,
+                });
+                let created = ev::MessageCreated {
+                    message_id: *assistant_id,
+                    conversation_id,
+                    user_id: reply.user_id,
+                    role: "assistant".to_owned(),
+                    token_count: to_i32(reply.completion_tokens),
+                    model: Some(reply.model.clone()),
+                    language: language.clone(),
+                    created_at: at.and_utc(),
+                    // Set by `charge`, with the tokens it adds.
+                    counters: None,
+                };
+                the_charge.message_id = Some(*assistant_id);
+                // The reply's place was counted with the user's message.
+                writes.charge(
+                    &the_charge,
+                    Some(Count {
+                        locked: conversation,
+                        messages: 0,
+                        created: Some(created),
+                    }),
+                )?;
+                outcomes.push(Outcome::Saved(*assistant_id));
+            }
+            // The replies first, on their own: the usage rows refer to them,
+            // and pipelined statements are not promised an order.
+            let saved = if new_messages.is_empty() {
+                Vec::new()
+            } else {
+                messages::insert(conn, &new_messages).await?
             };
-            the_charge.message_id = Some(assistant_id);
-            // The reply's place was counted with the user's message.
-            let counts = Count {
-                locked: &conversation,
-                messages: 0,
-                created: Some(created),
-            };
-            charge(conn, &the_charge, Some(counts)).await?;
-            let assistant = saved.into_iter().next().ok_or(DbError::NotFound)?;
-            Ok(Finished::Saved {
-                assistant,
-                cost: cost.clone(),
-            })
+            writes.write(conn).await?;
+            let mut saved: HashMap<Uuid, Message> = saved.into_iter().map(|m| (m.id, m)).collect();
+            outcomes
+                .into_iter()
+                .zip(replies)
+                .map(|(outcome, reply)| -> Result<Finished, DbError> {
+                    Ok(match outcome {
+                        Outcome::AlreadyCharged => Finished::AlreadyCharged,
+                        Outcome::Charged => Finished::Charged {
+                            cost: reply.cost.clone(),
+                        },
+                        Outcome::ConversationGone => Finished::ConversationGone,
+                        Outcome::Saved(id) => Finished::Saved {
+                            assistant: saved.remove(&id).ok_or(DbError::NotFound)?,
+                            cost: reply.cost.clone(),
+                        },
+                    })
+                })
+                .collect()
         })
         .await?;
     chat.waker.wake();
     Ok(finished)
+}
+
+/// How one reply of a group ends, before its message is read back.
+enum Outcome {
+    AlreadyCharged,
+    Charged,
+    ConversationGone,
+    /// Saved as this message.
+    Saved(Uuid),
 }
 
 /// One call's charge.
@@ -214,8 +316,10 @@ struct Charge<'a> {
 
 /// What a charge does to the conversation it is linked to.
 struct Count<'a> {
-    /// The conversation, locked (`FOR UPDATE`) by this transaction.
-    locked: &'a Conversation,
+    /// The conversation, locked (`FOR UPDATE`) by this transaction; its
+    /// counters and `updatedAt` are moved on in memory too, so a second
+    /// charge to it in the same transaction counts after the first.
+    locked: &'a mut Conversation,
     /// Messages to add: 0 when the reply's place was counted with the
     /// user's message, -1 when no reply was saved and it is given back.
     messages: i32,
@@ -223,82 +327,115 @@ struct Count<'a> {
     created: Option<ev::MessageCreated>,
 }
 
-/// Writes the tokenUsage row and `chat.tokens.used` (pipelined); with
-/// `count` (the conversation is still there), links the row to it, adds the
-/// call's tokens and `count.messages` to its counters, and writes the
-/// reply's `chat.message.created` if it was saved. Both events carry the
-/// counters after the change; without `count` they carry none.
-async fn charge(
-    conn: &AsyncPgConnection,
-    charge: &Charge<'_>,
-    count: Option<Count<'_>>,
-) -> Result<(), DbError> {
-    let total = charge
-        .prompt_tokens
-        .saturating_add(charge.completion_tokens);
-    // One instant for the row and its event, so its month is the one the
-    // row's `createdAt` falls in.
-    let created_at = store::now();
-    let month = billing_month(created_at.date());
-    let counted = count
-        .as_ref()
-        .map(|c| Counted::new(c.locked, c.messages, to_i32(total)));
-    let counters = counted.as_ref().map(|c| c.after.clone());
-    let mut outgoing = Vec::with_capacity(2);
-    if let Some(Count {
-        created: Some(created),
-        ..
-    }) = count
-    {
-        outgoing.push(outbox::Outgoing::new(&ev::MessageCreated {
-            counters: counters.clone(),
-            ..created
-        })?);
-    }
-    let conversation_id = counted.as_ref().map(|c| c.id);
-    outgoing.push(outbox::Outgoing::new(&ev::TokensUsed {
-        usage_id: charge.usage_id,
-        user_id: charge.user_id,
-        conversation_id,
-        message_id: charge.message_id,
-        reservation_id: Some(charge.reservation_id),
-        provider: charge.provider.to_owned(),
-        model: charge.model.to_owned(),
-        prompt_tokens: to_i32(charge.prompt_tokens),
-        completion_tokens: to_i32(charge.completion_tokens),
-        total_tokens: to_i32(total),
-        cost_usd: charge.cost.clone(),
-        billing_month: month,
-        occurred_at: created_at.and_utc(),
-        counters,
-        api_key_id: charge.api_key_id,
-    })?);
-    let row = usage::New {
-        id: charge.usage_id,
-        user_id: charge.user_id,
-        conversation_id,
-        message_id: charge.message_id,
-        provider: charge.provider,
-        model: charge.model,
-        prompt_tokens: to_i32(charge.prompt_tokens),
-        completion_tokens: to_i32(charge.completion_tokens),
-        cost_usd: charge.cost,
-        billing_month: month,
-        created_at,
-        api_key_id: charge.api_key_id,
-    };
-    let counted = async {
-        match &counted {
-            Some(counted) => counted.write(conn).await,
-            None => Ok(()),
+/// The rows, events and counter changes of one or more charges, written
+/// together by [`Writes::write`]: one statement each whatever their number.
+#[derive(Default)]
+struct Writes<'a> {
+    usage: Vec<usage::New<'a>>,
+    outgoing: Vec<outbox::Outgoing>,
+    /// Per conversation: messages and tokens added, and the last `updatedAt`.
+    counts: Vec<(Uuid, i32, i32, store::Timestamp)>,
+}
+
+impl<'a> Writes<'a> {
+    /// Adds a charge: its tokenUsage row and `chat.tokens.used`; with
+    /// `count` (the conversation is still there), links the row to it, adds
+    /// the call's tokens and `count.messages` to its counters, and adds the
+    /// reply's `chat.message.created` if it was saved. Both events carry the
+    /// counters after the change; without `count` they carry none.
+    fn charge(&mut self, charge: &Charge<'a>, count: Option<Count<'_>>) -> Result<(), DbError> {
+        let total = charge
+            .prompt_tokens
+            .saturating_add(charge.completion_tokens);
+        // One instant for the row and its event, so its month is the one the
+        // row's `createdAt` falls in.
+        let created_at = store::now();
+        let month = billing_month(created_at.date());
+        let mut counters = None;
+        let mut conversation_id = None;
+        if let Some(Count {
+            locked,
+            messages,
+            created,
+        }) = count
+        {
+            let counted = Counted::new(locked, messages, to_i32(total));
+            locked.message_count = Some(counted.after.message_count);
+            locked.token_count = Some(counted.after.token_count);
+            locked.updated_at = Some(counted.at);
+            match self.counts.iter_mut().find(|c| c.0 == counted.id) {
+                Some(change) => {
+                    change.1 = change.1.saturating_add(counted.messages);
+                    change.2 = change.2.saturating_add(counted.tokens);
+                    change.3 = counted.at;
+                }
+                None => {
+                    self.counts
+                        .push((counted.id, counted.messages, counted.tokens, counted.at))
+                }
+            }
+            if let Some(created) = created {
+                self.outgoing
+                    .push(outbox::Outgoing::new(&ev::MessageCreated {
+                        counters: Some(counted.after.clone()),
+                        ..created
+                    })?);
+            }
+            conversation_id = Some(counted.id);
+            counters = Some(counted.after);
         }
-    };
-    futures::try_join!(
-        usage::insert(conn, &row),
-        outbox::insert(conn, &outgoing),
-        counted
-    )?;
-    Ok(())
+        self.outgoing.push(outbox::Outgoing::new(&ev::TokensUsed {
+            usage_id: charge.usage_id,
+            user_id: charge.user_id,
+            conversation_id,
+            message_id: charge.message_id,
+            reservation_id: Some(charge.reservation_id),
+            provider: charge.provider.to_owned(),
+            model: charge.model.to_owned(),
+            prompt_tokens: to_i32(charge.prompt_tokens),
+            completion_tokens: to_i32(charge.completion_tokens),
+            total_tokens: to_i32(total),
+            cost_usd: charge.cost.clone(),
+            billing_month: month,
+            occurred_at: created_at.and_utc(),
+            counters,
+            api_key_id: charge.api_key_id,
+        })?);
+        self.usage.push(usage::New {
+            id: charge.usage_id,
+            user_id: charge.user_id,
+            conversation_id,
+            message_id: charge.message_id,
+            provider: charge.provider,
+            model: charge.model,
+            prompt_tokens: to_i32(charge.prompt_tokens),
+            completion_tokens: to_i32(charge.completion_tokens),
+            cost_usd: charge.cost,
+            billing_month: month,
+            created_at,
+            api_key_id: charge.api_key_id,
+        });
+        Ok(())
+    }
+
+    /// Writes it all, in one round trip (pipelined).
+    async fn write(&self, conn: &AsyncPgConnection) -> Result<(), DbError> {
+        if self.usage.is_empty() {
+            return Ok(());
+        }
+        let counts = async {
+            if self.counts.is_empty() {
+                return Ok(0);
+            }
+            conversations::add_counts_many(conn, &self.counts).await
+        };
+        futures::try_join!(
+            usage::insert(conn, &self.usage),
+            outbox::insert(conn, &self.outgoing),
+            counts,
+        )?;
+        Ok(())
+    }
 }
 
 /// The provider produced nothing: the reply's place in the conversation (if
@@ -476,9 +613,9 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Res
         )
     });
     // Deleted meanwhile (unlinked by SET NULL): charged unlinked.
-    let conversation = conversation.filter(|_| call.conversation_id.is_some());
+    let mut conversation = conversation.filter(|_| call.conversation_id.is_some());
     // No reply was saved: its place in the conversation is given back.
-    let count = conversation.as_ref().map(|locked| Count {
+    let count = conversation.as_mut().map(|locked| Count {
         locked,
         messages: -1,
         created: None,
@@ -490,8 +627,8 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Res
         completion_tokens = completion,
         "charging a call its replica did not finish"
     );
-    charge(
-        conn,
+    let mut writes = Writes::default();
+    writes.charge(
         &Charge {
             usage_id: call.id,
             user_id: call.user_id,
@@ -505,6 +642,174 @@ async fn charge_orphan(conn: &mut AsyncPgConnection, found: &PendingSend) -> Res
             api_key_id: call.api_key_id,
         },
         count,
-    )
-    .await
+    )?;
+    writes.write(conn).await
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use aichat_db::testing::TestDatabase;
+    use aichat_messaging::relay::Waker;
+    use diesel::{QueryableByName, sql_types::Integer};
+    use diesel_async::RunQueryDsl;
+
+    use super::*;
+
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = Integer)]
+        n: i32,
+    }
+
+    #[expect(clippy::unwrap_used, reason = "test helper: a failure fails the test")]
+    async fn pending_call(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        conversation_id: Option<Uuid>,
+    ) -> Uuid {
+        let id = Uuid::now_v7();
+        let at = store::now();
+        pending::insert(
+            conn,
+            &PendingSend {
+                id,
+                replica_id: Uuid::now_v7(),
+                user_id,
+                conversation_id,
+                user_message_id: None,
+                reservation_id: Uuid::now_v7(),
+                provider: "openai".to_owned(),
+                model: "gpt-4o-mini".to_owned(),
+                prompt_tokens: 10,
+                completion_tokens: 0,
+                created_at: at,
+                checkpoint_at: at,
+                api_key_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        id
+    }
+
+    #[expect(clippy::unwrap_used, reason = "test helper: a failure fails the test")]
+    fn reply(
+        usage_id: Uuid,
+        user_id: Uuid,
+        conversation_id: Option<Uuid>,
+        completion: u32,
+    ) -> Reply {
+        Reply {
+            usage_id,
+            user_id,
+            conversation_id,
+            api_key_id: conversation_id.is_none().then(Uuid::now_v7),
+            provider: "openai".to_owned(),
+            model: "gpt-4o-mini".to_owned(),
+            reservation_id: Uuid::now_v7(),
+            prompt_tokens: 10,
+            completion_tokens: completion,
+            cost: "0.000123".parse().unwrap(),
+            text: "a reply".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_group_saves_each_reply_as_it_would_alone() {
+        let db = TestDatabase::new(&crate::testing::TEMPLATE).await.unwrap();
+        let chat = Chat::new(
+            aichat_db::pool(db.url(), &Default::default()).unwrap(),
+            Waker::default(),
+        );
+        let user = Uuid::now_v7();
+        let mut conn = chat.conn().await.unwrap();
+        let new = |title| conversations::New {
+            user_id: user,
+            title,
+            description: None,
+            model: "gpt-4o-mini",
+            system_prompt: None,
+        };
+        let kept = conversations::insert(&mut conn, &new("kept"))
+            .await
+            .unwrap();
+        let gone = conversations::insert(&mut conn, &new("gone"))
+            .await
+            .unwrap();
+        let replies = vec![
+            // Two replies in one conversation: the second counts after the first.
+            reply(
+                pending_call(&mut conn, user, Some(kept.id)).await,
+                user,
+                Some(kept.id),
+                20,
+            ),
+            reply(
+                pending_call(&mut conn, user, Some(kept.id)).await,
+                user,
+                Some(kept.id),
+                30,
+            ),
+            // Its conversation is deleted before the group is saved.
+            reply(
+                pending_call(&mut conn, user, Some(gone.id)).await,
+                user,
+                Some(gone.id),
+                40,
+            ),
+            // An API key's call.
+            reply(pending_call(&mut conn, user, None).await, user, None, 50),
+            // Charged by recovery already: its pending row is gone.
+            reply(Uuid::now_v7(), user, Some(kept.id), 60),
+        ];
+        assert!(
+            conversations::delete(&mut conn, user, gone.id)
+                .await
+                .unwrap()
+        );
+
+        let finished = finish_group(&chat, &replies).await.unwrap();
+        assert!(
+            matches!(&finished[0], Finished::Saved { assistant, .. } if assistant.token_count == 20)
+        );
+        assert!(
+            matches!(&finished[1], Finished::Saved { assistant, .. } if assistant.token_count == 30)
+        );
+        assert!(matches!(finished[2], Finished::ConversationGone));
+        assert!(matches!(finished[3], Finished::Charged { .. }));
+        assert!(matches!(finished[4], Finished::AlreadyCharged));
+
+        let row = conversations::lock(&conn, user, kept.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.token_count, Some(30 + 40), "both replies' tokens, once");
+        assert_eq!(
+            row.message_count, kept.message_count,
+            "their places were counted before"
+        );
+        // Each reply's event carries the counters after it: one after the other.
+        let after: Vec<N> = diesel::sql_query(
+            "SELECT (payload->'data'->'counters'->>'tokenCount')::int AS n FROM outbox \
+             WHERE eventType = 'chat.message.created' ORDER BY n",
+        )
+        .load(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(after.iter().map(|r| r.n).collect::<Vec<_>>(), [30, 70]);
+        let usage: Vec<N> =
+            diesel::sql_query("SELECT totalTokens AS n FROM tokenUsage ORDER BY totalTokens")
+                .load(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            usage.iter().map(|r| r.n).collect::<Vec<_>>(),
+            [30, 40, 50, 60]
+        );
+        let pending: Vec<N> = diesel::sql_query("SELECT count(*)::int AS n FROM pendingSends")
+            .load(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(pending[0].n, 0, "every call claimed");
+    }
 }

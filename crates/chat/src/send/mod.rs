@@ -21,6 +21,7 @@
 
 mod call;
 pub mod charge;
+pub mod group;
 
 use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 
@@ -182,9 +183,15 @@ pub struct Sender {
     /// The replica its pending sends belong to.
     replica: Uuid,
     tasks: TaskTracker,
+    /// Saves the replies (grouped when they finish together).
+    finisher: group::Finisher,
 }
 
 impl Sender {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the sender's parts, each built once by `run`"
+    )]
     pub fn new(
         llm: LlmClient,
         providers: Vec<ProviderConfig>,
@@ -193,6 +200,7 @@ impl Sender {
         settings: Settings,
         replica: Uuid,
         tasks: TaskTracker,
+        finisher: group::Finisher,
     ) -> Self {
         let user_rates = settings
             .sends_per_minute
@@ -214,6 +222,7 @@ impl Sender {
             settings: Arc::new(settings),
             replica,
             tasks,
+            finisher,
         }
     }
 

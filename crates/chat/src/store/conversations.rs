@@ -84,6 +84,23 @@ pub async fn lock(
         .optional()
 }
 
+/// The conversations `ids`, locked (`FOR UPDATE`) in id order, so two
+/// transactions locking overlapping sets wait instead of deadlocking. The
+/// caller checks each one's owner. Pipelines with the transaction's other
+/// statements.
+pub async fn lock_many(
+    mut conn: &AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<Vec<Conversation>> {
+    conversations::table
+        .filter(conversations::id.eq_any(ids))
+        .order(conversations::id)
+        .select(Conversation::as_select())
+        .for_update()
+        .load(&mut conn)
+        .await
+}
+
 /// Serialises the rest of the transaction with every other one that takes
 /// the same user's lock (a transaction-level advisory lock): the
 /// conversation limit's count and insert happen under it.
@@ -238,6 +255,33 @@ pub fn counts_after(locked: &Conversation, messages: i32, tokens: i32) -> (i32, 
         locked.message_count.unwrap_or(0).saturating_add(messages),
         locked.token_count.unwrap_or(0).saturating_add(tokens),
     )
+}
+
+/// [`add_counts`] for several conversations in one statement: each
+/// `(id, messages, tokens, at)` once (the caller sums the changes of one
+/// conversation; `at` is its last).
+pub async fn add_counts_many(
+    mut conn: &AsyncPgConnection,
+    changes: &[(Uuid, i32, i32, Timestamp)],
+) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, Integer, Timestamp as SqlTimestamp, Uuid as SqlUuid};
+    aichat_db::Cached(
+        diesel::sql_query(
+            "UPDATE conversations c SET \
+               messageCount = COALESCE(c.messageCount, 0) + v.messages, \
+               tokenCount = COALESCE(c.tokenCount, 0) + v.tokens, \
+               updatedAt = v.at \
+             FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::timestamp[]) \
+               AS v (id, messages, tokens, at) \
+             WHERE c.id = v.id",
+        )
+        .bind::<Array<SqlUuid>, _>(changes.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(changes.iter().map(|c| c.1).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(changes.iter().map(|c| c.2).collect::<Vec<_>>())
+        .bind::<Array<SqlTimestamp>, _>(changes.iter().map(|c| c.3).collect::<Vec<_>>()),
+    )
+    .execute(&mut conn)
+    .await
 }
 
 /// Adds a send's messages and tokens to the counters, stamping `updatedAt`

@@ -59,6 +59,15 @@ pub async fn claim(mut conn: &AsyncPgConnection, id: Uuid) -> QueryResult<Option
         .optional()
 }
 
+/// [`claim`] for several calls in one statement: the ones claimed now.
+/// Pipelines with the transaction's other statements.
+pub async fn claim_many(mut conn: &AsyncPgConnection, ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
+    diesel::delete(pending_sends::table.filter(pending_sends::id.eq_any(ids)))
+        .returning(pending_sends::id)
+        .get_results(&mut conn)
+        .await
+}
+
 /// Saves how many completion tokens have streamed so far.
 pub async fn checkpoint(
     conn: &mut AsyncPgConnection,

@@ -27,24 +27,30 @@ pub struct New<'a> {
     pub api_key_id: Option<Uuid>,
 }
 
-/// Saves a usage row (pipelines with the transaction's other writes).
-pub async fn insert(mut conn: &AsyncPgConnection, new: &New<'_>) -> QueryResult<()> {
-    diesel::insert_into(token_usage::table)
-        .values((
-            token_usage::id.eq(new.id),
-            token_usage::user_id.eq(new.user_id),
-            token_usage::conversation_id.eq(new.conversation_id),
-            token_usage::message_id.eq(new.message_id),
-            token_usage::provider.eq(new.provider),
-            token_usage::model.eq(new.model),
-            token_usage::prompt_tokens.eq(new.prompt_tokens),
-            token_usage::completion_tokens.eq(new.completion_tokens),
-            token_usage::total_tokens.eq(new.prompt_tokens + new.completion_tokens),
-            token_usage::cost_usd.eq(new.cost_usd),
-            token_usage::billing_month.eq(new.billing_month),
-            token_usage::created_at.eq(new.created_at),
-            token_usage::api_key_id.eq(new.api_key_id),
-        ))
+/// Saves usage rows in one statement (pipelines with the transaction's
+/// other writes; one shape per number of rows, prepared once).
+pub async fn insert(mut conn: &AsyncPgConnection, rows: &[New<'_>]) -> QueryResult<()> {
+    let values: Vec<_> = rows
+        .iter()
+        .map(|new| {
+            (
+                token_usage::id.eq(new.id),
+                token_usage::user_id.eq(new.user_id),
+                token_usage::conversation_id.eq(new.conversation_id),
+                token_usage::message_id.eq(new.message_id),
+                token_usage::provider.eq(new.provider),
+                token_usage::model.eq(new.model),
+                token_usage::prompt_tokens.eq(new.prompt_tokens),
+                token_usage::completion_tokens.eq(new.completion_tokens),
+                token_usage::total_tokens.eq(new.prompt_tokens + new.completion_tokens),
+                token_usage::cost_usd.eq(new.cost_usd),
+                token_usage::billing_month.eq(new.billing_month),
+                token_usage::created_at.eq(new.created_at),
+                token_usage::api_key_id.eq(new.api_key_id),
+            )
+        })
+        .collect();
+    aichat_db::Cached(diesel::insert_into(token_usage::table).values(values))
         .execute(&mut conn)
         .await
         .map(drop)
