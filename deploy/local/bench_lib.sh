@@ -30,7 +30,8 @@
 #                                 put BLOCK (<!-- BENCH:NAME:start --> … end -->) into
 #                                 docs/benchmarks.md in place of the old one, or append INTRO and it
 
-: "${PG_URL:=postgres://postgres@127.0.0.1:5432}"
+# shellcheck source=deploy/local/pg_url.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg_url.sh"
 : "${BENCH_DB_PREFIX:=aichat_bench_}" # databases <prefix>chat, <prefix>billing, <prefix>analytics
 : "${BENCH_DB:=${BENCH_DB_PREFIX}identity}"
 : "${BENCH_SECONDS:=20}"

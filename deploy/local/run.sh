@@ -13,7 +13,8 @@ cd "$(dirname "$0")/../.."
 : "${CARGO_TARGET_DIR:=/var/tmp/aichat-target}"
 : "${PROFILE:=dev}"
 : "${RUN_DIR:=$PWD/.run}"
-: "${PG_URL:=postgres://postgres@127.0.0.1:5432}"
+# shellcheck source=deploy/local/pg_url.sh
+source "$(dirname "${BASH_SOURCE[0]}")/pg_url.sh"
 : "${DB_PREFIX:=}" # databases ${DB_PREFIX}identity, ${DB_PREFIX}chat, ${DB_PREFIX}billing, ${DB_PREFIX}analytics
 : "${AMQP_URL:=amqp://guest:guest@127.0.0.1:5672/%2f}"
 : "${AMQP_EXCHANGE:=aichat.events}"
