@@ -411,34 +411,47 @@ impl Call {
         let mut conn = self.chat.conn().await?;
         let user_message = conn
             .transaction::<Message, SendError, _>(async |conn| {
-                // Concurrent sends to one conversation wait here, and each
-                // sees the messages the others counted.
-                let conversation = conversations::lock(conn, self.user_id, conversation_id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
+                // Concurrent sends to one conversation wait at the lock, and
+                // each sees the messages the others counted. The message is
+                // inserted in the same round trip (pipelined): a refusal
+                // below rolls it back with the rest.
+                let user_message = [messages::New {
+                    id: message_id,
+                    conversation_id,
+                    role: "user",
+                    content,
+                    token_count,
+                    prompt_tokens: None,
+                    completion_tokens: None,
+                    model: Some(&self.model),
+                    language: language.as_deref(),
+                    created_at: now,
+                }];
+                let shared: &AsyncPgConnection = conn;
+                let (conversation, saved) = futures::join!(
+                    conversations::lock(shared, self.user_id, conversation_id),
+                    messages::insert(shared, &user_message),
+                );
+                // Not the user's, or gone (then the insert failed on its
+                // foreign key, and may have done so first): not found.
+                let conversation = match (conversation, &saved) {
+                    (Ok(Some(conversation)), _) => conversation,
+                    (Ok(None), _)
+                    | (
+                        Err(_),
+                        Err(diesel::result::Error::DatabaseError(
+                            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                            _,
+                        )),
+                    ) => return Err(Error::NotFound.into()),
+                    (Err(error), _) => return Err(error.into()),
+                };
                 if let Some(max) = max
                     && i64::from(conversation.message_count.unwrap_or(0)) + 2 > max
                 {
                     return Err(SendError::MessageLimit);
                 }
-                // First on its own: the pending send refers to it, and
-                // pipelined statements are not promised an order.
-                let saved = messages::insert(
-                    conn,
-                    &[messages::New {
-                        id: message_id,
-                        conversation_id,
-                        role: "user",
-                        content,
-                        token_count,
-                        prompt_tokens: None,
-                        completion_tokens: None,
-                        model: Some(&self.model),
-                        language: language.as_deref(),
-                        created_at: now,
-                    }],
-                )
-                .await?;
+                let saved = saved?;
                 // The reply's place is counted now, so the limit holds while
                 // it streams; a send that produces nothing gives it back.
                 let counted = Counted::new(&conversation, 2, 0);
@@ -453,7 +466,7 @@ impl Call {
                     created_at: now.and_utc(),
                     counters: Some(counted.after.clone()),
                 })?;
-                let shared: &AsyncPgConnection = conn;
+                // After the message: the pending send refers to it.
                 futures::try_join!(
                     counted.write(shared),
                     pending::insert(shared, &pending),
