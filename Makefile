@@ -47,7 +47,7 @@ bench: services ## Load benchmarks through the gateway, then bench-analytics; wr
 	bash deploy/local/bench_analytics.sh
 
 bench-compare: ## A/B of the chat path: make bench-compare REF=<commit> builds REF and the working tree (release), runs the same chat loads against each; writes docs/benchmarks.md
-	@test -n "$(REF)" || { echo "usage: make bench-compare REF=<commit> [BENCH_SECONDS=20] [BENCH_CHAT_CONCURRENCY='8 256']"; exit 2; }
+	@test -n "$(REF)" || { echo "usage: make bench-compare REF=<commit> [BENCH_SECONDS=20] [BENCH_CHAT_CONCURRENCY='8 256'] [BENCH_ROUNDS=1]"; exit 2; }
 	bash deploy/local/services.sh
 	bash deploy/local/bench_compare.sh "$(REF)"
 

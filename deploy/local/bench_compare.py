@@ -14,6 +14,7 @@ tree and tree/ref.
 import argparse
 import json
 import pathlib
+import statistics
 
 PATHS = [("chat", "chat API"), ("openai", "OpenAI-compatible /v1")]
 SERVICES = ["gateway", "identity", "chat", "billing", "analytics"]
@@ -21,7 +22,7 @@ DATABASES = ["identity", "chat", "billing", "analytics"]
 ABSENT = "absent"
 
 
-def load(side_dir, saturation):
+def load_one(side_dir, saturation):
     side = {"runs": {}, "cpu": {}, "rss": None, "events": None}
     for line in (side_dir / "chat.jsonl").read_text().splitlines():
         if line.strip():
@@ -35,6 +36,27 @@ def load(side_dir, saturation):
         path = side_dir / name
         if path.exists() and path.stat().st_size:
             side[key] = json.loads(path.read_text())
+    return side
+
+
+def load(run_dir, name, saturation):
+    """A side's rounds (<name>, <name>.2, ...): each run's numbers are the
+    median over the rounds, errors their sum; memory and the events' backlog
+    are the last round's."""
+    dirs = [run_dir / name] + sorted(run_dir.glob(f"{name}.*"), key=lambda d: int(d.suffix[1:]))
+    rounds = [load_one(d, saturation) for d in dirs if (d / "chat.jsonl").exists()]
+    side = {"rounds": rounds, "runs": {}, "rss": rounds[-1]["rss"], "events": rounds[-1]["events"]}
+    for key in rounds[0]["runs"]:
+        runs = [r["runs"][key] for r in rounds if key in r["runs"]]
+        if any("absent" in r for r in runs):
+            side["runs"][key] = next(r for r in runs if "absent" in r)
+            continue
+        merged = dict(runs[0])
+        for field, value in runs[0].items():
+            if isinstance(value, (int, float)) and field not in ("concurrency", "seconds"):
+                merged[field] = statistics.median(r[field] for r in runs)
+        merged["errors"] = sum(r.get("errors", 0) for r in runs)
+        side["runs"][key] = merged
     return side
 
 
@@ -58,19 +80,26 @@ def row(label, ref, tree, spec, unit=""):
 
 
 def cpu_per_message(side, scenario, saturation, prefix):
-    """ms of CPU per completed message, by component, over loadgen's window."""
-    cpu, r = side["cpu"].get(scenario), run(side, scenario, saturation)
-    if cpu is None or r is None or not r["requests"]:
-        return None
+    """ms of CPU per completed message, by component, over loadgen's window;
+    the median over the side's rounds."""
     known = {name: name for name in SERVICES + ["loadgen", "mockllm"]}
     known.update({f"PostgreSQL ({prefix}{db})": f"PostgreSQL ({db})" for db in DATABASES})
     for name in ("PostgreSQL (background)", "RabbitMQ", "kernel threads"):
         known[name] = name
-    out = {}
-    for name, seconds in cpu["cpu_s"].items():
-        label = known.get(name, "other processes")
-        out[label] = out.get(label, 0.0) + 1000 * seconds / r["requests"]
-    return out
+    per_round = []
+    for one in side["rounds"]:
+        cpu, r = one["cpu"].get(scenario), run(one, scenario, saturation)
+        if cpu is None or r is None or not r["requests"]:
+            continue
+        out = {}
+        for name, seconds in cpu["cpu_s"].items():
+            label = known.get(name, "other processes")
+            out[label] = out.get(label, 0.0) + 1000 * seconds / r["requests"]
+        per_round.append(out)
+    if not per_round:
+        return None
+    labels = {label for out in per_round for label in out}
+    return {label: statistics.median(out.get(label, 0.0) for out in per_round) for label in labels}
 
 
 def main():
@@ -83,7 +112,7 @@ def main():
     parser.add_argument("--db-prefix", required=True)
     args = parser.parse_args()
     sat, light = args.saturation, args.light
-    ref, tree = load(args.run_dir / "ref", sat), load(args.run_dir / "tree", sat)
+    ref, tree = load(args.run_dir, "ref", sat), load(args.run_dir, "tree", sat)
     sides = (ref, tree)
     head = f"| | ref {args.ref_label} | tree {args.tree_label} | tree/ref |\n|---|---|---|---|"
     out = []
@@ -112,7 +141,10 @@ def main():
     out.append(f"CPU per metered message at concurrency {sat}, ms: each component's CPU time (/proc) over "
                "loadgen's measured window divided by the messages completed in it. \"platform\" is the "
                "services, their databases, PostgreSQL's background processes and RabbitMQ; \"other "
-               "processes\" is whatever else ran on the machine:")
+               "processes\" is whatever else ran on the machine. The load generator and the mock do the same work "
+               "per message on both sides: when their CPU per message differs, the machine's speed moved "
+               "between the sides (a VM's cores do), and \"platform ÷ (loadgen + mockllm)\" is the platform's "
+               "cost in units of theirs:")
     out.append("")
     per = {(i, scenario): cpu_per_message(s, scenario, sat, args.db_prefix)
            for i, s in enumerate(sides) for scenario, _ in PATHS}
@@ -120,7 +152,8 @@ def main():
     out.append(header)
     out.append("|---|" + "---|---|---|" * len(PATHS))
     platform = SERVICES + [f"PostgreSQL ({db})" for db in DATABASES] + ["PostgreSQL (background)", "RabbitMQ"]
-    rows = platform + ["platform", "kernel threads", "loadgen", "mockllm", "other processes", "all"]
+    rows = platform + ["platform", "kernel threads", "loadgen", "mockllm", "other processes", "all",
+                       "platform ÷ (loadgen + mockllm)"]
     for label in rows:
         cells = []
         for scenario, _ in PATHS:
@@ -131,6 +164,9 @@ def main():
                     values.append(None)
                 elif label == "platform":
                     values.append(sum(m.get(k, 0.0) for k in platform))
+                elif label.startswith("platform ÷"):
+                    instruments = m.get("loadgen", 0.0) + m.get("mockllm", 0.0)
+                    values.append(sum(m.get(k, 0.0) for k in platform) / instruments if instruments else None)
                 elif label == "all":
                     values.append(sum(m.values()))
                 elif label == "analytics" and sides[i]["rss"] is not None and "analytics" not in sides[i]["rss"]:

@@ -22,6 +22,8 @@
 # docs/benchmarks.md between the BENCH:compare markers (section "## A/B").
 #
 # Variables: BENCH_SECONDS (20), BENCH_CHAT_CONCURRENCY ("8 256"),
+# BENCH_ROUNDS (1: each side's loads run that many times, in the order ref
+# tree, tree ref, ...; each number reported is the median over the rounds),
 # BENCH_REBUILD_REF (0), BENCH_DRAIN_SECONDS (300, the longest wait for the
 # queues), BENCH_WRITE_DOCS (1), BENCH_REF_PG_URL (PG_URL: where REF's side
 # finds PostgreSQL; REF=HEAD with PG_URL over the Unix socket and this over
@@ -31,7 +33,7 @@ cd "$(dirname "$0")/../.."
 
 REF=${1:-${REF:-}}
 if [ -z "$REF" ]; then
-  echo "usage: make bench-compare REF=<commit> [BENCH_SECONDS=20] [BENCH_CHAT_CONCURRENCY='8 256']" >&2
+  echo "usage: make bench-compare REF=<commit> [BENCH_SECONDS=20] [BENCH_CHAT_CONCURRENCY='8 256'] [BENCH_ROUNDS=1]" >&2
   exit 2
 fi
 : "${CARGO_TARGET_DIR:=/var/tmp/aichat-target}"
@@ -40,6 +42,7 @@ fi
 : "${BENCH_REBUILD_REF:=0}"
 : "${BENCH_DRAIN_SECONDS:=300}"
 : "${BENCH_WRITE_DOCS:=1}"
+: "${BENCH_ROUNDS:=1}"
 export CARGO_TARGET_DIR
 
 log() { printf '\033[1;36m[bench-compare]\033[0m %s\n' "$*" >&2; }
@@ -52,6 +55,7 @@ for c in $BENCH_CHAT_CONCURRENCY; do
   [[ $c =~ ^[1-9][0-9]*$ ]] || { log "BENCH_CHAT_CONCURRENCY: $c is not a concurrency"; exit 2; }
 done
 [[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ ]] || { log "BENCH_SECONDS: $BENCH_SECONDS is not a number of seconds"; exit 2; }
+[[ $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]] || { log "BENCH_ROUNDS: $BENCH_ROUNDS is not a number of rounds"; exit 2; }
 light=$(tr ' ' '\n' <<<"$BENCH_CHAT_CONCURRENCY" | grep . | sort -n | head -n1)
 saturation=$(tr ' ' '\n' <<<"$BENCH_CHAT_CONCURRENCY" | grep . | sort -n | tail -n1)
 
@@ -177,25 +181,37 @@ events_drained() {
 tree_pg_url=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 ref_pg_url=${BENCH_REF_PG_URL:-$tree_pg_url}
 
+# run_side SIDE BIN DIR: one round of SIDE's loads, its files in $run_dir/DIR.
 run_side() {
-  local side=$1 bin=$2 side_started=$SECONDS
+  local side=$1 bin=$2 dir=$3 side_started=$SECONDS
   PG_URL=$tree_pg_url
   [ "$side" != ref ] || PG_URL=$ref_pg_url
   BENCH_EXCHANGE=aichat.benchcmp.$side
   BENCH_ANALYTICS=0
   [ ! -x "$bin/analytics" ] || BENCH_ANALYTICS=1
-  log "$side: starting its platform ($bin)"
-  bench_start "$bin" "$tree_bin" "$run_dir/$side"
-  bench_chat_loads "$run_dir/$side"
-  log "$side: waiting for the events' consumers to empty their queues"
-  events_drained "$run_dir/$side/events.json"
-  log "$side: $(cat "$run_dir/$side/events.json")"
+  log "$dir: starting its platform ($bin)"
+  bench_start "$bin" "$tree_bin" "$run_dir/$dir"
+  bench_chat_loads "$run_dir/$dir"
+  log "$dir: waiting for the events' consumers to empty their queues"
+  events_drained "$run_dir/$dir/events.json"
+  log "$dir: $(cat "$run_dir/$dir/events.json")"
   bench_stop
-  log "$side: done in $((SECONDS - side_started)) s"
+  log "$dir: done in $((SECONDS - side_started)) s"
 }
 
-run_side ref "$ref_bin"
-run_side tree "$tree_bin"
+# Rounds in the order ref tree, tree ref, ref tree, ...: a machine whose
+# speed drifts during the run weighs on both sides alike.
+for ((round = 1; round <= BENCH_ROUNDS; round++)); do
+  suffix=""
+  ((round == 1)) || suffix=".$round"
+  if ((round % 2)); then
+    run_side ref "$ref_bin" "ref$suffix"
+    run_side tree "$tree_bin" "tree$suffix"
+  else
+    run_side tree "$tree_bin" "tree$suffix"
+    run_side ref "$ref_bin" "ref$suffix"
+  fi
+done
 # A run the tree cannot do is a failure (REF may lack a scenario; the tree
 # must not): the table is printed, not written.
 tree_failed=0
@@ -221,7 +237,7 @@ pg_note=""
 block=$(cat <<MD
 <!-- BENCH:compare:start -->
 Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($cpu), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;
-\`make bench-compare REF=${sha:0:10}\` with BENCH_SECONDS=$BENCH_SECONDS, BENCH_CHAT_CONCURRENCY="$BENCH_CHAT_CONCURRENCY";
+\`make bench-compare REF=${sha:0:10}\` with BENCH_SECONDS=$BENCH_SECONDS, BENCH_CHAT_CONCURRENCY="$BENCH_CHAT_CONCURRENCY", BENCH_ROUNDS=$BENCH_ROUNDS (medians over the rounds);
 ref: ${sha:0:10} ($subject); tree: $tree_what. Release builds; the tree's loadgen and mock LLM
 (50 ms to the first token, then 20 tokens 5 ms apart) on both sides, on the same cores; each side on fresh
 databases with analytics consuming the events$pg_note. The whole run took $(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s.
