@@ -4,6 +4,14 @@ use aichat_identity::{Config, service};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: each password hash (argon2id)
+/// takes a 19 MiB buffer, and glibc's allocator kept ~280 MiB of them after a
+/// load of sign-ups and log-ins where mimalloc keeps ~45 MiB
+/// (docs/benchmarks.md, "A/B"). The other services measured no CPU gain and
+/// more memory with it, so they keep the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "identity",
