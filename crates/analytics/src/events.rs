@@ -108,20 +108,6 @@ pub fn spec() -> Spec {
     }
 }
 
-/// [`spec`] for a consumer applying batches of up to `batch` events: one
-/// more batch than [`BATCHES_IN_FLIGHT`] prefetched, so the next one is
-/// already on its way from the broker while they are applied (at least
-/// [`PREFETCH`]).
-pub fn batched_spec(batch: usize) -> Spec {
-    let wanted = batch
-        .saturating_mul(BATCHES_IN_FLIGHT + 1)
-        .max(usize::from(PREFETCH));
-    Spec {
-        prefetch: u16::try_from(wanted).unwrap_or(u16::MAX),
-        ..spec()
-    }
-}
-
 /// A payload that the typed events can be decoded from: a parsed
 /// `serde_json::Value` (one event at a time) or the delivery's JSON text
 /// (batches: decoded straight from the text, parsed once).

@@ -120,32 +120,22 @@ pub async fn run(
             let pool = one.clone();
             async move { events::handle(&pool, envelope).await }
         };
-        if config.consume_batch > 1 {
-            tasks.spawn(aichat_messaging::consumer::run_batched(
-                config.amqp.clone(),
-                events::batched_spec(config.consume_batch),
-                aichat_messaging::consumer::Batch {
-                    max: config.consume_batch,
-                    wait: events::BATCH_WAIT,
-                    in_flight: events::BATCHES_IN_FLIGHT,
-                },
-                shutdown.clone(),
-                || async {},
-                handler,
-                move |envelopes| {
-                    let pool = batch_pool.clone();
-                    async move { events::handle_batch(&pool, envelopes).await }
-                },
-            ));
-        } else {
-            tasks.spawn(aichat_messaging::consumer::run(
-                config.amqp.clone(),
-                events::spec(),
-                shutdown.clone(),
-                || async {},
-                handler,
-            ));
-        }
+        tasks.spawn(aichat_messaging::consumer::run_batched(
+            config.amqp.clone(),
+            events::spec(),
+            aichat_messaging::consumer::Batch {
+                max: config.consume_batch,
+                wait: events::BATCH_WAIT,
+                in_flight: events::BATCHES_IN_FLIGHT,
+            },
+            shutdown.clone(),
+            || async {},
+            handler,
+            move |envelopes| {
+                let pool = batch_pool.clone();
+                async move { events::handle_batch(&pool, envelopes).await }
+            },
+        ));
     }
 
     tasks.spawn(maintain(

@@ -60,17 +60,6 @@ pub fn spec() -> Spec {
     }
 }
 
-/// [`spec`] with room for the batches in flight and the next one.
-pub fn batched_spec(batch: usize) -> Spec {
-    let wanted = batch
-        .saturating_mul(BATCHES_IN_FLIGHT + 1)
-        .max(usize::from(PREFETCH));
-    Spec {
-        prefetch: u16::try_from(wanted).unwrap_or(u16::MAX),
-        ..spec()
-    }
-}
-
 /// Applies a batch of deliveries in their order: each run of usage events
 /// through [`Metering::apply_usage`] (one transaction), then the events it
 /// left, one at a time; any other event through [`handle`] where it stands.

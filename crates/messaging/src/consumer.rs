@@ -196,7 +196,10 @@ pub struct Batch {
 /// a transient one), the batch's deliveries go through `handler` one at a
 /// time, exactly as [`run`] does: a poison event is dead-lettered alone and
 /// the rest are applied (those applied before are skipped by the inbox).
-/// `spec.prefetch` should be at least `batch.max × batch.in_flight`.
+/// The prefetch is raised to one batch more than those in flight
+/// (`batch.max × (batch.in_flight + 1)`), so the next one is on its way
+/// from the broker while they are applied; `spec.prefetch` when larger.
+/// With `batch.max` 1 it is [`run`].
 pub async fn run_batched<H, Fut, B, BFut, C, CFut>(
     amqp: AmqpConfig,
     spec: Spec,
@@ -214,9 +217,17 @@ pub async fn run_batched<H, Fut, B, BFut, C, CFut>(
     CFut: Future<Output = ()>,
 {
     let mut failures: u32 = 0;
+    let wanted = batch
+        .max
+        .saturating_mul(batch.in_flight.max(1) + 1)
+        .max(usize::from(spec.prefetch));
+    let spec = Spec {
+        prefetch: u16::try_from(wanted).unwrap_or(u16::MAX),
+        ..spec
+    };
     let consumer = Consumer {
         handler: &handler,
-        batch: Some((batch, &batch_handler)),
+        batch: (batch.max > 1).then_some((batch, &batch_handler)),
     };
     while !shutdown.is_cancelled() {
         match consume(&amqp, &spec, &shutdown, &on_connected, &consumer).await {
