@@ -427,7 +427,7 @@ impl<'a> Writes<'a> {
             if self.counts.is_empty() {
                 return Ok(0);
             }
-            conversations::add_counts_many(conn, &self.counts).await
+            conversations::add_counts(conn, &self.counts).await
         };
         futures::try_join!(
             usage::insert(conn, &self.usage),

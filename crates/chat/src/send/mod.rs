@@ -614,7 +614,7 @@ impl Counted {
 
     /// Writes the change (pipelines with the transaction's other writes).
     async fn write(&self, conn: &diesel_async::AsyncPgConnection) -> diesel::QueryResult<()> {
-        conversations::add_counts(conn, self.id, self.messages, self.tokens, self.at)
+        conversations::add_counts(conn, &[(self.id, self.messages, self.tokens, self.at)])
             .await
             .map(drop)
     }

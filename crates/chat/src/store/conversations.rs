@@ -257,15 +257,19 @@ pub fn counts_after(locked: &Conversation, messages: i32, tokens: i32) -> (i32, 
     )
 }
 
-/// [`add_counts`] for several conversations in one statement: each
+/// Adds sends' messages and tokens to conversations' counters, stamping
+/// `updatedAt`, in one statement whatever their number: each
 /// `(id, messages, tokens, at)` once (the caller sums the changes of one
-/// conversation; `at` is its last).
-pub async fn add_counts_many(
+/// conversation; `at` is its last, the [`next_updated_at`] its event
+/// carries); `NotFound` unless each was there. The numbers are bound, so
+/// the statement is prepared once per connection. Pipelines with the
+/// transaction's other writes.
+pub async fn add_counts(
     mut conn: &AsyncPgConnection,
     changes: &[(Uuid, i32, i32, Timestamp)],
 ) -> QueryResult<usize> {
     use diesel::sql_types::{Array, Integer, Timestamp as SqlTimestamp, Uuid as SqlUuid};
-    aichat_db::Cached(
+    let updated = aichat_db::Cached(
         diesel::sql_query(
             "UPDATE conversations c SET \
                messageCount = COALESCE(c.messageCount, 0) + v.messages, \
@@ -281,39 +285,12 @@ pub async fn add_counts_many(
         .bind::<Array<SqlTimestamp>, _>(changes.iter().map(|c| c.3).collect::<Vec<_>>()),
     )
     .execute(&mut conn)
-    .await
-}
-
-/// Adds a send's messages and tokens to the counters, stamping `updatedAt`
-/// with `at` (the caller's [`next_updated_at`], which its event carries).
-/// Pipelines with the transaction's other writes.
-pub async fn add_counts(
-    mut conn: &AsyncPgConnection,
-    id: Uuid,
-    messages: i32,
-    tokens: i32,
-    at: Timestamp,
-) -> QueryResult<Conversation> {
-    use diesel::sql_types::{Integer, Nullable};
-    // The numbers are bound, so the statement is the same for every call:
-    // prepared once per connection.
-    aichat_db::Cached(
-        diesel::update(conversations::table.find(id))
-            .set((
-                conversations::message_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
-                    "COALESCE(messagecount, 0) + ",
-                )
-                .bind::<Integer, _>(messages)),
-                conversations::token_count.eq(diesel::dsl::sql::<Nullable<Integer>>(
-                    "COALESCE(tokencount, 0) + ",
-                )
-                .bind::<Integer, _>(tokens)),
-                conversations::updated_at.eq(at),
-            ))
-            .returning(Conversation::as_returning()),
-    )
-    .get_result(&mut conn)
-    .await
+    .await?;
+    // Each conversation is locked by the caller: one missing is a bug.
+    if updated != changes.len() {
+        return Err(diesel::result::Error::NotFound);
+    }
+    Ok(updated)
 }
 
 /// Deletes the user's conversation (messages go with it; tokenUsage keeps
