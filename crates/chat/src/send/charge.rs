@@ -156,9 +156,13 @@ pub(super) async fn finish(chat: &Chat, reply: &Reply) -> anyhow::Result<Finishe
 /// count one after another, as if they had come one by one.
 pub(super) async fn finish_group(chat: &Chat, replies: &[Reply]) -> anyhow::Result<Vec<Finished>> {
     let at = store::now();
+    // Only a reply in a conversation is saved, so only it needs a language.
     let saved_as: Vec<(Uuid, Option<String>)> = replies
         .iter()
-        .map(|r| (Uuid::now_v7(), language::detect(&r.text)))
+        .map(|r| {
+            let language = r.conversation_id.and_then(|_| language::detect(&r.text));
+            (Uuid::now_v7(), language)
+        })
         .collect();
     let mut conversation_ids: Vec<Uuid> =
         replies.iter().filter_map(|r| r.conversation_id).collect();
