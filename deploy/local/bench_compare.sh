@@ -66,7 +66,6 @@ BENCH_RSS_AT=$saturation
 BENCH_CPU_SCENARIOS="chat openai"
 BENCH_CPU_FORMAT=json
 BENCH_ALLOW_ABSENT=1
-BENCH_DELETE_QUEUES=1
 BENCH_EXCHANGE=aichat.benchcmp.ref
 # shellcheck source=deploy/local/bench_lib.sh
 source deploy/local/bench_lib.sh

@@ -25,7 +25,7 @@
 #   bench_rss                     the running services' VmRSS and VmHWM (KiB) as JSON
 #   bench_queue_depths            "<queue> <messages>" of each queue of BENCH_EXCHANGE (rabbitmqctl)
 #   bench_stop                    stop what bench_start started, drop its databases (and with
-#                                 BENCH_DELETE_QUEUES=1 the exchange's queues); safe to call twice
+#                                 the exchange's queues unless BENCH_DELETE_QUEUES=0); safe to call twice
 #   bench_write_block NAME BLOCK [INTRO]
 #                                 put BLOCK (<!-- BENCH:NAME:start --> … end -->) into
 #                                 docs/benchmarks.md in place of the old one, or append INTRO and it
@@ -49,7 +49,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/pg_url.sh"
 : "${BENCH_CPU_FORMAT:=md}"      # md (a Markdown table) or json
 : "${BENCH_RSS_AT:=}"
 : "${BENCH_ALLOW_ABSENT:=0}"     # 1: a scenario loadgen cannot run is recorded as absent, not fatal
-: "${BENCH_DELETE_QUEUES:=0}"
+# 1: the exchange's queues go with its databases (each run starts from fresh
+# databases, so events left in them would only be another run's strangers,
+# and the unrouted queue grew by every run's analytics events)
+: "${BENCH_DELETE_QUEUES:=1}"
 
 bench_pids=()
 declare -A bench_pid_of=()
