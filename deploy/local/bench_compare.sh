@@ -27,7 +27,9 @@
 # BENCH_REBUILD_REF (0), BENCH_DRAIN_SECONDS (300, the longest wait for the
 # queues), BENCH_WRITE_DOCS (1), BENCH_REF_PG_URL (PG_URL: where REF's side
 # finds PostgreSQL; REF=HEAD with PG_URL over the Unix socket and this over
-# TCP compares the two connections on the same code).
+# TCP compares the two connections on the same code), BENCH_TREE_ENV (extra
+# environment of the tree's services only, VAR=value words: REF=HEAD with
+# it compares a setting on the same code).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -184,7 +186,11 @@ ref_pg_url=${BENCH_REF_PG_URL:-$tree_pg_url}
 run_side() {
   local side=$1 bin=$2 dir=$3 side_started=$SECONDS
   PG_URL=$tree_pg_url
-  [ "$side" != ref ] || PG_URL=$ref_pg_url
+  BENCH_SERVICE_ENV=${BENCH_TREE_ENV:-}
+  if [ "$side" = ref ]; then
+    PG_URL=$ref_pg_url
+    BENCH_SERVICE_ENV=
+  fi
   BENCH_EXCHANGE=aichat.benchcmp.$side
   BENCH_ANALYTICS=0
   [ ! -x "$bin/analytics" ] || BENCH_ANALYTICS=1
@@ -233,6 +239,7 @@ table=$(python3 deploy/local/bench_compare.py "$run_dir" --ref-label "\`${sha:0:
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 pg_note=""
 [ "$ref_pg_url" = "$tree_pg_url" ] || pg_note="; PostgreSQL at $ref_pg_url for ref, $tree_pg_url for the tree"
+[ -z "${BENCH_TREE_ENV:-}" ] || pg_note="$pg_note; the tree's services with \`$BENCH_TREE_ENV\`"
 block=$(cat <<MD
 <!-- BENCH:compare:start -->
 Measured $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores ($cpu), load average $(cut -d' ' -f1-3 /proc/loadavg) at the end;

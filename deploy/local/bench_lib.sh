@@ -49,6 +49,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/pg_url.sh"
 : "${BENCH_CPU_FORMAT:=md}"      # md (a Markdown table) or json
 : "${BENCH_RSS_AT:=}"
 : "${BENCH_ALLOW_ABSENT:=0}"     # 1: a scenario loadgen cannot run is recorded as absent, not fatal
+# Extra environment of the five services (not of loadgen or the mock), as
+# VAR=value words, e.g. "TOKIO_WORKER_THREADS=1 DB_POOL_SIZE=8" (split on
+# spaces where the services start: no value may hold one).
+: "${BENCH_SERVICE_ENV:=}"
 # 1: the exchange's queues go with its databases (each run starts from fresh
 # databases, so events left in them would only be another run's strangers,
 # and the unrouted queue grew by every run's analytics events)
@@ -96,27 +100,27 @@ bench_start() {
   mkdir -p "$dir"
   export RUST_LOG=warn AMQP_EXCHANGE="$BENCH_EXCHANGE" MAIL_TRANSPORT=file MAIL_DIR="$dir/mail"
   "$bin/identity" keygen >"$dir/jwt.pem"
-  bench_spawn identity env DATABASE_URL="$PG_URL/$BENCH_DB" GRPC_ADDR="$BENCH_GRPC_ADDR" \
+  bench_spawn identity env $BENCH_SERVICE_ENV DATABASE_URL="$PG_URL/$BENCH_DB" GRPC_ADDR="$BENCH_GRPC_ADDR" \
     JWT_PRIVATE_KEY_FILE="$dir/jwt.pem" "$bin/identity" serve
   # The chat path: a mock provider with a fixed latency (50 ms to the first
   # token, then 20 tokens 5 ms apart), billing and chat.
   bench_spawn mockllm env MOCK_ADDR="$BENCH_MOCK_ADDR" MOCK_TTFT_MS=50 MOCK_TOKEN_DELAY_MS=5 MOCK_REPLY_TOKENS=20 \
     "$bench_tools/mockllm"
-  bench_spawn billing env DATABASE_URL="$PG_URL/${BENCH_DB_PREFIX}billing" GRPC_ADDR="$BENCH_BILLING_GRPC_ADDR" \
+  bench_spawn billing env $BENCH_SERVICE_ENV DATABASE_URL="$PG_URL/${BENCH_DB_PREFIX}billing" GRPC_ADDR="$BENCH_BILLING_GRPC_ADDR" \
     "$bin/billing" serve
   # The load generator's few users send far more than a person would: no
   # per-user send rate (it is measured as a refusal, not as the chat path).
-  bench_spawn chat env DATABASE_URL="$PG_URL/${BENCH_DB_PREFIX}chat" GRPC_ADDR="$BENCH_CHAT_GRPC_ADDR" \
+  bench_spawn chat env $BENCH_SERVICE_ENV DATABASE_URL="$PG_URL/${BENCH_DB_PREFIX}chat" GRPC_ADDR="$BENCH_CHAT_GRPC_ADDR" \
     BILLING_GRPC_URL="http://$BENCH_BILLING_GRPC_ADDR" \
     SENDS_PER_MINUTE_FREE=0 SENDS_PER_MINUTE_PLUS=0 SENDS_PER_MINUTE_PRO=0 \
     OPENAI_BASE_URL="http://$BENCH_MOCK_ADDR/v1" OPENAI_API_KEY=bench "$bin/chat" serve
   if [ "$BENCH_ANALYTICS" = 1 ]; then
     # Consumes every event the others publish, on its own database (it reads
     # the plans from billing at start-up).
-    bench_spawn analytics env DATABASE_URL="$PG_URL/${BENCH_DB_PREFIX}analytics" GRPC_ADDR="$BENCH_ANALYTICS_GRPC_ADDR" \
+    bench_spawn analytics env $BENCH_SERVICE_ENV DATABASE_URL="$PG_URL/${BENCH_DB_PREFIX}analytics" GRPC_ADDR="$BENCH_ANALYTICS_GRPC_ADDR" \
       BILLING_GRPC_URL="http://$BENCH_BILLING_GRPC_ADDR" "$bin/analytics" serve
   fi
-  bench_spawn gateway env HTTP_ADDR="$BENCH_HTTP_ADDR" IDENTITY_GRPC_URL="http://$BENCH_GRPC_ADDR" RATE_LIMIT_MULTIPLIER=0 \
+  bench_spawn gateway env $BENCH_SERVICE_ENV HTTP_ADDR="$BENCH_HTTP_ADDR" IDENTITY_GRPC_URL="http://$BENCH_GRPC_ADDR" RATE_LIMIT_MULTIPLIER=0 \
     CHAT_GRPC_URL="http://$BENCH_CHAT_GRPC_ADDR" BILLING_GRPC_URL="http://$BENCH_BILLING_GRPC_ADDR" \
     ANALYTICS_GRPC_URL="http://$BENCH_ANALYTICS_GRPC_ADDR" "$bin/gateway" serve
   # Ready (keys and deny list), and every backend that runs up (/readyz alone
