@@ -117,6 +117,76 @@ pub async fn commit_without_flush(mut conn: &AsyncPgConnection) -> diesel::Query
     .await
 }
 
+/// Runs `body` in a transaction whose `BEGIN` travels with the body's first
+/// statements. diesel's `transaction` waits for BEGIN's answer before it
+/// runs anything: a round trip of its own, which at light load costs as
+/// much as a statement (a wake-up of the server and one of the client).
+/// Here BEGIN is sent first and the body's statements right behind it, on
+/// the same connection: the server runs them in that order (a request goes
+/// out when its future is first polled, and `join` polls BEGIN first).
+///
+/// Like diesel's: COMMIT when the body succeeds, ROLLBACK when it fails. The
+/// body gets the connection shared, to pipeline its own statements; it must
+/// not open a transaction of its own. A connection that may still be inside
+/// the transaction (the future dropped halfway, a ROLLBACK or COMMIT that did
+/// not answer) is closed, never handed back to the pool: the pool's recycling
+/// only knows the transactions diesel's manager opened.
+pub async fn transaction<T, E>(
+    conn: PooledConnection,
+    body: impl AsyncFnOnce(&AsyncPgConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let mut open = Open(Some(conn));
+    let Some(conn) = open.0.as_deref() else {
+        return Err(diesel::result::Error::BrokenTransactionManager.into());
+    };
+    let (begun, result) = futures::join!(batch(conn, "BEGIN"), body(conn));
+    // A BEGIN that failed leaves nothing open (the server had no
+    // transaction to abort), but the connection is suspect: closed.
+    begun?;
+    match result {
+        Ok(value) => {
+            batch(conn, "COMMIT").await?;
+            open.close();
+            Ok(value)
+        }
+        Err(error) => {
+            if batch(conn, "ROLLBACK").await.is_ok() {
+                open.close();
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn batch(mut conn: &AsyncPgConnection, sql: &str) -> diesel::QueryResult<()> {
+    diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, sql).await
+}
+
+/// A connection inside a transaction [`transaction`] opened: unless closed,
+/// it is taken out of the pool and dropped (its socket closed, so the
+/// server rolls the transaction back).
+struct Open(Option<PooledConnection>);
+
+impl Open {
+    /// The transaction ended: the connection may go back to the pool.
+    fn close(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        // `close` hands the connection back by dropping it from `self.0`
+        // before this runs; one still here is in an unknown state.
+        if let Some(conn) = self.0.take() {
+            drop(deadpool::Object::take(conn));
+        }
+    }
+}
+
 /// Runs `SELECT 1` through the pool: the readiness probe of a service.
 pub async fn check(pool: &Pool) -> anyhow::Result<()> {
     let mut conn = pool.get().await.context("getting a connection")?;
@@ -272,5 +342,134 @@ mod cached {
             assert_eq!(cached.n, i + 1);
         }
         assert_eq!(prepared(&mut conn).await, before + 1, "prepared once, kept");
+    }
+}
+
+#[cfg(test)]
+mod pipelined_transaction {
+    use std::time::Duration;
+
+    use diesel::{
+        QueryableByName,
+        sql_types::{BigInt, Bool, Integer},
+    };
+    use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection as _};
+
+    use super::{PoolSettings, pool, transaction};
+
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        pid: i64,
+        #[diesel(sql_type = Bool)]
+        in_transaction: bool,
+        #[diesel(sql_type = Bool)]
+        has_table: bool,
+    }
+
+    /// The session's backend, whether a transaction with writes is open on
+    /// it, and whether its temporary table is there.
+    async fn state(conn: &mut AsyncPgConnection) -> Row {
+        diesel::sql_query(
+            "SELECT pg_backend_pid()::bigint AS pid, \
+                    pg_current_xact_id_if_assigned() IS NOT NULL AS in_transaction, \
+                    to_regclass('pg_temp.t') IS NOT NULL AS has_table",
+        )
+        .get_result(conn)
+        .await
+        .unwrap()
+    }
+
+    async fn insert(conn: &AsyncPgConnection, n: i32) -> diesel::QueryResult<usize> {
+        diesel::sql_query("INSERT INTO t VALUES ($1)")
+            .bind::<Integer, _>(n)
+            .execute(&mut &*conn)
+            .await
+    }
+
+    async fn count(conn: &mut AsyncPgConnection) -> i64 {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query("SELECT count(*) AS n FROM t")
+            .get_result::<N>(conn)
+            .await
+            .unwrap()
+            .n
+    }
+
+    #[tokio::test]
+    async fn begin_travels_with_the_body_and_a_dropped_transaction_never_returns_to_the_pool() {
+        let server = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned());
+        let settings = PoolSettings {
+            max_size: 1,
+            ..PoolSettings::default()
+        };
+        let pool = pool(&format!("{server}/postgres"), &settings).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        conn.batch_execute("CREATE TEMPORARY TABLE t (n integer)")
+            .await
+            .unwrap();
+        let first = state(&mut conn).await;
+        assert!(first.has_table && !first.in_transaction);
+        drop(conn);
+
+        // Committed when the body succeeds.
+        let done = transaction(pool.get().await.unwrap(), async |conn| {
+            insert(conn, 1).await
+        })
+        .await;
+        assert_eq!(done.unwrap(), 1);
+        // Rolled back when it fails: the insert ran inside the transaction,
+        // so BEGIN reached the server before it.
+        let failed: Result<(), diesel::result::Error> =
+            transaction(pool.get().await.unwrap(), async |conn| {
+                insert(conn, 2).await?;
+                Err(diesel::result::Error::RollbackTransaction)
+            })
+            .await;
+        assert!(failed.is_err());
+        let mut conn = pool.get().await.unwrap();
+        assert_eq!(
+            count(&mut conn).await,
+            1,
+            "the failed body's insert was rolled back"
+        );
+        let after = state(&mut conn).await;
+        assert_eq!(
+            after.pid, first.pid,
+            "an ended transaction's connection goes back to the pool"
+        );
+        assert!(!after.in_transaction);
+        drop(conn);
+
+        // A transaction dropped halfway (its caller went away): its
+        // connection is closed, and the pool opens a clean one.
+        let stalled = tokio::time::timeout(
+            Duration::from_millis(200),
+            transaction(pool.get().await.unwrap(), async |conn| {
+                insert(conn, 3).await?;
+                std::future::pending::<diesel::QueryResult<()>>().await
+            }),
+        )
+        .await;
+        assert!(
+            stalled.is_err(),
+            "the body never ends: the timeout drops it"
+        );
+        let mut conn = pool.get().await.unwrap();
+        let fresh = state(&mut conn).await;
+        assert_ne!(
+            fresh.pid, first.pid,
+            "the connection left inside a transaction was closed"
+        );
+        assert!(!fresh.in_transaction);
+        assert!(
+            !fresh.has_table,
+            "a new session: the temporary table went with the old one"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aichat_events::chat as ev;
 use aichat_llm::{ChatRequest, LlmError, ProviderConfig, ProviderKind, StreamEvent};
 use aichat_messaging::outbox;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::AsyncPgConnection;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -408,13 +408,14 @@ impl Call {
         let conversation_id = *conversation_id;
         let language = language::detect(content);
         let max = reservation.max_messages_per_conversation;
-        let mut conn = self.chat.conn().await?;
-        let user_message = conn
-            .transaction::<Message, SendError, _>(async |conn| {
+        let conn = self.chat.conn().await?;
+        let user_message = aichat_db::transaction(
+            conn,
+            async |shared: &AsyncPgConnection| -> Result<Message, SendError> {
                 // Concurrent sends to one conversation wait at the lock, and
                 // each sees the messages the others counted. The message is
-                // inserted in the same round trip (pipelined): a refusal
-                // below rolls it back with the rest.
+                // inserted in the same round trip (pipelined, BEGIN ahead of
+                // both): a refusal below rolls it back with the rest.
                 let user_message = [messages::New {
                     id: message_id,
                     conversation_id,
@@ -427,7 +428,6 @@ impl Call {
                     language: language.as_deref(),
                     created_at: now,
                 }];
-                let shared: &AsyncPgConnection = conn;
                 let (conversation, saved) = futures::join!(
                     conversations::lock(shared, self.user_id, conversation_id),
                     messages::insert(shared, &user_message),
@@ -478,8 +478,9 @@ impl Call {
                     .ok_or(SendError::Chat(Error::Unexpected(anyhow::anyhow!(
                         "the user's message was not returned"
                     ))))
-            })
-            .await?;
+            },
+        )
+        .await?;
         self.chat.waker.wake();
         Ok(Prepared {
             guard,

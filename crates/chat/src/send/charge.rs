@@ -170,16 +170,17 @@ pub(super) async fn finish_group(chat: &Chat, replies: &[Reply]) -> anyhow::Resu
     conversation_ids.dedup();
     let mut usage_ids: Vec<Uuid> = replies.iter().map(|r| r.usage_id).collect();
     usage_ids.sort_unstable();
-    let mut conn = chat.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let finished = conn
-        .transaction::<Vec<Finished>, DbError, _>(async |conn| {
+    let conn = chat.conn().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let finished = aichat_db::transaction(
+        conn,
+        async |shared: &AsyncPgConnection| -> Result<Vec<Finished>, DbError> {
             // The conversations are locked, so none can be deleted between
             // here and the commit; first, as a delete locks its conversation
             // before the pending sends it unlinks (one lock order, no
-            // deadlock). Both in one round trip (pipelined). Should the
-            // server get them the other way round and meet a delete,
-            // PostgreSQL breaks the deadlock and the replies are saved again.
-            let shared: &AsyncPgConnection = conn;
+            // deadlock). Both in one round trip (pipelined, BEGIN ahead of
+            // them). Should the server get them the other way round and meet
+            // a delete, PostgreSQL breaks the deadlock and the replies are
+            // saved again.
             let (locked, claimed) = futures::try_join!(
                 async {
                     if conversation_ids.is_empty() {
@@ -267,9 +268,9 @@ pub(super) async fn finish_group(chat: &Chat, replies: &[Reply]) -> anyhow::Resu
             let saved = if new_messages.is_empty() {
                 Vec::new()
             } else {
-                messages::insert(conn, &new_messages).await?
+                messages::insert(shared, &new_messages).await?
             };
-            writes.write(conn).await?;
+            writes.write(shared).await?;
             let mut saved: HashMap<Uuid, Message> = saved.into_iter().map(|m| (m.id, m)).collect();
             outcomes
                 .into_iter()
@@ -288,8 +289,9 @@ pub(super) async fn finish_group(chat: &Chat, replies: &[Reply]) -> anyhow::Resu
                     })
                 })
                 .collect()
-        })
-        .await?;
+        },
+    )
+    .await?;
     chat.waker.wake();
     Ok(finished)
 }
