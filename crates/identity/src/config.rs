@@ -35,7 +35,7 @@ pub enum MailTransport {
 /// | `MAIL_RETRY_BASE_MS` | `2000` | wait after a mail's first failed attempt; doubles after each, at most 10 min |
 /// | `MAIL_FROM` | `AI Chat <no-reply@localhost>` | sender |
 /// | `PUBLIC_URL` | `http://localhost:8080` | base of the links in mails |
-/// | `RETENTION_DAYS` | `7` | how long ended sessions and expired mailed tokens are kept before the retention task deletes them |
+/// | `RETENTION_DAYS` | `7` | how long ended sessions, expired mailed tokens and expired API keys are kept before the retention task deletes them |
 /// | `RETENTION_INTERVAL_SECS` | `3600` | how often the retention task runs |
 #[derive(Debug, Clone)]
 pub struct Config {

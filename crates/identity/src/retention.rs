@@ -8,6 +8,7 @@
 //! | rotated refresh tokens | their session is no longer live (reuse detection is moot) |
 //! | session revocations | older than an access token's life plus an hour: no token of the session can still be valid, so no gateway's deny list needs it |
 //! | email verification / password reset tokens | expired more than `RETENTION_DAYS` ago |
+//! | API keys | expired more than `RETENTION_DAYS` ago (listed to their owner as expired until then; a deleted key's row goes at once) |
 //! | inbox | older than [`aichat_messaging::inbox::DEDUP_WINDOW`] |
 //!
 //! Published outbox rows are pruned by the outbox relay; sent mails are
@@ -19,7 +20,7 @@ use diesel_async::AsyncPgConnection;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{
-    self, Timestamp, sessions,
+    self, Timestamp, api_keys, sessions,
     tokens::{self, Purpose},
 };
 
@@ -32,7 +33,7 @@ const REVOCATION_MARGIN: chrono::Duration = chrono::Duration::hours(1);
 /// How long rows are kept, and how often the task runs.
 #[derive(Debug, Clone)]
 pub struct Retention {
-    /// Ended sessions and expired mailed tokens (`RETENTION_DAYS`).
+    /// Ended sessions, expired mailed tokens and API keys (`RETENTION_DAYS`).
     pub ended: chrono::Duration,
     /// An access token's life (`ACCESS_TOKEN_TTL_SECS`): revocations are
     /// kept this long plus a margin.
@@ -50,6 +51,7 @@ pub struct Pruned {
     pub rotated_tokens: usize,
     pub revocations: usize,
     pub mailed_tokens: usize,
+    pub api_keys: usize,
     pub inbox: usize,
 }
 
@@ -64,6 +66,7 @@ pub async fn run(pool: aichat_db::Pool, retention: Retention, shutdown: Cancella
                     rotated_tokens = pruned.rotated_tokens,
                     revocations = pruned.revocations,
                     mailed_tokens = pruned.mailed_tokens,
+                    api_keys = pruned.api_keys,
                     inbox = pruned.inbox,
                     "retention round"
                 );
@@ -98,6 +101,7 @@ pub async fn prune(
         Step::Revocations,
         Step::MailedTokens(Purpose::VerifyEmail),
         Step::MailedTokens(Purpose::ResetPassword),
+        Step::ApiKeys,
     ] {
         let mut total = 0;
         // Batch after batch until one comes back short (or shutdown).
@@ -113,6 +117,7 @@ pub async fn prune(
             Step::Sessions => pruned.sessions = total,
             Step::Revocations => pruned.revocations = total,
             Step::MailedTokens(_) => pruned.mailed_tokens += total,
+            Step::ApiKeys => pruned.api_keys = total,
         }
     }
     pruned.inbox = aichat_messaging::inbox::prune(&mut conn, retention.inbox).await?;
@@ -132,6 +137,7 @@ enum Step {
     Sessions,
     Revocations,
     MailedTokens(Purpose),
+    ApiKeys,
 }
 
 impl Step {
@@ -144,6 +150,7 @@ impl Step {
             Self::MailedTokens(purpose) => {
                 tokens::prune_expired(conn, purpose, cut.ended, BATCH).await
             }
+            Self::ApiKeys => api_keys::prune_expired(conn, cut.ended, BATCH).await,
         }
     }
 }

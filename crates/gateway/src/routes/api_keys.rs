@@ -52,7 +52,8 @@ impl From<pb::ApiKey> for ApiKeyView {
     }
 }
 
-/// `{items: [...]}`, newest first; expired keys stay listed until deleted.
+/// `{items: [...]}`, newest first; an expired key stays listed until deleted,
+/// or until identity's retention removes it (`RETENTION_DAYS`, 7, after it expired).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyList {
     pub items: Vec<ApiKeyView>,

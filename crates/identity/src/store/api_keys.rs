@@ -84,7 +84,7 @@ pub async fn count_live(
         .await
 }
 
-/// The user's keys, newest first (expired ones too, until deleted).
+/// The user's keys, newest first (expired ones too, until deleted or pruned).
 pub async fn list(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<ApiKey>> {
     api_keys::table
         .filter(api_keys::user_id.eq(user_id))
@@ -109,6 +109,23 @@ pub async fn delete(
     .get_result(conn)
     .await
     .optional()
+}
+
+/// Deletes up to `limit` keys that expired before `before`; returns how many.
+/// (A seq scan of a table of a few keys per user; no index on the expiry.)
+pub async fn prune_expired(
+    conn: &mut AsyncPgConnection,
+    before: Timestamp,
+    limit: i64,
+) -> QueryResult<usize> {
+    // diesel cannot express a subquery on the table it deletes from.
+    diesel::sql_query(
+        "DELETE FROM apiKeys WHERE id IN (SELECT id FROM apiKeys WHERE expiresAt < $1 LIMIT $2)",
+    )
+    .bind::<diesel::sql_types::Timestamp, _>(before)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .execute(conn)
+    .await
 }
 
 /// The ids of all the user's keys (before the account is deleted).

@@ -95,6 +95,11 @@ async fn retention_deletes_rows_past_their_window_and_keeps_the_rest() {
          INSERT INTO passwordResets (userId, email, token, expiresAt) VALUES
            ('{u}', 'ada@example.com', 'reset-old', now() - interval '8 days'),
            ('{u}', 'ada@example.com', 'reset-recent', now() - interval '1 day');
+         INSERT INTO apiKeys (id, userId, name, keyHash, prefix, expiresAt) VALUES
+           ('00000000-0000-7000-8000-0000000000b1', '{u}', 'old', 'hash-old', 'sk-aichat-old', now() - interval '8 days'),
+           ('00000000-0000-7000-8000-0000000000b2', '{u}', 'recent', 'hash-recent', 'sk-aichat-rec', now() - interval '1 day'),
+           ('00000000-0000-7000-8000-0000000000b3', '{u}', 'live', 'hash-live', 'sk-aichat-liv', now() + interval '1 day'),
+           ('00000000-0000-7000-8000-0000000000b4', '{u}', 'forever', 'hash-forever', 'sk-aichat-for', NULL);
          INSERT INTO inbox (eventId, eventType, processedAt)
            SELECT gen_random_uuid(), 'test.old', now() - interval '8 days' FROM generate_series(1, 2500);
          INSERT INTO inbox (eventId, eventType, processedAt)
@@ -115,6 +120,7 @@ async fn retention_deletes_rows_past_their_window_and_keeps_the_rest() {
             rotated_tokens: 2,
             revocations: 1,
             mailed_tokens: 2,
+            api_keys: 1,
             inbox: 2500,
         }
     );
@@ -145,6 +151,17 @@ async fn retention_deletes_rows_past_their_window_and_keeps_the_rest() {
     );
     assert_eq!(count(&mut conn, "passwordResets").await, 1);
     assert_eq!(count(&mut conn, "inbox").await, 1);
+    // The key expired a day ago is still listed to its owner; the live one
+    // and the one that never expires stay.
+    assert_eq!(
+        count(
+            &mut conn,
+            "apiKeys WHERE name IN ('recent', 'live', 'forever')"
+        )
+        .await,
+        3
+    );
+    assert_eq!(count(&mut conn, "apiKeys").await, 3);
 
     // The logged-out session is still in the gateways' deny list source,
     // as asked for on a gateway's start (an access token's life ago).
