@@ -158,8 +158,14 @@ impl TestApp {
             analytics,
             mock,
             base: String::new(),
+            // Idle connections are dropped before the gateway's keep-alive
+            // (actix: 5 s) closes them: a request sent on a connection the
+            // server is closing at that moment fails with IncompleteMessage
+            // (seen once in CI, a POST in outage.rs, which reqwest cannot
+            // retry), a race of the test's client, not of the gateway.
             client: reqwest::Client::builder()
                 .user_agent("aichat-tests/1")
+                .pool_idle_timeout(std::time::Duration::from_secs(3))
                 .build()
                 .unwrap(),
             amqp,
