@@ -11,6 +11,7 @@ use aichat_messaging::AmqpConfig;
 /// |---|---|---|
 /// | `HTTP_ADDR` | `127.0.0.1:8080` | where `serve` listens |
 /// | `HTTP_WORKERS` | number of CPUs | actix worker threads |
+/// | `HTTP_KEEP_ALIVE_SECS` | `75` | how long an idle client connection stays open; keep it above the idle timeout of any proxy in front (nginx's upstream `keepalive_timeout` and cloud load balancers: 60 s), or the proxy may send a request on a connection the gateway is closing (a 502) |
 /// | `IDENTITY_GRPC_URL` | `http://127.0.0.1:50051` | the identity service |
 /// | `CHAT_GRPC_URL` | `http://127.0.0.1:50052` | the chat service |
 /// | `BILLING_GRPC_URL` | `http://127.0.0.1:50053` | the billing service |
@@ -31,6 +32,8 @@ use aichat_messaging::AmqpConfig;
 pub struct Config {
     pub http_addr: String,
     pub http_workers: usize,
+    /// An idle client connection's life.
+    pub keep_alive: Duration,
     pub identity_url: String,
     pub chat_url: String,
     pub billing_url: String,
@@ -66,6 +69,7 @@ impl Config {
                     .map(usize::from)
                     .unwrap_or(2),
             )?,
+            keep_alive: aichat_config::seconds("HTTP_KEEP_ALIVE_SECS", 75)?,
             identity_url: aichat_config::string("IDENTITY_GRPC_URL", "http://127.0.0.1:50051"),
             chat_url: aichat_config::string("CHAT_GRPC_URL", "http://127.0.0.1:50052"),
             billing_url: aichat_config::string("BILLING_GRPC_URL", "http://127.0.0.1:50053"),

@@ -126,6 +126,9 @@ pub async fn run(
         }))
     })
     .workers(config.http_workers.max(1))
+    // actix's default is 5 s: shorter than a proxy's idle upstream
+    // connections, which would then meet closing ones (HTTP_KEEP_ALIVE_SECS).
+    .keep_alive(config.keep_alive)
     // Streamed replies are many small writes: with Nagle's algorithm on (the
     // OS default actix keeps), a delta can wait for the client's delayed ACK,
     // about 40 ms.

@@ -181,6 +181,7 @@ impl TestApp {
         let mut config = Config {
             http_addr: "127.0.0.1:0".into(),
             http_workers: 1,
+            keep_alive: Duration::from_secs(75),
             identity_url: self.identity.url.clone(),
             chat_url: self.chat.url.clone(),
             billing_url: self.billing.url.clone(),

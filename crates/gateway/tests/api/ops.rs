@@ -45,6 +45,77 @@ async fn health_readiness_and_metrics_answer() {
     app.finish().await;
 }
 
+/// The gateway keeps an idle connection as long as `HTTP_KEEP_ALIVE_SECS`
+/// says (actix's own default, 5 s, is shorter than a proxy's idle upstream
+/// connections): a second request on a connection idle for 2 s is answered
+/// with a keep-alive of 3 s, and the connection is closed after 1 s idle
+/// with a keep-alive of 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_connection_lives_as_long_as_the_configured_keep_alive() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(stream: &mut tokio::net::TcpStream) -> String {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+            .await
+            .unwrap();
+        // The whole answer (headers, then Content-Length bytes), so the next
+        // request's read starts at its own answer.
+        let mut answer = Vec::new();
+        let mut buf = [0; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the answer ended");
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
+                    .unwrap_or(0);
+                if answer.len() >= end + 4 + length {
+                    return text;
+                }
+            }
+        }
+    }
+
+    let app = TestApp::spawn().await;
+    for (keep_alive, idle, stays_open) in [(3, 2_000, true), (1, 2_000, false)] {
+        let gateway = app
+            .gateway_with(|c| c.keep_alive = Duration::from_secs(keep_alive))
+            .await;
+        let mut stream = tokio::net::TcpStream::connect(gateway.base.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        assert!(get(&mut stream).await.starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(idle)).await;
+        if stays_open {
+            let answer = get(&mut stream).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "keep-alive {keep_alive} s: {answer:?}"
+            );
+        } else {
+            let mut buf = [0; 64];
+            let n = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf))
+                .await
+                .expect("closed by the gateway, not left open")
+                .unwrap_or(0);
+            assert_eq!(
+                n, 0,
+                "keep-alive {keep_alive} s: the idle connection is closed"
+            );
+        }
+    }
+    app.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_backend_fails_only_its_routes_and_shows_without_unreadiness() {
     let app = TestApp::spawn().await;
