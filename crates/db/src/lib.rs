@@ -109,12 +109,8 @@ pub fn is_outage(error: &diesel::result::Error) -> bool {
 /// event anyway), or marking outbox rows published (they are sent again,
 /// and consumers deduplicate). Takes a shared reference, so it pipelines
 /// with the transaction's next statements.
-pub async fn commit_without_flush(mut conn: &AsyncPgConnection) -> diesel::QueryResult<()> {
-    diesel_async::SimpleAsyncConnection::batch_execute(
-        &mut conn,
-        "SET LOCAL synchronous_commit = off",
-    )
-    .await
+pub async fn commit_without_flush(conn: &AsyncPgConnection) -> diesel::QueryResult<()> {
+    batch(conn, "SET LOCAL synchronous_commit = off").await
 }
 
 /// Runs `body` in a transaction whose `BEGIN` travels with the body's first
@@ -161,6 +157,8 @@ where
     }
 }
 
+/// Runs `sql` (no parameters) on a shared connection, so it pipelines with
+/// the statements around it.
 async fn batch(mut conn: &AsyncPgConnection, sql: &str) -> diesel::QueryResult<()> {
     diesel_async::SimpleAsyncConnection::batch_execute(&mut conn, sql).await
 }
@@ -293,26 +291,40 @@ impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Cached<Q>
     type SqlType = Q::SqlType;
 }
 
+/// What the tests below share: a `count(*)` over whatever follows FROM.
 #[cfg(test)]
-mod cached {
+mod count {
     use diesel::{QueryableByName, sql_types::BigInt};
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-
-    use super::Cached;
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
     #[derive(QueryableByName)]
-    struct N {
+    pub(super) struct N {
         #[diesel(sql_type = BigInt)]
-        n: i64,
+        pub(super) n: i64,
     }
 
-    /// The statements prepared on this connection (the protocol's too).
-    async fn prepared(conn: &mut AsyncPgConnection) -> i64 {
-        diesel::sql_query("SELECT count(*) AS n FROM pg_prepared_statements")
+    pub(super) async fn count(conn: &mut AsyncPgConnection, from: &str) -> i64 {
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {from}"))
             .get_result::<N>(conn)
             .await
             .unwrap()
             .n
+    }
+}
+
+#[cfg(test)]
+mod cached {
+    use diesel::sql_types::BigInt;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+    use super::{
+        Cached,
+        count::{N, count},
+    };
+
+    /// The statements prepared on this connection (the protocol's too).
+    async fn prepared(conn: &mut AsyncPgConnection) -> i64 {
+        count(conn, "pg_prepared_statements").await
     }
 
     #[tokio::test]
@@ -355,7 +367,7 @@ mod pipelined_transaction {
     };
     use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection as _};
 
-    use super::{PoolSettings, pool, transaction};
+    use super::{PoolSettings, count::count, pool, transaction};
 
     #[derive(QueryableByName)]
     struct Row {
@@ -385,19 +397,6 @@ mod pipelined_transaction {
             .bind::<Integer, _>(n)
             .execute(&mut &*conn)
             .await
-    }
-
-    async fn count(conn: &mut AsyncPgConnection) -> i64 {
-        #[derive(QueryableByName)]
-        struct N {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        diesel::sql_query("SELECT count(*) AS n FROM t")
-            .get_result::<N>(conn)
-            .await
-            .unwrap()
-            .n
     }
 
     #[tokio::test]
@@ -434,7 +433,7 @@ mod pipelined_transaction {
         assert!(failed.is_err());
         let mut conn = pool.get().await.unwrap();
         assert_eq!(
-            count(&mut conn).await,
+            count(&mut conn, "t").await,
             1,
             "the failed body's insert was rolled back"
         );
